@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`. Everything they need is installed here.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test unit integration lint broker-fetch bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/labelgate demo --out run/demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+broker-fetch: $(STAMP)
+	$(BIN)/python scripts/kafka_broker.py fetch
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not e2e" tests
+
+integration: $(STAMP) broker-fetch
+	$(BIN)/python -m pytest -m "integration" tests
+
+test: $(STAMP) broker-fetch lint
+	$(BIN)/python -m pytest tests
+
+bench: $(STAMP) broker-fetch
+	$(BIN)/python bench/throughput.py --write docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,313 @@
+"""The one configuration model, read from a YAML file and ``LABELGATE_*`` environment variables.
+
+Environment variables win over the file; nested fields use ``__``, e.g.
+``LABELGATE_KAFKA__BOOTSTRAP_SERVERS``. Secrets are ``SecretStr`` and masked when printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from daemon.errors import ConfigError
+
+PositiveSeconds = Annotated[float, Field(gt=0.0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Topics(_Section):
+    """Kafka topic names."""
+
+    predictions: str = "predictions"
+    labels: str = "labels"
+    requests: str = "label-requests"
+    audit: str = "labelgate-audit"
+    dead_letter: str = "labelgate-dead-letter"
+    state: str = "labelgate-state"
+
+
+class KafkaSettings(_Section):
+    """Kafka connection; SASL/SSL settings pass through to librdkafka."""
+
+    bootstrap_servers: str = "localhost:9092"
+    group_id: str = "labelgate"
+    client_id: str = "labelgate"
+    topics: Topics = Topics()
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Extra librdkafka properties, passed through as is."
+    )
+    consume_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    poll_timeout_seconds: PositiveSeconds = 0.2
+    commit_interval_seconds: PositiveSeconds = 5.0
+    flush_timeout_seconds: PositiveSeconds = 10.0
+    create_topics: bool = Field(
+        default=False, description="Create missing topics at startup (the state topic compacted)."
+    )
+    topic_partitions: Annotated[int, Field(ge=1)] = 1
+    topic_replication_factor: Annotated[int, Field(ge=1)] = 1
+
+    def common(self) -> dict[str, str]:
+        """librdkafka properties shared by consumers, producers and the admin client."""
+        conf: dict[str, str] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": (
+                self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
+            ),
+        }
+        conf.update({k: v for k, v in optional.items() if v is not None})
+        conf.update(self.extra)
+        return conf
+
+
+class FileSettings(_Section):
+    """JSONL files: the embedded default, no broker needed."""
+
+    predictions: Path = Path("predictions.jsonl")
+    labels: Path | None = Field(
+        default=None, description="Label events to read; none when a simulated expert answers."
+    )
+    requests: Path = Path("out/label-requests.jsonl")
+    audit: Path = Path("out/audit.jsonl")
+    dead_letter: Path = Path("out/dead-letter.jsonl")
+    state: Path = Path("out/state.jsonl")
+
+
+class SimulatedExpert(_Section):
+    """A stand-in expert that answers label requests from a ground-truth file after a delay."""
+
+    truth: Path
+    delay_seconds: Annotated[float, Field(ge=0.0)] = 3600.0
+
+
+class Classifier(StrEnum):
+    """Online River classifiers to choose from."""
+
+    LOGISTIC_REGRESSION = "logistic_regression"
+    SOFTMAX_REGRESSION = "softmax_regression"
+    GAUSSIAN_NB = "gaussian_nb"
+    HOEFFDING_TREE = "hoeffding_tree"
+    ADAPTIVE_RANDOM_FOREST = "adaptive_random_forest"
+
+
+class ScoreSource(StrEnum):
+    """Which probabilities the policy judges uncertainty from."""
+
+    ONLINE = "online"
+    PRODUCTION = "production"
+
+
+class ModelSettings(_Section):
+    """The online River model that learns from expert labels."""
+
+    classifier: Classifier = Classifier.LOGISTIC_REGRESSION
+    scale: bool = Field(default=True, description="StandardScaler on numeric features.")
+    learning_rate: Annotated[float, Field(gt=0.0)] = 0.05
+    score_source: ScoreSource = ScoreSource.ONLINE
+
+
+class Strategy(StrEnum):
+    """Query strategies available to the daemon."""
+
+    RANDOM = "random"
+    VARIABLE_UNCERTAINTY = "variable_uncertainty"
+
+
+class BudgetSettings(_Section):
+    """Label budget: a stream fraction, optionally under an absolute cap per period."""
+
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
+    window: Annotated[int, Field(ge=10)] = 1000
+    limit: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="Absolute cap in cost units per period; never overshot."
+    )
+    period_seconds: PositiveSeconds = 86400.0
+
+
+class PolicySettings(_Section):
+    """How items are chosen."""
+
+    strategy: Strategy = Strategy.VARIABLE_UNCERTAINTY
+    seed: int = 0
+    budget: BudgetSettings = BudgetSettings()
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    step: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    cold_start_items: Annotated[int, Field(ge=0)] = 10
+
+
+class PendingSettings(_Section):
+    """Outstanding label requests awaiting an answer."""
+
+    queue: str = "default"
+    capacity: Annotated[int, Field(ge=1)] = 10_000
+    ttl_seconds: PositiveSeconds = 7 * 86400.0
+
+
+class SchemaSettings(_Section):
+    """Input validation."""
+
+    strict: bool = Field(default=False, description="Reject unknown fields in predictions.")
+    max_message_bytes: Annotated[int, Field(ge=256)] = 1_000_000
+
+
+class ServerSettings(_Section):
+    """HTTP server for /metrics, /healthz and /readyz."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    heartbeat_timeout_seconds: PositiveSeconds = 30.0
+
+
+class Settings(BaseSettings):
+    """labelgate's whole configuration.
+
+    >>> Settings(classes=["ok", "fraud"]).policy.budget.fraction
+    0.05
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="LABELGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    source: Literal["kafka", "file"] = "file"
+    classes: Annotated[list[str], Field(min_length=2)]
+    kafka: KafkaSettings = KafkaSettings()
+    files: FileSettings = FileSettings()
+    expert: SimulatedExpert | None = None
+    model: ModelSettings = ModelSettings()
+    policy: PolicySettings = PolicySettings()
+    pending: PendingSettings = PendingSettings()
+    schema_: SchemaSettings = Field(default=SchemaSettings(), alias="schema")
+    server: ServerSettings = ServerSettings()
+    state_dir: Path = Field(
+        default=Path("state"), description="Model checkpoints; a persistent volume in Kubernetes."
+    )
+    instance_id: str = Field(
+        default="0", description="Scopes this replica's keys in the shared state log."
+    )
+    clock: Literal["wall", "event"] = Field(
+        default="wall",
+        description="'event' uses item event time as now (replays); 'wall' the system clock.",
+    )
+    shutdown_grace_seconds: PositiveSeconds = 25.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    @model_validator(mode="after")
+    def _classes_unique(self) -> Settings:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be unique")
+        if self.model.classifier is Classifier.LOGISTIC_REGRESSION and len(self.classes) > 2:
+            # A binary learner cannot serve more classes; fail at load time, not on first label.
+            raise ValueError("logistic_regression is binary; use softmax_regression or a tree")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the values passed in (the YAML file), then defaults."""
+        return env_settings, init_settings, file_secret_settings
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as JSON-compatible data, secrets masked."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def fingerprint(self) -> str:
+        """A short hash of the effective configuration, recorded in every evidence record."""
+        text = json.dumps(self.masked(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: the dotted field path and the reason."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "<root>"
+        lines.append(f"{path}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings from a YAML file (optional) plus the environment.
+
+    Raises
+    ------
+    ConfigError
+        With one line per invalid field, naming its path.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the config file must hold a mapping at the top level")
+        data = loaded
+        base = Path(path).resolve().parent
+        data = _resolve_paths(data, base)
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative file paths in a config file are relative to the file, as users expect."""
+    out = dict(data)
+    files = out.get("files")
+    if isinstance(files, dict):
+        out["files"] = {
+            k: (str(base / v) if isinstance(v, str) and not Path(v).is_absolute() else v)
+            for k, v in files.items()
+        }
+    expert = out.get("expert")
+    if isinstance(expert, dict) and isinstance(expert.get("truth"), str):
+        truth = Path(expert["truth"])
+        out["expert"] = {**expert, "truth": str(truth if truth.is_absolute() else base / truth)}
+    state_dir = out.get("state_dir")
+    if isinstance(state_dir, str) and not Path(state_dir).is_absolute():
+        out["state_dir"] = str(base / state_dir)
+    return out

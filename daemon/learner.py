@@ -1,0 +1,136 @@
+"""The online River model: scores every item and learns from expert labels."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from river import compose, forest, linear_model, naive_bayes, optim, preprocessing, tree
+
+from daemon.config import Classifier, ModelSettings
+from daemon.errors import StateError
+
+Features = Mapping[str, Any]
+
+
+def build_pipeline(settings: ModelSettings) -> Any:
+    """The River pipeline: numeric features scaled, categorical one-hot encoded, a classifier.
+
+    The unsupervised steps learn from every scored item (see :meth:`Learner.score`), not only from
+    the labeled ones, so a drifting feature scale does not break the model when labels are scarce.
+    """
+    numeric: Any = compose.SelectType(numbers.Number)
+    if settings.scale:
+        numeric = numeric | preprocessing.StandardScaler()
+    categorical = compose.SelectType(str) | preprocessing.OneHotEncoder()
+    features = compose.TransformerUnion(numeric, categorical)
+    classifiers: dict[Classifier, Any] = {
+        Classifier.LOGISTIC_REGRESSION: lambda: linear_model.LogisticRegression(
+            optimizer=optim.SGD(settings.learning_rate)
+        ),
+        Classifier.SOFTMAX_REGRESSION: lambda: linear_model.SoftmaxRegression(
+            optimizer=optim.SGD(settings.learning_rate)
+        ),
+        Classifier.GAUSSIAN_NB: naive_bayes.GaussianNB,
+        Classifier.HOEFFDING_TREE: tree.HoeffdingAdaptiveTreeClassifier,
+        Classifier.ADAPTIVE_RANDOM_FOREST: forest.ARFClassifier,
+    }
+    return compose.Pipeline(features, classifiers[settings.classifier]())
+
+
+class Learner:
+    """Wraps a River classifier with the configured classes, a version and checkpoints.
+
+    ``version`` counts the labels learned; it is the online model version in evidence records.
+    A binary River classifier (logistic regression) predicts ``True``/``False``; the learner maps
+    that back to the configured class names so the rest of labelgate only sees class names.
+
+    >>> from daemon.config import ModelSettings
+    >>> learner = Learner(ModelSettings(), classes=["ok", "fraud"])
+    >>> sorted(learner.score({"x": 1.0}))
+    ['fraud', 'ok']
+    >>> learner.learn({"x": 1.0}, "fraud"); learner.version
+    1
+    """
+
+    def __init__(self, settings: ModelSettings, classes: list[str]) -> None:
+        self.settings = settings
+        self.classes = list(classes)
+        self._model = build_pipeline(settings)
+        self._binary = settings.classifier is Classifier.LOGISTIC_REGRESSION
+        self._positive = self.classes[-1]
+        self._negative = self.classes[0]
+        self._version = 0
+        self._seen: set[str] = set()
+
+    @property
+    def version(self) -> int:
+        """Number of labels learned so far."""
+        return self._version
+
+    @property
+    def classes_seen(self) -> int:
+        """How many distinct classes the model has learned."""
+        return len(self._seen)
+
+    def score(self, features: Features) -> dict[str, float]:
+        """Class probabilities for one item; also updates the unsupervised steps.
+
+        Must be called inside :func:`river.compose.learn_during_predict` for the scalers to learn
+        from every item (the daemon loop enters it once for its whole run).
+        """
+        proba = self._model.predict_proba_one(features)
+        if self._binary:
+            p = float(proba.get(True, 0.5))
+            return {self._negative: 1.0 - p, self._positive: p}
+        if not proba:
+            return {}
+        return {str(k): float(v) for k, v in proba.items()}
+
+    def predict(self, proba: Mapping[str, float]) -> str | None:
+        """The most probable class of a score mapping, or None before the model can say."""
+        if not proba or self._version == 0:
+            return None
+        return max(proba, key=proba.__getitem__)
+
+    def learn(self, features: Features, label: str) -> None:
+        """Learn one labeled example."""
+        target: Any = (label == self._positive) if self._binary else label
+        self._model.learn_one(dict(features), target)
+        self._version += 1
+        self._seen.add(label)
+
+    def save(self, path: Path, extra: dict[str, Any]) -> None:
+        """Write a checkpoint atomically: a crash leaves the previous checkpoint intact."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"learner": self, "extra": extra}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def load(path: Path) -> tuple[Learner, dict[str, Any]] | None:
+        """Read a checkpoint, or None when there is none yet."""
+        if not path.exists():
+            return None
+        try:
+            with path.open("rb") as fh:
+                payload = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            raise StateError(f"cannot read model checkpoint {path}: {exc}") from exc
+        learner = payload["learner"]
+        if not isinstance(learner, Learner):
+            raise StateError(f"{path} does not hold a labelgate model checkpoint")
+        return learner, dict(payload["extra"])

@@ -1,0 +1,191 @@
+"""Message contracts: the versioned JSON that labelgate reads and writes.
+
+Every message carries ``schema_version``; ``labelgate schema`` prints the JSON Schemas so that
+integrators can validate on their side.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+
+def _label_text(value: Any) -> Any:
+    """Class labels travel as JSON scalars; compare them as text (1 and "1" are one class)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return value
+
+
+Label = Annotated[str, BeforeValidator(_label_text), Field(min_length=1, max_length=256)]
+FeatureValue = float | int | bool | str | None
+ItemId = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+
+class PredictionEvent(_Message):
+    """One prediction made by the production model.
+
+    Unknown extra fields are ignored (``StrictPredictionEvent`` rejects them). Floats must be
+    finite: NaN and infinity are a schema violation, not a value.
+    """
+
+    schema_version: Literal[1] = 1
+    id: ItemId
+    event_time: AwareDatetime
+    features: dict[str, FeatureValue]
+    prediction: Label
+    proba: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
+    model_version: str | None = None
+    group: dict[str, Annotated[str, Field(max_length=256)]] = Field(default_factory=dict)
+    cost: Annotated[float, Field(gt=0.0)] | None = None
+
+    @field_validator("features")
+    @classmethod
+    def _finite_features(cls, features: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
+        for name, value in features.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"feature {name!r} is not finite")
+        return features
+
+    @field_validator("proba")
+    @classmethod
+    def _proba_sums_to_one(cls, proba: dict[str, float] | None) -> dict[str, float] | None:
+        if proba is not None and proba and abs(sum(proba.values()) - 1.0) > 1e-3:
+            raise ValueError("class probabilities must sum to 1")
+        return proba
+
+
+class StrictPredictionEvent(PredictionEvent):
+    """A prediction event that rejects unknown fields (``schema.strict: true``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelEvent(_Message):
+    """An expert's (or other oracle's) answer to a label request."""
+
+    schema_version: Literal[1] = 1
+    id: ItemId
+    label: Label | None = None
+    labeler_role: str = "expert"
+    labeler_id: str | None = None
+    labeled_at: AwareDatetime
+    confidence: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    abstain: bool = False
+
+    @model_validator(mode="after")
+    def _label_or_abstain(self) -> LabelEvent:
+        if self.label is None and not self.abstain:
+            raise ValueError("a label event needs a label unless it abstains")
+        return self
+
+
+class LabelRequest(_Message):
+    """Asks an expert queue for the label of one item. Carries only allow-listed fields."""
+
+    schema_version: Literal[1] = 1
+    request_id: str
+    id: ItemId
+    queue: str
+    requested_at: datetime
+    deadline: datetime
+    priority: float
+    reason: str
+    event_time: datetime
+    features: dict[str, FeatureValue]
+    prediction: str
+    proba: dict[str, float] | None = None
+    model_version: str | None = None
+    group: dict[str, str] = Field(default_factory=dict)
+
+
+class SourcePosition(_Message):
+    """Where an input message came from."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class EvidenceRecord(_Message):
+    """Why one item was (or was not) queried: one record per decision."""
+
+    schema_version: Literal[1] = 1
+    id: ItemId
+    source: SourcePosition
+    event_time: datetime
+    decided_at: datetime
+    model_version: str | None
+    online_model_version: int
+    policy: str
+    config_hash: str
+    scores: dict[str, float]
+    score_source: str
+    online_prediction: str | None
+    production_prediction: str
+    uncertainty: float
+    threshold: float | None
+    probability: float
+    query: bool
+    reason: str
+    budget_spent: float
+    budget_limit: float | None
+    budget_fraction: float | None
+    pending: int
+    pending_capacity: int
+    queue: str | None = None
+    request_id: str | None = None
+    group: dict[str, str] = Field(default_factory=dict)
+
+
+class DeadLetterReason(StrEnum):
+    """Why an input message was rejected."""
+
+    INVALID_JSON = "invalid_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    NON_FINITE = "non_finite"
+    UNKNOWN_CLASS = "unknown_class"
+    OVERSIZED = "oversized"
+    UNSUPPORTED_VERSION = "unsupported_version"
+
+
+class DeadLetterRecord(_Message):
+    """A rejected input, with the reason, so nothing is lost silently."""
+
+    schema_version: Literal[1] = 1
+    reason: DeadLetterReason
+    detail: str
+    kind: Literal["prediction", "label"]
+    source: SourcePosition
+    rejected_at: datetime
+    payload: str
+    payload_truncated: bool = False
+
+
+CONTRACTS: dict[str, type[BaseModel]] = {
+    "prediction": PredictionEvent,
+    "label": LabelEvent,
+    "label_request": LabelRequest,
+    "evidence": EvidenceRecord,
+    "dead_letter": DeadLetterRecord,
+}

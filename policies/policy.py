@@ -1,0 +1,75 @@
+"""A policy: a strategy under a budget, with cold start, deciding first and charging after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.budget import BudgetManager, BudgetSnapshot
+from policies.decision import Decision, Reason
+from policies.item import ItemView
+from policies.strategy import Strategy
+
+
+class Policy:
+    """Combine a strategy with a budget manager.
+
+    ``decide`` never spends; ``commit`` charges a decision once the query has really been made, so
+    a query refused downstream (queue full, duplicate) costs nothing. Until the model has seen two
+    classes, up to ``cold_start_items`` items are force-queried (charged like any other query),
+    because uncertainty rules on an untrained model may never ask.
+
+    >>> from policies import FractionBudget, RandomSampling
+    >>> p = Policy(RandomSampling(rate=0.1, seed=0), FractionBudget(0.1, window=50))
+    >>> d = p.decide(ItemView("item-1", {}, classes_seen=2), now=0.0)
+    >>> d.reason in (Reason.RANDOM, Reason.NOT_SAMPLED, Reason.BUDGET_EXHAUSTED)
+    True
+    """
+
+    def __init__(
+        self, strategy: Strategy, budget: BudgetManager, cold_start_items: int = 0
+    ) -> None:
+        self.strategy = strategy
+        self.budget = budget
+        self.cold_start_items = cold_start_items
+        self._forced = 0
+
+    @property
+    def id(self) -> str:
+        """Strategy name and version, as recorded in the evidence."""
+        return f"{self.strategy.name}@{self.strategy.version}"
+
+    def decide(self, item: ItemView, now: float) -> Decision:
+        """Decide for one item without spending."""
+        self.budget.observe(now)
+        allowed = self.budget.allows(item.cost, now)
+        if item.classes_seen < 2 and self._forced < self.cold_start_items:
+            if allowed:
+                return Decision(True, Reason.COLD_START, 1.0, 1.0, None)
+            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 1.0, None)
+        return self.strategy.decide(item, allowed)
+
+    def commit(self, decision: Decision, item: ItemView, now: float) -> None:
+        """Charge a query that was really made."""
+        if not decision.query:
+            return
+        if decision.reason is Reason.COLD_START:
+            self._forced += 1
+        self.budget.charge(item.cost, now)
+
+    def snapshot(self, now: float) -> BudgetSnapshot:
+        """Budget state for reporting."""
+        return self.budget.snapshot(now)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that must survive a restart."""
+        return {
+            "budget": self.budget.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "forced": self._forced,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.budget.load_state(state["budget"])
+        self.strategy.load_state(state["strategy"])
+        self._forced = int(state["forced"])
