@@ -46,7 +46,9 @@ class DaemonProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config)],
-            stdout=self._log_fh, stderr=subprocess.STDOUT, env=env,
+            stdout=self._log_fh,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         wait_for(lambda: self.http("/readyz")[0] == 200, 60, "daemon ready", self)
         return self
@@ -92,14 +94,17 @@ class DaemonProcess:
             return ""
 
 
-def wait_for(cond: Callable[[], bool], timeout: float, what: str,
-             daemon: DaemonProcess | None = None) -> None:
+def wait_for(
+    cond: Callable[[], bool], timeout: float, what: str, daemon: DaemonProcess | None = None
+) -> None:
     """Poll ``cond`` until true; fail with the daemon's log tail on timeout or early exit."""
     deadline = time.monotonic() + timeout
     while not cond():
         if daemon is not None and daemon.proc is not None and daemon.proc.poll() is not None:
-            raise AssertionError(f"daemon exited ({daemon.proc.returncode}) while waiting for "
-                                 f"{what}\n{daemon.log_tail()}")
+            raise AssertionError(
+                f"daemon exited ({daemon.proc.returncode}) while waiting for "
+                f"{what}\n{daemon.log_tail()}"
+            )
         if time.monotonic() > deadline:
             tail = daemon.log_tail() if daemon is not None else ""
             raise AssertionError(f"timed out waiting for {what}\n{tail}")
@@ -113,8 +118,12 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
     for key, value in messages:
         while True:
             try:
-                producer.produce(topic, value=value, key=key,
-                                 on_delivery=lambda err, _m: err and errors.append(err))
+                producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    on_delivery=lambda err, _m: err and errors.append(err),
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -122,11 +131,19 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
     assert not errors, errors
 
 
-def read_all(bootstrap: str, topic: str, timeout: float = 60) -> list[tuple[bytes | None, bytes | None]]:
+def read_all(
+    bootstrap: str, topic: str, timeout: float = 60
+) -> list[tuple[bytes | None, bytes | None]]:
     """Every message of a topic, from the beginning to its current end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "reader",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         ends = {}
@@ -155,8 +172,10 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in meta.partitions}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        }
     finally:
         consumer.close()
 

@@ -34,8 +34,13 @@ class Expert:
     def __init__(self, bootstrap: str, requests: str, labels: str, truth: dict[str, str]) -> None:
         self.truth = truth
         self.labels = labels
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "expert-" + requests,
-                                  "auto.offset.reset": "earliest"})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "expert-" + requests,
+                "auto.offset.reset": "earliest",
+            }
+        )
         self.consumer.assign([TopicPartition(requests, 0, 0)])
         self.producer = Producer({"bootstrap.servers": bootstrap})
         self.seen: list[dict[str, Any]] = []
@@ -57,9 +62,14 @@ class Expert:
 
     def answer(self, item_id: str) -> None:
         """Send the true label of one item."""
-        event = {"schema_version": 1, "id": item_id, "label": self.truth[item_id],
-                 "labeler_role": "specialist", "labeler_id": "e-1",
-                 "labeled_at": datetime.now(UTC).isoformat()}
+        event = {
+            "schema_version": 1,
+            "id": item_id,
+            "label": self.truth[item_id],
+            "labeler_role": "specialist",
+            "labeler_id": "e-1",
+            "labeled_at": datetime.now(UTC).isoformat(),
+        }
         self.producer.produce(self.labels, json.dumps(event).encode(), key=item_id.encode())
         self.answered.add(item_id)
 
@@ -70,19 +80,34 @@ class Expert:
 
 
 def _config(tmp: Path, bootstrap: str, topics: dict[str, str], group: str, port: int) -> Path:
-    return write_config(tmp / "labelgate.yaml", {
-        "source": "kafka",
-        "classes": replay.CLASSES,
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "topics": topics,
-                  "commit_interval_seconds": 1.0, "poll_timeout_seconds": 0.1},
-        "policy": {"strategy": "variable_uncertainty", "cold_start_items": 10,
-                   "budget": {"fraction": FRACTION, "window": 500, "limit": LIMIT,
-                              "period_seconds": PERIOD}},
-        "pending": {"capacity": 5000, "ttl_seconds": 86400.0},
-        "server": {"host": "127.0.0.1", "port": port},
-        "state_dir": str(tmp / "state"),
-        "shutdown_grace_seconds": 20.0,
-    })
+    return write_config(
+        tmp / "labelgate.yaml",
+        {
+            "source": "kafka",
+            "classes": replay.CLASSES,
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "group_id": group,
+                "topics": topics,
+                "commit_interval_seconds": 1.0,
+                "poll_timeout_seconds": 0.1,
+            },
+            "policy": {
+                "strategy": "variable_uncertainty",
+                "cold_start_items": 10,
+                "budget": {
+                    "fraction": FRACTION,
+                    "window": 500,
+                    "limit": LIMIT,
+                    "period_seconds": PERIOD,
+                },
+            },
+            "pending": {"capacity": 5000, "ttl_seconds": 86400.0},
+            "server": {"host": "127.0.0.1", "port": port},
+            "state_dir": str(tmp / "state"),
+            "shutdown_grace_seconds": 20.0,
+        },
+    )
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -96,8 +121,9 @@ def _key(line: bytes) -> bytes | None:
         return None
 
 
-def test_daemon_end_to_end_on_real_broker(tmp_path, kafka_bootstrap, kafka_topic_factory,
-                                          unique_group):
+def test_daemon_end_to_end_on_real_broker(
+    tmp_path, kafka_bootstrap, kafka_topic_factory, unique_group
+):
     """20,000 predictions (1% malformed) are decided once each, labels train the model, offsets
     reach the end, SIGTERM exits 0, and a restart resumes budget, pending requests and model."""
     topics = {
@@ -127,8 +153,11 @@ def test_daemon_end_to_end_on_real_broker(tmp_path, kafka_bootstrap, kafka_topic
             expert.pump()
             done = committed_offsets(kafka_bootstrap, unique_group, topics["predictions"]) == ends
             sent = daemon.metric('labelgate_queries_total{queue="default"}')
-            return (done and len(expert.seen) == sent
-                    and daemon.metric("labelgate_model_labels_learned") == len(expert.answered))
+            return (
+                done
+                and len(expert.seen) == sent
+                and daemon.metric("labelgate_model_labels_learned") == len(expert.answered)
+            )
 
         wait_for(caught_up, 240, "run 1 to commit every offset and learn every label", daemon)
         learned_run1 = daemon.metric("labelgate_model_labels_learned")
@@ -148,8 +177,12 @@ def test_daemon_end_to_end_on_real_broker(tmp_path, kafka_bootstrap, kafka_topic
     dead = jsons(read_all(kafka_bootstrap, topics["dead_letter"]))
     assert len(dead) == 200
     assert all(d["reason"] and d["detail"] for d in dead)
-    assert {d["reason"] for d in dead} >= {"invalid_json", "non_finite", "unknown_class",
-                                           "schema_violation"}
+    assert {d["reason"] for d in dead} >= {
+        "invalid_json",
+        "non_finite",
+        "unknown_class",
+        "schema_violation",
+    }
 
     requests = jsons(read_all(kafka_bootstrap, topics["requests"]))
     queried = [e for e in evidence if e["query"]]
@@ -159,15 +192,16 @@ def test_daemon_end_to_end_on_real_broker(tmp_path, kafka_bootstrap, kafka_topic
     assert len({r["request_id"] for r in requests}) == len(requests)
     # The fraction pacing held before the cap bound: at most 5% (+10%) of the items seen by then.
     last_query = max(int(e["id"].rsplit("-", 1)[1]) for e in queried)
-    assert LIMIT <= FRACTION * 1.1 * (last_query + 1) + 10
+    assert FRACTION * 1.1 * (last_query + 1) + 10 >= LIMIT
     assert learned_run1 == len(expert.answered) > 0
     assert expert.held, "some requests stay pending across the restart"
 
     # --- restart: new predictions, and the held-back labels arrive only now.
-    extra, extra_truth = replay.generate(tmp_path / "replay2", n=1_000, seed=99,
-                                         malformed_every=0)
-    extra_lines = [json.dumps({**json.loads(x), "id": "late-" + json.loads(x)["id"]}).encode()
-                   for x in _lines(extra)]
+    extra, _extra_truth = replay.generate(tmp_path / "replay2", n=1_000, seed=99, malformed_every=0)
+    extra_lines = [
+        json.dumps({**json.loads(x), "id": "late-" + json.loads(x)["id"]}).encode()
+        for x in _lines(extra)
+    ]
     produce(kafka_bootstrap, topics["predictions"], [(_key(x), x) for x in extra_lines])
     for item_id in expert.held:
         expert.answer(item_id)
@@ -191,9 +225,10 @@ def test_daemon_end_to_end_on_real_broker(tmp_path, kafka_bootstrap, kafka_topic
         daemon2.kill()
     expert.close()
 
-    evidence2 = jsons(read_all(kafka_bootstrap, topics["audit"]))[len(evidence):]
-    assert sorted(e["id"] for e in evidence2) == sorted(
-        json.loads(x)["id"] for x in extra_lines), "committed items are not reprocessed"
+    evidence2 = jsons(read_all(kafka_bootstrap, topics["audit"]))[len(evidence) :]
+    assert sorted(e["id"] for e in evidence2) == sorted(json.loads(x)["id"] for x in extra_lines), (
+        "committed items are not reprocessed"
+    )
     assert not any(e["query"] for e in evidence2), "a restart cannot be used to overspend"
     assert {e["reason"] for e in evidence2} == {"budget_exhausted"}
     assert min(e["budget_spent"] for e in evidence2) == LIMIT
