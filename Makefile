@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 broker-fetch: $(STAMP)
+	@command -v java >/dev/null && command -v mvn >/dev/null || scripts/install-java.sh
 	$(BIN)/python scripts/kafka_broker.py fetch
 
 unit: $(STAMP)

@@ -158,6 +158,7 @@ class KafkaGroupSource:
         self.on_revoke = on_revoke
         self._consumer: Any = None
         self._assignment: set[TopicPartition] = set()
+        self._joined = False
 
     def _client(self) -> Any:
         if self._consumer is None:
@@ -186,6 +187,7 @@ class KafkaGroupSource:
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
         self._assignment.update(tps)
+        self._joined = True
         log.info("partitions_assigned", partitions=[p for _, p in tps])
         if self.on_assign is not None:
             self.on_assign(tps)
@@ -256,7 +258,12 @@ class KafkaGroupSource:
 
     @property
     def assigned(self) -> bool:
-        return bool(self._assignment)
+        """Joined the group (an assignment arrived, possibly empty).
+
+        A replica beyond the partition count gets an empty assignment; it is still healthy and
+        ready to take over partitions, and must not block a rolling update.
+        """
+        return self._joined
 
     def lag(self) -> dict[TopicPartition, int]:
         if self._consumer is None:
