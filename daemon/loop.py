@@ -32,7 +32,7 @@ from daemon.offsets import OffsetTracker
 from daemon.parsing import Parser
 from daemon.pending import PendingRequest, PendingStore
 from daemon.state import PolicyState, StateLog
-from daemon.status import Status
+from daemon.status import QueueStatus, Status
 from daemon.wiring import Channels
 from policies import Decision, ItemView, Policy, Reason
 
@@ -93,6 +93,7 @@ class Daemon:
         self._model_dirty = False
         self._labels: Any = None
         self._last_commit = time.monotonic()
+        self._last_commit_wall: float | None = None
         self._last_lag = 0.0
         self._lag: dict[tuple[str, int], int] = {}
         self._items = 0
@@ -201,6 +202,7 @@ class Daemon:
                 f"{self.policy.id}\x1f{parsed.id}".encode(), digest_size=12
             ).hexdigest()
             self.policy.commit(decision, item, now)
+            self.metrics.budget_charged.inc(item.cost)
             self._send_request(parsed, decision, request_id, now, ticket.delivered)
         self._decisions[decision.reason].inc()
         self._send_evidence(
@@ -394,6 +396,7 @@ class Daemon:
         self.channels.predictions.commit()
         self.metrics.commits.inc()
         self._last_commit = time.monotonic()
+        self._last_commit_wall = time.time()
 
     def _refresh_status(self) -> None:
         now = self.clock.now()
@@ -409,6 +412,15 @@ class Daemon:
             pending=len(self.pending),
             pending_capacity=self.pending.capacity,
             oldest_pending_age_seconds=self.pending.oldest_age(now),
+            queues={
+                self._queue: QueueStatus(
+                    len(self.pending),
+                    self.pending.capacity,
+                    self.pending.oldest_age(now),
+                    self._ttl,
+                )
+            },
+            last_commit=self._last_commit_wall,
             model_version=self.learner.version,
             classes_seen=self.learner.classes_seen,
             policy=self.policy.id,

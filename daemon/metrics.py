@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from daemon.status import Status
+from daemon.status import QueueStatus, Status
 
 _LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 
@@ -30,64 +30,84 @@ class _StatusCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         s = self._status()
-
-        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-            return GaugeMetricFamily(f"labelgate_{name}", doc, value=value)
-
-        yield gauge(
-            "budget_spent", "Label budget spent in the current period (cost units).", s.budget_spent
-        )
-        if s.budget_limit is not None:
-            yield gauge(
-                "budget_limit", "Absolute label budget per period (cost units).", s.budget_limit
-            )
-            yield gauge(
-                "budget_remaining",
-                "Label budget left in the current period.",
-                s.budget_remaining or 0.0,
-            )
-        yield gauge(
-            "budget_exhausted",
-            "1 when the absolute budget of the period is used up.",
-            1.0 if s.exhausted else 0.0,
-        )
-        yield gauge(
-            "budget_fraction_target",
-            "Configured share of the stream to query.",
-            s.budget_fraction_target,
-        )
-        if s.budget_fraction_estimate is not None:
-            yield gauge(
+        scalars: list[tuple[str, str, float | None]] = [
+            (
+                "budget_spent",
+                "Label budget spent in the current period (cost units).",
+                s.budget_spent,
+            ),
+            ("budget_limit", "Absolute label budget per period (cost units).", s.budget_limit),
+            ("budget_remaining", "Label budget left in the current period.", s.budget_remaining),
+            (
+                "budget_exhausted",
+                "1 when the absolute budget of the period is used up.",
+                1.0 if s.exhausted else 0.0,
+            ),
+            (
+                "budget_fraction_target",
+                "Configured share of the stream to query.",
+                s.budget_fraction_target,
+            ),
+            (
                 "budget_fraction_estimate",
-                "Estimated share of recent items queried (sliding window).",
+                "Estimated share of recent items queried.",
                 s.budget_fraction_estimate,
-            )
-        if s.period_end is not None:
-            yield gauge(
+            ),
+            (
+                "budget_period_start_timestamp_seconds",
+                "Start of the current budget period.",
+                s.period_start,
+            ),
+            (
                 "budget_period_end_timestamp_seconds",
                 "End of the current budget period.",
                 s.period_end,
-            )
-        yield gauge("pending_requests", "Label requests awaiting an answer.", s.pending)
-        yield gauge("pending_capacity", "Maximum outstanding label requests.", s.pending_capacity)
-        yield gauge(
-            "pending_oldest_age_seconds",
-            "Age of the oldest outstanding request.",
-            s.oldest_pending_age_seconds,
-        )
-        yield gauge(
-            "model_labels_learned",
-            "Labels the online model has learned (its version).",
-            s.model_version,
-        )
-        yield gauge(
-            "heartbeat_age_seconds", "Seconds since the poll loop last ran.", self._heartbeat_age()
-        )
-        yield gauge(
-            "ready",
-            "1 when partitions are assigned and state is restored.",
-            1.0 if self._ready() else 0.0,
-        )
+            ),
+            (
+                "model_labels_learned",
+                "Labels the online model has learned (its version).",
+                s.model_version,
+            ),
+            ("last_commit_timestamp_seconds", "When offsets were last committed.", s.last_commit),
+            (
+                "heartbeat_age_seconds",
+                "Seconds since the poll loop last ran.",
+                self._heartbeat_age(),
+            ),
+            (
+                "ready",
+                "1 when state is restored and the consumer has joined its group.",
+                1.0 if self._ready() else 0.0,
+            ),
+        ]
+        for name, doc, value in scalars:
+            if value is not None:
+                yield GaugeMetricFamily(f"labelgate_{name}", doc, value=value)
+
+        per_queue: list[tuple[str, str, Callable[[QueueStatus], float]]] = [
+            (
+                "queue_outstanding_requests",
+                "Label requests awaiting an answer.",
+                lambda q: q.outstanding,
+            ),
+            ("queue_capacity", "Maximum outstanding requests of a queue.", lambda q: q.capacity),
+            (
+                "queue_oldest_request_age_seconds",
+                "Age of the oldest outstanding request.",
+                lambda q: q.oldest_age_seconds,
+            ),
+            (
+                "queue_request_ttl_seconds",
+                "How long a request may wait before it expires.",
+                lambda q: q.ttl_seconds,
+            ),
+        ]
+        for name, doc, read in per_queue:
+            family = GaugeMetricFamily(f"labelgate_{name}", doc, labels=["queue"])
+            for queue, q in sorted(s.queues.items()):
+                family.add_metric([queue], read(q))
+            yield family
+
         lag = GaugeMetricFamily(
             "labelgate_consumer_lag",
             "Messages behind the end of the topic.",
@@ -132,6 +152,11 @@ class Metrics:
             registry=registry,
         )
         self.commits = Counter("labelgate_commits", "Offset commits made.", registry=registry)
+        self.budget_charged = Counter(
+            "labelgate_budget_charged",
+            "Cost units charged to the budget (rate() = burn rate).",
+            registry=registry,
+        )
         self.decision_latency = Histogram(
             "labelgate_decision_latency_seconds",
             "Parse-to-decision time per item.",

@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """One expert queue: outstanding requests against capacity."""
+
+    outstanding: int
+    capacity: int
+    oldest_age_seconds: float
+    ttl_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """What operators ask about: budget, queue, model, lag."""
 
@@ -23,6 +33,8 @@ class Status:
     pending: int = 0
     pending_capacity: int = 0
     oldest_pending_age_seconds: float = 0.0
+    queues: dict[str, QueueStatus] = field(default_factory=dict)
+    last_commit: float | None = None
     model_version: int = 0
     classes_seen: int = 0
     policy: str = ""
