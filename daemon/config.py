@@ -177,6 +177,40 @@ class SchemaSettings(_Section):
     max_message_bytes: Annotated[int, Field(ge=256)] = 1_000_000
 
 
+class MonitoringSettings(_Section):
+    """Feedback-loop and sampling-bias statistics (metrics, /status)."""
+
+    window: Annotated[int, Field(ge=100)] = Field(
+        default=5000, description="Sliding window (items, or labels) of the statistics."
+    )
+    subgroup_attributes: list[str] | None = Field(
+        default=None, description="Group attributes to track; default: the first 5 seen."
+    )
+    subgroup_top_k: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=10, description="Values per attribute with their own series; the rest: other."
+    )
+    shift_features: list[str] = Field(
+        default_factory=list, description="Numeric features whose labeled-vs-stream shift to track."
+    )
+    shift_bins: Annotated[int, Field(ge=2, le=100)] = 10
+    shift_warmup: Annotated[int, Field(ge=10)] = 500
+    drift_delta: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.002
+    audit_reasons: list[str] = Field(
+        default_factory=lambda: ["random", "audit"],
+        description="Decision reasons whose labels form the unbiased audit slice.",
+    )
+    non_human_roles: list[str] = Field(
+        default_factory=lambda: ["model", "llm", "heuristic", "rule"],
+        description="Labeler roles counted as non-human oracles.",
+    )
+    refresh_seconds: PositiveSeconds = Field(
+        default=2.0, description="How often the expensive statistics are recomputed."
+    )
+    burn_window_seconds: PositiveSeconds = Field(
+        default=3600.0, description="Trailing window of the budget burn rate."
+    )
+
+
 class ServerSettings(_Section):
     """HTTP server for /metrics, /healthz and /readyz."""
 
@@ -210,6 +244,7 @@ class Settings(BaseSettings):
     pending: PendingSettings = PendingSettings()
     schema_: SchemaSettings = Field(default=SchemaSettings(), alias="schema")
     server: ServerSettings = ServerSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     state_dir: Path = Field(
         default=Path("state"), description="Model checkpoints; a persistent volume in Kubernetes."
     )

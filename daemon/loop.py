@@ -13,9 +13,11 @@ from pydantic import BaseModel
 from river import compose
 
 from connectors.record import Record
+from daemon.burn import BurnRate, seconds_to_exhaustion
 from daemon.clock import Clock
 from daemon.config import ScoreSource, Settings
 from daemon.errors import DeliveryError
+from daemon.feedback import FeedbackMonitor, FeedbackSnapshot
 from daemon.health import Health
 from daemon.learner import Learner
 from daemon.lifecycle import StopFlag
@@ -98,6 +100,21 @@ class Daemon:
         self._lag: dict[tuple[str, int], int] = {}
         self._items = 0
         self._status = Status(pending_capacity=settings.pending.capacity)
+        mon = settings.monitoring
+        self.feedback = FeedbackMonitor(
+            window=mon.window,
+            top_k=mon.subgroup_top_k,
+            attributes=mon.subgroup_attributes,
+            shift_features=mon.shift_features,
+            shift_bins=mon.shift_bins,
+            shift_warmup=mon.shift_warmup,
+            drift_delta=mon.drift_delta,
+            audit_reasons=frozenset(mon.audit_reasons),
+            non_human_roles=frozenset(mon.non_human_roles),
+        )
+        self.burn = BurnRate(mon.burn_window_seconds)
+        self._feedback = FeedbackSnapshot()
+        self._last_feedback = 0.0
         self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
         self._queries = metrics.queries.labels(self._queue)
 
@@ -160,9 +177,11 @@ class Daemon:
     def shutdown(self) -> None:
         """Stop consuming; deliver, checkpoint, commit; close. Bounded by the grace period."""
         self.health.stopping = True
+        self._feedback = self.feedback.snapshot()
         deadline = time.monotonic() + self.settings.shutdown_grace_seconds
         try:
             self._commit(deadline, final=True)
+            self._refresh_status()
         finally:
             if self._labels is not None:
                 self._labels.close()
@@ -203,11 +222,13 @@ class Daemon:
             ).hexdigest()
             self.policy.commit(decision, item, now)
             self.metrics.budget_charged.inc(item.cost)
+            self.burn.add(now, item.cost)
             self._send_request(parsed, decision, request_id, now, ticket.delivered)
         self._decisions[decision.reason].inc()
         self._send_evidence(
             parsed, record, online, scores, item, decision, request_id, now, ticket.delivered
         )
+        self.feedback.observe_item(parsed.group, decision.query, decision.utility, parsed.features)
         self._items += 1
         self.metrics.items.inc()
         self.metrics.decision_latency.observe(time.perf_counter() - started)
@@ -231,6 +252,10 @@ class Daemon:
                 deadline=deadline,
                 probability=decision.probability,
                 reason=decision.reason.value,
+                utility=decision.utility,
+                prediction=event.prediction,
+                confidence=max(event.proba.values()) if event.proba else None,
+                group=event.group,
             )
         )
         request = LabelRequest.model_construct(
@@ -346,6 +371,16 @@ class Daemon:
             return
         self.learner.learn(request.features, label.label)
         self._model_dirty = True
+        self.feedback.observe_label(
+            label=label.label,
+            production_prediction=request.prediction,
+            production_confidence=request.confidence,
+            probability=request.probability,
+            reason=request.reason,
+            uncertainty=request.utility,
+            features=request.features,
+            role=label.labeler_role,
+        )
         self.metrics.labels.labels("learned").inc()
         self.metrics.label_latency.observe(max(0.0, now - request.requested_at))
 
@@ -358,6 +393,9 @@ class Daemon:
             self.metrics.expired.labels(request.queue).inc()
         if mono - self._last_commit >= self.settings.kafka.commit_interval_seconds:
             self._commit(mono + self.settings.kafka.flush_timeout_seconds)
+        if mono - self._last_feedback >= self.settings.monitoring.refresh_seconds:
+            self._feedback = self.feedback.snapshot()
+            self._last_feedback = mono
         if mono - self._last_lag >= _LAG_INTERVAL:
             self._lag = self.channels.predictions.lag()
             self._last_lag = mono
@@ -421,6 +459,11 @@ class Daemon:
                 )
             },
             last_commit=self._last_commit_wall,
+            burn_rate=self.burn.rate(now),
+            exhaustion_forecast_seconds=seconds_to_exhaustion(
+                budget.remaining, self.burn.rate(now)
+            ),
+            feedback=self._feedback,
             model_version=self.learner.version,
             classes_seen=self.learner.classes_seen,
             policy=self.policy.id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from daemon.status import QueueStatus, Status
@@ -28,7 +28,7 @@ class _StatusCollector(Collector):
         self._heartbeat_age = heartbeat_age
         self._ready = ready
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         s = self._status()
         scalars: list[tuple[str, str, float | None]] = [
             (
@@ -70,6 +70,21 @@ class _StatusCollector(Collector):
             ),
             ("last_commit_timestamp_seconds", "When offsets were last committed.", s.last_commit),
             (
+                "budget_burn_rate",
+                "Cost units charged per second over the trailing window.",
+                s.burn_rate,
+            ),
+            (
+                "budget_exhaustion_forecast_seconds",
+                "Seconds until the period's budget runs out at the current burn rate.",
+                s.exhaustion_forecast_seconds,
+            ),
+            (
+                "effective_sample_size",
+                "Kish effective sample size of the IPW-weighted labels.",
+                s.feedback.effective_sample_size,
+            ),
+            (
                 "heartbeat_age_seconds",
                 "Seconds since the poll loop last ran.",
                 self._heartbeat_age(),
@@ -108,6 +123,8 @@ class _StatusCollector(Collector):
                 family.add_metric([queue], read(q))
             yield family
 
+        yield from _feedback_families(s)
+
         lag = GaugeMetricFamily(
             "labelgate_consumer_lag",
             "Messages behind the end of the topic.",
@@ -116,6 +133,86 @@ class _StatusCollector(Collector):
         for (topic, partition), value in sorted(s.lag.items()):
             lag.add_metric([topic, str(partition)], value)
         yield lag
+
+
+def _feedback_families(s: Status) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    f = s.feedback
+    sub = ["attribute", "group"]
+    items = CounterMetricFamily("labelgate_subgroup_items", "Items seen per subgroup.", labels=sub)
+    queries = CounterMetricFamily(
+        "labelgate_subgroup_queries", "Label requests per subgroup.", labels=sub
+    )
+    for (attribute, group), n in sorted(f.subgroup_items_total.items()):
+        items.add_metric([attribute, group], n)
+        queries.add_metric([attribute, group], f.subgroup_queries_total.get((attribute, group), 0))
+    yield from (items, queries)
+    population = GaugeMetricFamily(
+        "labelgate_subgroup_population_share", "Share of recent items in the subgroup.", labels=sub
+    )
+    queried = GaugeMetricFamily(
+        "labelgate_subgroup_queried_share", "Share of recent queries in the subgroup.", labels=sub
+    )
+    ratio = GaugeMetricFamily(
+        "labelgate_subgroup_representation_ratio",
+        "Queried share / population share (1 = proportional).",
+        labels=sub,
+    )
+    for share in f.subgroups:
+        key = [share.attribute, share.group]
+        population.add_metric(key, share.population_share)
+        queried.add_metric(key, share.queried_share)
+        if share.representation_ratio is not None:
+            ratio.add_metric(key, share.representation_ratio)
+    yield from (population, queried, ratio)
+    disparity = GaugeMetricFamily(
+        "labelgate_subgroup_selection_rate_disparity",
+        "Max / min selection rate across an attribute's groups.",
+        labels=["attribute"],
+    )
+    for attribute, value in sorted(f.disparity.items()):
+        disparity.add_metric([attribute], value)
+    yield disparity
+    psi = GaugeMetricFamily(
+        "labelgate_labeled_shift_psi",
+        "PSI between the labeled items and the stream.",
+        labels=["feature"],
+    )
+    js = GaugeMetricFamily(
+        "labelgate_labeled_shift_jensen_shannon",
+        "Jensen-Shannon distance between the labeled items and the stream.",
+        labels=["feature"],
+    )
+    for feature, (p, j) in sorted(f.shift.items()):
+        psi.add_metric([feature], p)
+        js.add_metric([feature], j)
+    yield from (psi, js)
+    detections = CounterMetricFamily(
+        "labelgate_drift_detections", "ADWIN drift detections.", labels=["signal"]
+    )
+    for signal, n in sorted(f.drift_detections.items()):
+        detections.add_metric([signal], n)
+    yield detections
+    error = GaugeMetricFamily(
+        "labelgate_error_rate",
+        "Production model error: audit slice, IPW-weighted, naive.",
+        labels=["estimator"],
+    )
+    calibration = GaugeMetricFamily(
+        "labelgate_calibration_error",
+        "Expected calibration error of the production model.",
+        labels=["estimator"],
+    )
+    for name, est in sorted(f.estimates.items()):
+        error.add_metric([name], est.error_rate)
+        if est.calibration_error is not None:
+            calibration.add_metric([name], est.calibration_error)
+    yield from (error, calibration)
+    updates = CounterMetricFamily(
+        "labelgate_model_updates", "Model updates by oracle kind.", labels=["oracle"]
+    )
+    for oracle, n in sorted(f.model_updates.items()):
+        updates.add_metric([oracle], n)
+    yield updates
 
 
 class Metrics:

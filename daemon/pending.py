@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PendingRequest(BaseModel):
@@ -21,6 +21,10 @@ class PendingRequest(BaseModel):
     deadline: float
     probability: float
     reason: str
+    utility: float = 0.0
+    prediction: str | None = None
+    confidence: float | None = None
+    group: dict[str, str] = Field(default_factory=dict)
 
 
 class PendingStore:

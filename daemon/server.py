@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from daemon.health import Health
-from daemon.status import Status
+from daemon.status import Status, status_document
 
 
 class OpsServer:
@@ -68,9 +67,7 @@ class OpsServer:
                         },
                     )
                 elif path == "/status":
-                    doc = asdict(outer.status())
-                    doc["lag"] = {f"{t}/{p}": v for (t, p), v in doc["lag"].items()}
-                    self._json(200, doc)
+                    self._json(200, status_document(outer.status()))
                 else:
                     self._json(404, {"error": "not found"})
 

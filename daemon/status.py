@@ -6,7 +6,11 @@ reference, so no lock is needed and scrapes never touch live (mutable) state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from daemon.feedback import FeedbackSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,9 @@ class Status:
     oldest_pending_age_seconds: float = 0.0
     queues: dict[str, QueueStatus] = field(default_factory=dict)
     last_commit: float | None = None
+    burn_rate: float = 0.0
+    exhaustion_forecast_seconds: float | None = None
+    feedback: FeedbackSnapshot = field(default_factory=FeedbackSnapshot)
     model_version: int = 0
     classes_seen: int = 0
     policy: str = ""
@@ -45,3 +52,24 @@ class Status:
     def exhausted(self) -> bool:
         """True when an absolute budget has nothing left for this period."""
         return self.budget_remaining is not None and self.budget_remaining < 1.0
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly: tuple keys joined with '/', non-finite floats as None."""
+    if isinstance(value, dict):
+        return {
+            "/".join(map(str, k)) if isinstance(k, tuple) else str(k): _plain(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def status_document(status: Status) -> dict[str, Any]:
+    """The /status JSON: the snapshot with tuple keys flattened and infinities as null."""
+    doc: dict[str, Any] = _plain(asdict(status))
+    doc["budget_exhausted"] = status.exhausted
+    return doc

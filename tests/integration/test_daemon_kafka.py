@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from daemon import replay
@@ -110,6 +112,67 @@ def _config(tmp: Path, bootstrap: str, topics: dict[str, str], group: str, port:
     )
 
 
+def _documented_metrics() -> list[str]:
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    names = []
+    for row in re.findall(r"^\| ([a-z_ /]+) \|", doc, flags=re.M):
+        names += [n.strip() for n in row.split("/") if n.strip() and n.strip() != "metric"]
+    return names
+
+
+def _check_metrics_endpoint(daemon: DaemonProcess, items: int, held: int) -> None:
+    """Every documented family is exposed, with values that agree with what the test knows."""
+
+    def subgroup_items() -> float:
+        _, body = daemon.http("/metrics")
+        pattern = r'^labelgate_subgroup_items_total\{attribute="region",group="\w+"\} (\S+)$'
+        return sum(float(v) for v in re.findall(pattern, body.decode(), flags=re.M))
+
+    # The feedback statistics are refreshed on a timer, not per item: wait for the next refresh.
+    wait_for(lambda: subgroup_items() == items, 30, "feedback statistics to catch up", daemon)
+    status, body = daemon.http("/metrics")
+    assert status == 200
+    text = body.decode()
+    exposed = set(re.findall(r"^# HELP labelgate_(\S+?)(?:_total)? ", text, flags=re.M))
+    documented = {n.removesuffix("_total") for n in _documented_metrics()}
+    missing = documented - exposed - {"label_agreement_ratio"}  # needs overlapping labels
+    assert not missing, f"documented but not exposed: {sorted(missing)}"
+    assert daemon.metric("labelgate_items_total") == items
+    assert daemon.metric("labelgate_budget_spent") == LIMIT
+    assert daemon.metric("labelgate_budget_exhausted") == 1.0
+    assert daemon.metric('labelgate_queue_outstanding_requests{queue="default"}') == held
+    dead = sum(
+        float(v)
+        for v in re.findall(r"^labelgate_dead_letters_total\{.*\} (\S+)$", text, flags=re.M)
+    )
+    assert dead == 200
+    # Population shares are always defined; representation ratios only when the last window
+    # (5,000 items) holds queries, which depends on how the cap fell across partitions.
+    shares = [
+        float(v)
+        for v in re.findall(
+            r'^labelgate_subgroup_population_share\{attribute="region",group="\w+"\} (\S+)$',
+            text,
+            flags=re.M,
+        )
+    ]
+    assert len(shares) == 3
+    assert sum(shares) == pytest.approx(1.0)
+    ratios = [
+        float(v)
+        for v in re.findall(
+            r"^labelgate_subgroup_representation_ratio\{.*\} (\S+)$", text, flags=re.M
+        )
+    ]
+    assert all(0 <= r < 10 for r in ratios)
+    assert 0 < daemon.metric('labelgate_error_rate{estimator="naive"}') < 1
+    status_code, status_body = daemon.http("/status")
+    assert status_code == 200
+    summary = json.loads(status_body)
+    assert summary["budget_spent"] == LIMIT
+    assert summary["items"] == items
+
+
 def _lines(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 
@@ -161,6 +224,7 @@ def test_daemon_end_to_end_on_real_broker(
 
         wait_for(caught_up, 240, "run 1 to commit every offset and learn every label", daemon)
         learned_run1 = daemon.metric("labelgate_model_labels_learned")
+        _check_metrics_endpoint(daemon, len(truth), len(expert.held))
         assert daemon.terminate() == 0, daemon.log_tail()
     finally:
         daemon.kill()
