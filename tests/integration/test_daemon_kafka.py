@@ -165,12 +165,31 @@ def _check_metrics_endpoint(daemon: DaemonProcess, items: int, held: int) -> Non
         )
     ]
     assert all(0 <= r < 10 for r in ratios)
+    # ~20,000 distinct customer values: bounded to the top 10 plus "other" (configurable top-K).
+    customers = re.findall(
+        r'^labelgate_subgroup_items_total\{attribute="customer",group="([^"]+)"\}', text, flags=re.M
+    )
+    assert len(customers) == 11
+    assert "other" in customers
+    assert len(re.findall(r'group="customer-', text)) <= 10 * 5  # 5 per-subgroup families
     assert 0 < daemon.metric('labelgate_error_rate{estimator="naive"}') < 1
     status_code, status_body = daemon.http("/status")
     assert status_code == 200
     summary = json.loads(status_body)
     assert summary["budget_spent"] == LIMIT
     assert summary["items"] == items
+
+
+def _with_customer(line: bytes, i: int) -> bytes:
+    """Give every valid prediction a distinct subgroup value: metric cardinality must hold."""
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(doc, dict) or not isinstance(doc.get("group"), dict):
+        return line
+    doc["group"]["customer"] = f"customer-{i}"
+    return json.dumps(doc).encode()
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -200,7 +219,7 @@ def test_daemon_end_to_end_on_real_broker(
     # 19,800 valid predictions plus one malformed line every 99 -> 200 malformed, 20,000 total.
     preds, truth_path = replay.generate(tmp_path / "replay", n=19_800, malformed_every=99)
     truth = {d["id"]: d["label"] for d in map(json.loads, truth_path.read_text().splitlines())}
-    lines = _lines(preds)
+    lines = [_with_customer(x, i) for i, x in enumerate(_lines(preds))]
     assert len(lines) == 20_000
     produce(kafka_bootstrap, topics["predictions"], [(_key(x), x) for x in lines])
 
