@@ -162,12 +162,102 @@ class PolicySettings(_Section):
     cold_start_items: Annotated[int, Field(ge=0)] = 10
 
 
-class PendingSettings(_Section):
-    """Outstanding label requests awaiting an answer."""
+QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
-    queue: str = "default"
+
+class Overflow(StrEnum):
+    """What a full queue does with a new request."""
+
+    SKIP = "skip"  # not queried (counted as queue_full), nothing charged
+    SPILL = "spill"  # sent to ``spill_to`` instead, if that queue has room
+    REPLACE = "replace"  # evicts the lowest-utility waiting request if the new one is better
+
+
+class RedactionMode(StrEnum):
+    """How a field is minimised before a request leaves for an annotation queue."""
+
+    DROP = "drop"
+    MASK = "mask"
+    HASH = "hash"
+
+
+class Resolution(StrEnum):
+    """How several labels for one item become one."""
+
+    FIRST = "first"
+    MAJORITY = "majority"
+
+
+class QueueSettings(_Section):
+    """One expert (oracle) queue."""
+
+    name: QueueName
+    role: str = Field(default="specialist", description="e.g. crowd, specialist, adjudicator.")
+    cost: Annotated[float, Field(gt=0.0)] = Field(
+        default=1.0, description="Budget units per label (times the item's own cost hint)."
+    )
     capacity: Annotated[int, Field(ge=1)] = 10_000
     ttl_seconds: PositiveSeconds = 7 * 86400.0
+    instructions_id: str | None = None
+    instructions_version: str | None = None
+    topic: str | None = Field(
+        default=None, description="Kafka topic; default kafka.topics.requests."
+    )
+    file: Path | None = Field(default=None, description="JSONL file; default files.requests.")
+    overflow: Overflow = Overflow.SKIP
+    spill_to: QueueName | None = None
+    fallback_on_expiry: QueueName | None = None
+    labels_required: Annotated[int, Field(ge=1, le=15)] = Field(
+        default=1, description="Overlap: labels collected per item before resolving."
+    )
+    resolution: Resolution = Resolution.FIRST
+    escalate_to: QueueName | None = Field(
+        default=None, description="Adjudicator queue for items whose labels disagree."
+    )
+    fields: list[str] | None = Field(
+        default=None, description="Allow-list of feature names sent to this queue (None = all)."
+    )
+    redact: dict[str, RedactionMode] = Field(
+        default_factory=dict,
+        description="Per field (feature name or group.<attr>): drop, mask or hash.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QueueSettings:
+        if self.overflow is Overflow.SPILL and self.spill_to is None:
+            raise ValueError("overflow 'spill' needs spill_to")
+        if self.resolution is Resolution.MAJORITY and self.labels_required < 2:
+            raise ValueError("resolution 'majority' needs labels_required >= 2")
+        return self
+
+
+class Condition(_Section):
+    """One test on an item: ``field`` is group.<attr>, features.<name>, proba.<class>,
+    prediction, uncertainty, cost or model_version."""
+
+    field: str = Field(
+        pattern=r"^(group|features|proba)\.[^.]+$|^(prediction|uncertainty|cost|model_version)$"
+    )
+    op: Literal["eq", "ne", "in", "not_in", "gt", "ge", "lt", "le", "exists"] = "eq"
+    value: Any = None
+
+
+class Rule(_Section):
+    """Route items matching all of ``all`` and any of ``any`` (when given) to ``queues``."""
+
+    name: str
+    all: list[Condition] = Field(default_factory=list)
+    any: list[Condition] = Field(default_factory=list)
+    queues: Annotated[list[QueueName], Field(min_length=1)]
+
+
+class RoutingSettings(_Section):
+    """Ordered rules; the first that matches names the candidate queues."""
+
+    rules: list[Rule] = Field(default_factory=list)
+    default: Annotated[list[QueueName], Field(min_length=1)] = Field(
+        default_factory=lambda: ["default"]
+    )
 
 
 class SchemaSettings(_Section):
@@ -241,7 +331,13 @@ class Settings(BaseSettings):
     expert: SimulatedExpert | None = None
     model: ModelSettings = ModelSettings()
     policy: PolicySettings = PolicySettings()
-    pending: PendingSettings = PendingSettings()
+    queues: Annotated[list[QueueSettings], Field(min_length=1)] = Field(
+        default_factory=lambda: [QueueSettings(name="default")]
+    )
+    routing: RoutingSettings = RoutingSettings()
+    redaction_salt: SecretStr | None = Field(
+        default=None, description="Salt for hashed fields, so hashes cannot be looked up."
+    )
     schema_: SchemaSettings = Field(default=SchemaSettings(), alias="schema")
     server: ServerSettings = ServerSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
@@ -263,6 +359,18 @@ class Settings(BaseSettings):
     def _classes_unique(self) -> Settings:
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes must be unique")
+        names = [q.name for q in self.queues]
+        if len(set(names)) != len(names):
+            raise ValueError("queue names must be unique")
+        known = set(names)
+        refs = [*self.routing.default]
+        for rule in self.routing.rules:
+            refs += rule.queues
+        for q in self.queues:
+            refs += [n for n in (q.spill_to, q.fallback_on_expiry, q.escalate_to) if n]
+        unknown = sorted(set(refs) - known)
+        if unknown:
+            raise ValueError(f"unknown queue(s) referenced: {unknown}; defined: {names}")
         if self.model.classifier is Classifier.LOGISTIC_REGRESSION and len(self.classes) > 2:
             # A binary learner cannot serve more classes; fail at load time, not on first label.
             raise ValueError("logistic_regression is binary; use softmax_regression or a tree")

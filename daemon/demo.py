@@ -110,6 +110,8 @@ def report(settings: Settings, truth: dict[str, str], seconds: float, policy: st
     with settings.files.audit.open() as fh:
         for line in fh:
             ev: dict[str, Any] = json.loads(line)
+            if ev.get("kind", "decision") != "decision":
+                continue
             label = truth[ev["id"]]
             items += 1
             requested += ev["query"]

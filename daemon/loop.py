@@ -1,11 +1,10 @@
-"""The processing loop: poll, parse, score, decide, emit, store offsets, commit when due."""
+"""The processing loop: poll, parse, score, decide, route, emit, store offsets, commit when due."""
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from river import compose
 
 from connectors.record import Record
+from daemon.audit import EvidenceBuilder
 from daemon.burn import BurnRate, seconds_to_exhaustion
 from daemon.clock import Clock
 from daemon.config import ScoreSource, Settings
@@ -21,38 +21,33 @@ from daemon.feedback import FeedbackMonitor, FeedbackSnapshot
 from daemon.health import Health
 from daemon.learner import Learner
 from daemon.lifecycle import StopFlag
-from daemon.messages import (
-    DeadLetterRecord,
-    EvidenceRecord,
-    LabelEvent,
-    LabelRequest,
-    PredictionEvent,
-    SourcePosition,
-)
+from daemon.messages import DeadLetterRecord, EvidenceKind, LabelEvent, PredictionEvent
 from daemon.metrics import Metrics
 from daemon.offsets import OffsetTracker
 from daemon.parsing import Parser
-from daemon.pending import PendingRequest, PendingStore
+from daemon.pending import PendingRequest, ReceivedLabel
+from daemon.queues import ExpertQueues
+from daemon.resolution import Outcome, resolve
 from daemon.state import PolicyState, StateLog
 from daemon.status import QueueStatus, Status
 from daemon.wiring import Channels
-from policies import Decision, ItemView, Policy, Reason
+from policies import Decision, ItemView, Policy, Reason, least_confidence
 
 log = structlog.get_logger("labelgate.loop")
 
 _LAG_INTERVAL = 5.0
+_STATUS_INTERVAL = 0.5
+_AGREEMENT_WINDOW = 500
+_AUDIT = "audit"
+Delivered = Callable[[Exception | None], None]
 
 
 def _json(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model)
 
 
-def _utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 class Daemon:
-    """One labelgate instance: wires a policy, a learner and the channels into a loop.
+    """One labelgate instance: wires a policy, a learner, the queues and the channels.
 
     Nothing happens in the constructor; :meth:`restore` reads durable state and :meth:`run`
     processes until asked to stop (or until a finite source is exhausted).
@@ -80,14 +75,16 @@ class Daemon:
         self.parser = Parser(
             settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes
         )
-        self.pending = PendingStore(settings.pending.capacity)
+        self.queues = ExpertQueues(settings, channels.requests)
+        self.pending = self.queues.pending
         self.tracker = OffsetTracker()
         self.state_log = StateLog(channels.state, settings.instance_id)
         self.config_hash = settings.fingerprint()
+        self.evidence = EvidenceBuilder(
+            self.config_hash, policy.id, settings.policy.model_dump(mode="json")
+        )
         self.checkpoint_path = settings.state_dir / f"model-{settings.instance_id}.pkl"
         self._online_scores = settings.model.score_source is ScoreSource.ONLINE
-        self._queue = settings.pending.queue
-        self._ttl = settings.pending.ttl_seconds
         self._batch = settings.kafka.consume_batch_size
         self._poll_timeout = settings.kafka.poll_timeout_seconds
         self._label_positions: dict[int, int] = {}
@@ -97,9 +94,11 @@ class Daemon:
         self._last_commit = time.monotonic()
         self._last_commit_wall: float | None = None
         self._last_lag = 0.0
+        self._last_status = 0.0
         self._lag: dict[tuple[str, int], int] = {}
         self._items = 0
-        self._status = Status(pending_capacity=settings.pending.capacity)
+        self._agreement = {q.name: deque[float](maxlen=_AGREEMENT_WINDOW) for q in settings.queues}
+        self._status = Status(pending_capacity=self.pending.capacity)
         mon = settings.monitoring
         self.feedback = FeedbackMonitor(
             window=mon.window,
@@ -116,7 +115,6 @@ class Daemon:
         self._feedback = FeedbackSnapshot()
         self._last_feedback = 0.0
         self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
-        self._queries = metrics.queries.labels(self._queue)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -127,7 +125,7 @@ class Daemon:
     def restore(self) -> None:
         """Rebuild budget, outstanding requests and the model from durable sources."""
         restored = self.state_log.restore(self.channels.read_state())
-        self.pending.restore(restored.pending)
+        self.pending.restore([r for r in restored.pending if r.queue in self.pending.capacities])
         state_offsets: dict[int, int] = {}
         if restored.policy is not None:
             self.policy.load_state(restored.policy.policy)
@@ -205,105 +203,79 @@ class Daemon:
         now = self.clock.now()
         online = self.learner.score(parsed.features)
         scores = online if self._online_scores or parsed.proba is None else parsed.proba
-        item = ItemView(
-            parsed.id, scores, parsed.cost or 1.0, self.learner.classes_seen, parsed.group
-        )
+        uncertainty = least_confidence(scores)
+        queue: str | None = None
+        rule: str | None = None
+        cost = parsed.cost or 1.0
         if parsed.id in self.pending:
-            decision = Decision(False, Reason.DUPLICATE, 0.0, 0.0, None)
+            # A redelivered item whose request is still open: never a second request.
+            decision = Decision(False, Reason.DUPLICATE, 0.0, uncertainty, None)
         else:
+            route = self.queues.route(parsed, uncertainty)
+            rule = route.rule
+            queue = self.queues.choose(route)
+            cost = self.queues.cost(queue, parsed.cost or 1.0)
+            item = ItemView(parsed.id, scores, cost, self.learner.classes_seen, parsed.group)
             decision = self.policy.decide(item, now)
-            if decision.query and self.pending.full:
-                decision = decision.refused(Reason.QUEUE_FULL)
+            if decision.query:
+                queue, cost, decision = self._admit(parsed, queue, cost, decision, now)
         ticket = self.tracker.begin(tp, record.offset, 2 if decision.query else 1)
-        request_id = None
-        if decision.query:
-            request_id = hashlib.blake2b(
-                f"{self.policy.id}\x1f{parsed.id}".encode(), digest_size=12
-            ).hexdigest()
-            self.policy.commit(decision, item, now)
-            self.metrics.budget_charged.inc(item.cost)
-            self.burn.add(now, item.cost)
-            self._send_request(parsed, decision, request_id, now, ticket.delivered)
+        redaction: dict[str, str] = {}
+        request: PendingRequest | None = None
+        if decision.query and queue is not None:
+            self.policy.commit(decision, ItemView(parsed.id, scores, cost), now)
+            self.metrics.budget_charged.inc(cost)
+            self.burn.add(now, cost)
+            request = self.queues.pending_for(parsed, decision, queue, rule, self.policy.id, now)
+            redaction = self.queues.open(request, ticket.delivered)
+            self.metrics.queries.labels(queue).inc()
         self._decisions[decision.reason].inc()
-        self._send_evidence(
-            parsed, record, online, scores, item, decision, request_id, now, ticket.delivered
+        self._send_decision(
+            parsed, record, online, scores, decision, request, redaction, now, ticket.delivered
         )
         self.feedback.observe_item(parsed.group, decision.query, decision.utility, parsed.features)
         self._items += 1
         self.metrics.items.inc()
         self.metrics.decision_latency.observe(time.perf_counter() - started)
 
-    def _send_request(
-        self,
-        event: PredictionEvent,
-        decision: Decision,
-        request_id: str,
-        now: float,
-        on_delivery: Callable[[Exception | None], None],
-    ) -> None:
-        deadline = now + self._ttl
-        self.pending.add(
-            PendingRequest(
-                id=event.id,
-                request_id=request_id,
-                queue=self._queue,
-                features=event.features,
-                requested_at=now,
-                deadline=deadline,
-                probability=decision.probability,
-                reason=decision.reason.value,
-                utility=decision.utility,
-                prediction=event.prediction,
-                confidence=max(event.proba.values()) if event.proba else None,
-                group=event.group,
-            )
-        )
-        request = LabelRequest.model_construct(
-            schema_version=1,
-            request_id=request_id,
-            id=event.id,
-            queue=self._queue,
-            requested_at=_utc(now),
-            deadline=_utc(deadline),
-            priority=decision.utility,
-            reason=decision.reason.value,
-            event_time=event.event_time,
-            features=event.features,
-            prediction=event.prediction,
-            proba=event.proba,
-            model_version=event.model_version,
-            group=event.group,
-        )
-        self.channels.requests.send(_json(request), event.id.encode(), on_delivery)
-        self._queries.inc()
+    def _admit(
+        self, event: PredictionEvent, queue: str, cost: float, decision: Decision, now: float
+    ) -> tuple[str | None, float, Decision]:
+        """Capacity and overflow; a refusal is not charged (decide first, then commit)."""
+        admission = self.queues.admit(queue, decision.utility)
+        if admission.queue is None:
+            return None, cost, decision.refused(Reason.QUEUE_FULL)
+        if admission.evicted is not None:
+            self._close(admission.evicted, now, "evicted")
+        if admission.spilled:
+            cost = self.queues.cost(admission.queue, event.cost or 1.0)
+            if not self.policy.budget.allows(cost, now):
+                return None, cost, decision.refused(Reason.BUDGET_EXHAUSTED)
+        return admission.queue, cost, decision
 
-    def _send_evidence(
+    def _send_decision(
         self,
         event: PredictionEvent,
         record: Record,
         online: dict[str, float],
-        scores: dict[str, float] | Any,
-        item: ItemView,
+        scores: Any,
         decision: Decision,
-        request_id: str | None,
+        request: PendingRequest | None,
+        redaction: dict[str, str],
         now: float,
-        on_delivery: Callable[[Exception | None], None],
+        on_delivery: Delivered,
     ) -> None:
         budget = self.policy.snapshot(now)
-        evidence = EvidenceRecord.model_construct(
-            schema_version=1,
+        queue = request.queue if request is not None else None
+        evidence = self.evidence.decision(
+            record,
+            now,
             id=event.id,
-            source=SourcePosition.model_construct(
-                topic=record.topic, partition=record.partition, offset=record.offset
-            ),
             event_time=event.event_time,
-            decided_at=_utc(now),
             model_version=event.model_version,
             online_model_version=self.learner.version,
-            policy=self.policy.id,
-            config_hash=self.config_hash,
             scores=dict(scores),
-            score_source="online" if self._online_scores or event.proba is None else "production",
+            score_source=("online" if self._online_scores or event.proba is None else "production"),
             online_prediction=self.learner.predict(online),
             production_prediction=event.prediction,
             uncertainty=decision.utility,
@@ -313,20 +285,22 @@ class Daemon:
             reason=decision.reason.value,
             budget_spent=budget.spent,
             budget_limit=budget.limit,
+            budget_remaining=budget.remaining,
             budget_fraction=budget.fraction,
-            pending=len(self.pending),
-            pending_capacity=self.pending.capacity,
-            queue=self._queue if decision.query else None,
-            request_id=request_id,
+            queue_state=self.pending.counts(),
+            queue=queue,
+            route_rule=request.route_rule if request is not None else None,
+            request_id=request.request_id if request is not None else None,
+            instructions_id=(
+                self.queues.queue_settings(queue).instructions_id if queue is not None else None
+            ),
+            redaction=redaction,
             group=event.group,
         )
         self.channels.audit.send(_json(evidence), event.id.encode(), on_delivery)
 
     def _dead_letter(
-        self,
-        record: DeadLetterRecord,
-        source: Record,
-        on_delivery: Callable[[Exception | None], None] | None,
+        self, record: DeadLetterRecord, source: Record, on_delivery: Delivered | None
     ) -> None:
         self.channels.dead_letter.send(_json(record), source.key, on_delivery)
         self.metrics.dead_letters.labels(record.kind, record.reason.value).inc()
@@ -341,8 +315,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ labels
     def _poll_labels(self) -> None:
-        records = self._labels.poll(self._batch, 0.0)
-        for record in records:
+        for record in self._labels.poll(self._batch, 0.0):
             self._on_label(record)
 
     def _on_label(self, record: Record) -> None:
@@ -352,45 +325,179 @@ class Daemon:
         if isinstance(parsed, DeadLetterRecord):
             self._dead_letter(parsed, record, None)
             return
-        self._resolve(parsed, record, now)
+        self._take_label(parsed, record, now)
 
-    def _resolve(self, label: LabelEvent, record: Record, now: float) -> None:
-        request = self.pending.pop(label.id)
+    def _take_label(self, label: LabelEvent, record: Record, now: float) -> None:
+        request = self.pending.get(label.id)
+        common: dict[str, Any] = {
+            "label": label.label,
+            "labeler_role": label.labeler_role,
+            "labeler_id": label.labeler_id,
+            "label_confidence": label.confidence,
+        }
         if request is None:
             self.metrics.labels.labels("unmatched").inc()
-            log.info(
-                "label_unmatched",
-                id_hash=hashlib.blake2b(label.id.encode(), digest_size=6).hexdigest(),
+            self._audit(
+                EvidenceKind.LABEL, None, label.id, now, record, resolution="unmatched", **common
             )
             return
         if label.abstain or label.label is None:
             self.metrics.labels.labels("abstained").inc()
+            self.pending.pop(label.id)
+            self._audit(
+                EvidenceKind.LABEL, request, label.id, now, record, resolution="abstained", **common
+            )
             return
+        if label.labeler_id is not None and any(
+            x.labeler_id == label.labeler_id for x in request.labels
+        ):
+            self.metrics.labels.labels("duplicate").inc()
+            return
+        received = ReceivedLabel(
+            label=label.label, labeler_id=label.labeler_id, labeler_role=label.labeler_role
+        )
+        request = request.model_copy(update={"labels": (*request.labels, received)})
+        queue = self.queues.queue_settings(request.queue)
+        verdict = resolve(request.labels, queue, request.escalated)
+        common.update(
+            labels_received=len(request.labels),
+            agreement=verdict.agreement,
+            resolution=verdict.resolution,
+        )
+        if verdict.agreement is not None:
+            self._agreement[request.queue].append(verdict.agreement)
+        if verdict.outcome is Outcome.AWAITING:
+            self.pending.add(request)
+            self._audit(EvidenceKind.LABEL, request, label.id, now, record, **common)
+            return
+        self.pending.pop(label.id)
+        if verdict.outcome is Outcome.ESCALATE:
+            self._audit(EvidenceKind.LABEL, request, label.id, now, record, **common)
+            self._escalate(request, now)
+            return
+        if verdict.outcome is Outcome.CONFLICT or verdict.label is None:
+            self.metrics.labels.labels("conflict").inc()
+            self._audit(EvidenceKind.LABEL, request, label.id, now, record, **common)
+            return
+        # Labels of the random audit slice are kept for evaluation, never for training.
+        used_for = "evaluation" if request.reason == _AUDIT else "training"
+        self._audit(
+            EvidenceKind.LABEL,
+            request,
+            label.id,
+            now,
+            record,
+            used_for=used_for,
+            **{**common, "label": verdict.label},
+        )
+        self._learn(request, verdict.label, label.labeler_role, record, used_for, now)
+
+    def _learn(
+        self,
+        request: PendingRequest,
+        label: str,
+        role: str,
+        record: Record,
+        used_for: str,
+        now: float,
+    ) -> None:
         if record.offset < self._model_offsets.get(record.partition, 0):
             self.metrics.labels.labels("replayed").inc()
             return
-        self.learner.learn(request.features, label.label)
-        self._model_dirty = True
         self.feedback.observe_label(
-            label=label.label,
+            label=label,
             production_prediction=request.prediction,
             production_confidence=request.confidence,
             probability=request.probability,
             reason=request.reason,
             uncertainty=request.utility,
             features=request.features,
-            role=label.labeler_role,
+            role=role,
         )
-        self.metrics.labels.labels("learned").inc()
         self.metrics.label_latency.observe(max(0.0, now - request.requested_at))
+        if used_for == "evaluation":
+            self.metrics.labels.labels("evaluation").inc()
+            return
+        self.learner.learn(request.features, label)
+        self._model_dirty = True
+        self.metrics.labels.labels("learned").inc()
+
+    def _escalate(self, request: PendingRequest, now: float) -> None:
+        """Disagreeing labels: ask the adjudicator queue, if it has room and the budget allows."""
+        target = self.queues.queue_settings(request.queue).escalate_to
+        assert target is not None
+        cost = self.queues.cost(target, 1.0)
+        if not self.pending.has_room(target) or not self.policy.budget.allows(cost, now):
+            self.metrics.labels.labels("conflict").inc()
+            self._audit(
+                EvidenceKind.ESCALATION,
+                request,
+                request.id,
+                now,
+                resolution="conflict",
+                detail=f"adjudicator queue {target!r} full or budget exhausted",
+            )
+            return
+        self.policy.budget.charge(cost, now)
+        self.metrics.budget_charged.inc(cost)
+        self.burn.add(now, cost)
+        escalated = self.queues.reopen(request, target, self.policy.id, now, escalated=True)
+        self.queues.open(escalated, None)
+        self.metrics.queries.labels(target).inc()
+        self._audit(
+            EvidenceKind.ESCALATION,
+            escalated,
+            request.id,
+            now,
+            resolution="escalated",
+            detail=f"from {request.queue}",
+        )
+
+    def _close(self, request: PendingRequest, now: float, why: str) -> None:
+        """An open request leaves its queue unanswered: withdraw it, record it, maybe re-route."""
+        self.queues.withdraw(request, now, why)
+        self.metrics.expired.labels(request.queue).inc()
+        self._audit(EvidenceKind.EXPIRY, request, request.id, now, resolution=why)
+        fallback = self.queues.queue_settings(request.queue).fallback_on_expiry
+        if why != "expired" or fallback is None:
+            return
+        cost = self.queues.cost(fallback, 1.0)
+        if self.pending.has_room(fallback) and self.policy.budget.allows(cost, now):
+            self.policy.budget.charge(cost, now)
+            self.metrics.budget_charged.inc(cost)
+            self.burn.add(now, cost)
+            rerouted = self.queues.reopen(request, fallback, self.policy.id, now, escalated=False)
+            self.queues.open(rerouted, None)
+            self.metrics.queries.labels(fallback).inc()
+            self._audit(
+                EvidenceKind.EXPIRY,
+                rerouted,
+                request.id,
+                now,
+                resolution="rerouted",
+                detail=f"from {request.queue}",
+            )
+
+    def _audit(
+        self,
+        kind: EvidenceKind,
+        request: PendingRequest | None,
+        item_id: str,
+        now: float,
+        record: Record | None = None,
+        **fields: Any,
+    ) -> None:
+        evidence = self.evidence.about(kind, request, item_id, now, record, **fields)
+        self.channels.audit.send(_json(evidence), item_id.encode(), None)
 
     # ------------------------------------------------------------------ bookkeeping
     def _tick(self, mono: float) -> None:
         for sink in self.channels.outputs():
             sink.serve_deliveries()
         self._store_offsets()
-        for request in self.pending.expire(self.clock.now()):
-            self.metrics.expired.labels(request.queue).inc()
+        now = self.clock.now()
+        for request in self.pending.expire(now):
+            self._close(request, now, "expired")
         if mono - self._last_commit >= self.settings.kafka.commit_interval_seconds:
             self._commit(mono + self.settings.kafka.flush_timeout_seconds)
         if mono - self._last_feedback >= self.settings.monitoring.refresh_seconds:
@@ -400,7 +507,9 @@ class Daemon:
             self._lag = self.channels.predictions.lag()
             self._last_lag = mono
         self.health.assigned = self.channels.predictions.assigned
-        self._refresh_status()
+        if self.on_tick is not None or mono - self._last_status >= _STATUS_INTERVAL:
+            self._refresh_status()
+            self._last_status = mono
 
     def _store_offsets(self) -> None:
         moved = self.tracker.advance()
@@ -439,6 +548,8 @@ class Daemon:
     def _refresh_status(self) -> None:
         now = self.clock.now()
         budget = self.policy.snapshot(now)
+        rate = self.burn.rate(now)
+        ages = self.pending.oldest_ages(now)
         self._status = Status(
             budget_spent=budget.spent,
             budget_limit=budget.limit,
@@ -449,20 +560,24 @@ class Daemon:
             period_end=budget.period_end,
             pending=len(self.pending),
             pending_capacity=self.pending.capacity,
-            oldest_pending_age_seconds=self.pending.oldest_age(now),
+            oldest_pending_age_seconds=max(ages.values(), default=0.0),
             queues={
-                self._queue: QueueStatus(
-                    len(self.pending),
-                    self.pending.capacity,
-                    self.pending.oldest_age(now),
-                    self._ttl,
+                q.name: QueueStatus(
+                    self.pending.outstanding(q.name),
+                    q.capacity,
+                    ages[q.name],
+                    q.ttl_seconds,
+                    agreement=(
+                        sum(self._agreement[q.name]) / len(self._agreement[q.name])
+                        if self._agreement[q.name]
+                        else None
+                    ),
                 )
+                for q in self.settings.queues
             },
             last_commit=self._last_commit_wall,
-            burn_rate=self.burn.rate(now),
-            exhaustion_forecast_seconds=seconds_to_exhaustion(
-                budget.remaining, self.burn.rate(now)
-            ),
+            burn_rate=rate,
+            exhaustion_forecast_seconds=seconds_to_exhaustion(budget.remaining, rate),
             feedback=self._feedback,
             model_version=self.learner.version,
             classes_seen=self.learner.classes_seen,

@@ -101,22 +101,33 @@ class LabelEvent(_Message):
 
 
 class LabelRequest(_Message):
-    """Asks an expert queue for the label of one item. Carries only allow-listed fields."""
+    """Asks an expert queue for the label of one item. Carries only allow-listed fields.
+
+    ``request_id`` is the idempotency key: the same item and policy always give the same key, so
+    a consumer can drop a redelivered request. A message with ``withdrawn: true`` cancels an
+    outstanding request (it expired or a more useful item took its place).
+    """
 
     schema_version: Literal[1] = 1
     request_id: str
     id: ItemId
     queue: str
+    role: str
     requested_at: datetime
     deadline: datetime
     priority: float
     reason: str
-    event_time: datetime
-    features: dict[str, FeatureValue]
-    prediction: str
+    route_rule: str | None = None
+    instructions_id: str | None = None
+    instructions_version: str | None = None
+    labels_required: int = 1
+    event_time: datetime | None = None
+    features: dict[str, FeatureValue] = Field(default_factory=dict)
+    prediction: str | None = None
     proba: dict[str, float] | None = None
     model_version: str | None = None
     group: dict[str, str] = Field(default_factory=dict)
+    withdrawn: bool = False
 
 
 class SourcePosition(_Message):
@@ -127,35 +138,70 @@ class SourcePosition(_Message):
     offset: int
 
 
+class EvidenceKind(StrEnum):
+    """What an evidence record documents."""
+
+    DECISION = "decision"  # one per valid prediction, queried or not
+    LABEL = "label"  # a label event for a request (or for nothing: unmatched)
+    EXPIRY = "expiry"  # a request expired unanswered (or was evicted by a better item)
+    ESCALATION = "escalation"  # disagreeing labels sent the item to an adjudicator queue
+
+
 class EvidenceRecord(_Message):
-    """Why one item was (or was not) queried: one record per decision."""
+    """The audit trail: why an item was (or was not) queried, and what happened to its request.
+
+    Append-only; ``kind`` says which moment a record documents. A decision record carries the
+    decision-time fields, a label record the label-time fields, both carry ``id`` so that a
+    per-item trace is the records with that id in order.
+    """
 
     schema_version: Literal[1] = 1
+    kind: EvidenceKind = EvidenceKind.DECISION
     id: ItemId
     source: SourcePosition
-    event_time: datetime
-    decided_at: datetime
-    model_version: str | None
-    online_model_version: int
-    policy: str
+    recorded_at: datetime
     config_hash: str
-    scores: dict[str, float]
-    score_source: str
-    online_prediction: str | None
-    production_prediction: str
-    uncertainty: float
-    threshold: float | None
-    probability: float
-    query: bool
-    reason: str
-    budget_spent: float
-    budget_limit: float | None
-    budget_fraction: float | None
-    pending: int
-    pending_capacity: int
+    # Decision time.
+    event_time: datetime | None = None
+    decided_at: datetime | None = None
+    model_version: str | None = None
+    online_model_version: int | None = None
+    policy: str | None = None
+    policy_params: dict[str, Any] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
+    score_source: str | None = None
+    online_prediction: str | None = None
+    production_prediction: str | None = None
+    uncertainty: float | None = None
+    threshold: float | None = None
+    probability: float | None = None
+    query: bool = False
+    reason: str | None = None
+    budget_spent: float | None = None
+    budget_limit: float | None = None
+    budget_remaining: float | None = None
+    budget_fraction: float | None = None
+    queue_state: dict[str, int] = Field(
+        default_factory=dict, description="Outstanding requests per queue at decision time."
+    )
     queue: str | None = None
+    route_rule: str | None = None
     request_id: str | None = None
+    instructions_id: str | None = None
+    redaction: dict[str, str] = Field(
+        default_factory=dict, description="Field -> drop/mask/hash applied to the request."
+    )
     group: dict[str, str] = Field(default_factory=dict)
+    # Label time.
+    label: str | None = None
+    labeler_role: str | None = None
+    labeler_id: str | None = None
+    label_confidence: float | None = None
+    labels_received: int | None = None
+    agreement: float | None = None
+    resolution: str | None = None
+    used_for: Literal["training", "evaluation"] | None = None
+    detail: str | None = None
 
 
 class DeadLetterReason(StrEnum):

@@ -99,7 +99,7 @@ class _StatusCollector(Collector):
             if value is not None:
                 yield GaugeMetricFamily(f"labelgate_{name}", doc, value=value)
 
-        per_queue: list[tuple[str, str, Callable[[QueueStatus], float]]] = [
+        per_queue: list[tuple[str, str, Callable[[QueueStatus], float | None]]] = [
             (
                 "queue_outstanding_requests",
                 "Label requests awaiting an answer.",
@@ -112,6 +112,11 @@ class _StatusCollector(Collector):
                 lambda q: q.oldest_age_seconds,
             ),
             (
+                "label_agreement_ratio",
+                "Mean agreement among overlapping labels (recent resolved items).",
+                lambda q: q.agreement,
+            ),
+            (
                 "queue_request_ttl_seconds",
                 "How long a request may wait before it expires.",
                 lambda q: q.ttl_seconds,
@@ -120,7 +125,9 @@ class _StatusCollector(Collector):
         for name, doc, read in per_queue:
             family = GaugeMetricFamily(f"labelgate_{name}", doc, labels=["queue"])
             for queue, q in sorted(s.queues.items()):
-                family.add_metric([queue], read(q))
+                value = read(q)
+                if value is not None:
+                    family.add_metric([queue], value)
             yield family
 
         yield from _feedback_families(s)

@@ -21,6 +21,7 @@ class QueueStatus:
     capacity: int
     oldest_age_seconds: float
     ttl_seconds: float
+    agreement: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ class Channels:
     """Every input and output of one daemon, plus how to flush and close them."""
 
     predictions: CommittingSource
-    requests: Sink
+    requests: dict[str, Sink]
     audit: Sink
     dead_letter: Sink
     state: Sink
@@ -42,7 +42,7 @@ class Channels:
 
     def outputs(self) -> list[Sink]:
         """All sinks, for serving delivery reports."""
-        return [self.requests, self.audit, self.dead_letter, self.state]
+        return [*self.requests.values(), self.audit, self.dead_letter, self.state]
 
     def flush(self, timeout: float) -> int:
         """Flush every output; return messages still undelivered."""
@@ -88,15 +88,18 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
     audit = JsonlSink(files.audit)
     dead_letter = JsonlSink(files.dead_letter)
     state = JsonlSink(files.state, keyed=True)
-    requests: Sink
     expert: SimulatedExpert | None = None
     if settings.expert is not None:
         expert = SimulatedExpert(
             load_truth(settings.expert.truth), settings.expert.delay_seconds, clock.now
         )
-        requests = _Tee(JsonlSink(files.requests), expert)
-    else:
-        requests = JsonlSink(files.requests)
+    by_path: dict[Any, Sink] = {}
+    requests: dict[str, Sink] = {}
+    for queue in settings.queues:
+        path = queue.file or files.requests
+        if path not in by_path:
+            by_path[path] = JsonlSink(path) if expert is None else _Tee(JsonlSink(path), expert)
+        requests[queue.name] = by_path[path]
 
     def open_labels(start: Mapping[int, int]) -> Source:
         if expert is not None:
@@ -105,7 +108,7 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
             return _NoLabels()
         return JsonlSource(files.labels, name="labels", start=start.get(0, 0))
 
-    sinks: list[Any] = [requests, audit, dead_letter, state]
+    sinks: list[Any] = [*by_path.values(), audit, dead_letter, state]
     return Channels(
         predictions=predictions,
         requests=requests,
@@ -131,11 +134,12 @@ def build_kafka_channels(settings: Settings) -> Channels:
 
     k = settings.kafka
     conf = k.common()
+    queue_topics = {q.name: q.topic or k.topics.requests for q in settings.queues}
     if k.create_topics:
         t = k.topics
         ensure_topics(
             conf,
-            [t.predictions, t.labels, t.requests, t.audit, t.dead_letter, t.state],
+            [t.predictions, t.labels, *queue_topics.values(), t.audit, t.dead_letter, t.state],
             k.topic_partitions,
             k.topic_replication_factor,
             compacted=[t.state],
@@ -151,7 +155,7 @@ def build_kafka_channels(settings: Settings) -> Channels:
 
     return Channels(
         predictions=predictions,
-        requests=outputs.sink(k.topics.requests),
+        requests={name: outputs.sink(topic) for name, topic in queue_topics.items()},
         audit=outputs.sink(k.topics.audit),
         dead_letter=outputs.sink(k.topics.dead_letter),
         state=outputs.sink(k.topics.state),

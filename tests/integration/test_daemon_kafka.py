@@ -104,7 +104,7 @@ def _config(tmp: Path, bootstrap: str, topics: dict[str, str], group: str, port:
                     "period_seconds": PERIOD,
                 },
             },
-            "pending": {"capacity": 5000, "ttl_seconds": 86400.0},
+            "queues": [{"name": "default", "capacity": 5000, "ttl_seconds": 86400.0}],
             "server": {"host": "127.0.0.1", "port": port},
             "state_dir": str(tmp / "state"),
             "shutdown_grace_seconds": 20.0,
@@ -252,7 +252,11 @@ def test_daemon_end_to_end_on_real_broker(
     assert committed_offsets(kafka_bootstrap, unique_group, topics["predictions"]) == ends
 
     valid_ids = [d for d in (_key(x) for x in lines) if d is not None and d.decode() in truth]
-    evidence = jsons(read_all(kafka_bootstrap, topics["audit"]))
+    trail = jsons(read_all(kafka_bootstrap, topics["audit"]))
+    evidence = [e for e in trail if e["kind"] == "decision"]
+    label_records = [e for e in trail if e["kind"] == "label"]
+    assert len(label_records) == len(expert.answered)
+    assert {e["resolution"] for e in label_records} == {"first"}
     ids = [e["id"] for e in evidence]
     assert len(ids) == len(set(ids)) == len(truth), "exactly one evidence record per valid item"
     assert set(ids) == {v.decode() for v in valid_ids}
@@ -308,7 +312,11 @@ def test_daemon_end_to_end_on_real_broker(
         daemon2.kill()
     expert.close()
 
-    evidence2 = jsons(read_all(kafka_bootstrap, topics["audit"]))[len(evidence) :]
+    evidence2 = [
+        e
+        for e in jsons(read_all(kafka_bootstrap, topics["audit"]))[len(trail) :]
+        if e["kind"] == "decision"
+    ]
     assert sorted(e["id"] for e in evidence2) == sorted(json.loads(x)["id"] for x in extra_lines), (
         "committed items are not reprocessed"
     )
