@@ -95,6 +95,11 @@ class SimulatedExpert:
             self._offset += 1
         return out
 
+    def resume(self, offset: int) -> None:
+        """Continue numbering answers after ``offset`` (the position restored state points to),
+        so a restarted daemon does not mistake new answers for ones its model already learned."""
+        self._offset = max(self._offset, offset)
+
     @property
     def exhausted(self) -> bool:
         return not self._due

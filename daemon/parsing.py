@@ -17,6 +17,7 @@ from daemon.messages import (
 )
 
 _PAYLOAD_LIMIT = 4096
+_UNION_TAGS = frozenset({"float", "int", "bool", "str", "none"})
 
 
 def describe(error: ValidationError) -> tuple[DeadLetterReason, str]:
@@ -35,7 +36,9 @@ def describe(error: ValidationError) -> tuple[DeadLetterReason, str]:
         loc = tuple(str(p) for p in item["loc"])
         if loc and loc[0] == "schema_version" and kind == "literal_error":
             reason = DeadLetterReason.UNSUPPORTED_VERSION
-        path = ".".join(p for p in loc if p not in {"float", "int", "bool", "str", "none"})
+        if len(loc) > 1 and loc[-1] in _UNION_TAGS:
+            loc = loc[:-1]  # the union member that was tried, not a field name
+        path = ".".join(loc)
         seen.setdefault(path or "<root>", item["msg"])
     return reason, "; ".join(f"{path}: {msg}" for path, msg in seen.items())
 

@@ -103,6 +103,7 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
 
     def open_labels(start: Mapping[int, int]) -> Source:
         if expert is not None:
+            expert.resume(start.get(0, 0))
             return expert
         if files.labels is None:
             return _NoLabels()

@@ -1,36 +1,73 @@
 """Pure acquisition logic: uncertainty scores, query strategies and budget managers (no I/O)."""
 
+from policies.audit import RandomAudit
 from policies.budget import (
     AbsoluteBudget,
     BudgetManager,
     BudgetSnapshot,
     CombinedBudget,
     FractionBudget,
+    UtilityBudget,
+    forecast_exhaustion,
 )
+from policies.committee import consensus_entropy, max_kl, vote_entropy
+from policies.cost_sensitive import CostSensitive
 from policies.decision import Decision, Reason
+from policies.diversity import DiversityFilter
+from policies.entropy_sampling import EntropySampling, entropy_probability
+from policies.fixed_uncertainty import FixedUncertainty
+from policies.hybrid import Hybrid
 from policies.item import ItemView
 from policies.policy import Policy
+from policies.quantile_filter import BalancedIncrementalQuantileFilter
+from policies.query_by_committee import QueryByCommittee
+from policies.queue_capacity import QueueCapacityGate
+from policies.quotas import SubgroupQuotas
 from policies.random_sampling import RandomSampling
 from policies.randomness import item_uniform
-from policies.strategy import Strategy
-from policies.uncertainty import entropy, least_confidence, margin
-from policies.variable_uncertainty import VariableUncertainty
+from policies.selective_sampling import SelectiveSampling
+from policies.split import Split
+from policies.strategy import CommittingStrategy, Strategy
+from policies.uncertainty import entropy, least_confidence, margin, top_probability, top_two_gap
+from policies.variable_uncertainty import RandomizedVariableUncertainty, VariableUncertainty
 
 __all__ = [
     "AbsoluteBudget",
+    "BalancedIncrementalQuantileFilter",
     "BudgetManager",
     "BudgetSnapshot",
     "CombinedBudget",
+    "CommittingStrategy",
+    "CostSensitive",
     "Decision",
+    "DiversityFilter",
+    "EntropySampling",
+    "FixedUncertainty",
     "FractionBudget",
+    "Hybrid",
     "ItemView",
     "Policy",
+    "QueryByCommittee",
+    "QueueCapacityGate",
+    "RandomAudit",
     "RandomSampling",
+    "RandomizedVariableUncertainty",
     "Reason",
+    "SelectiveSampling",
+    "Split",
     "Strategy",
+    "SubgroupQuotas",
+    "UtilityBudget",
     "VariableUncertainty",
+    "consensus_entropy",
     "entropy",
+    "entropy_probability",
+    "forecast_exhaustion",
     "item_uniform",
     "least_confidence",
     "margin",
+    "max_kl",
+    "top_probability",
+    "top_two_gap",
+    "vote_entropy",
 ]

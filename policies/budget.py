@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +44,82 @@ class BudgetManager(Protocol):
     def snapshot(self, now: float) -> BudgetSnapshot:
         """The current state, for reporting."""
 
-    def state_dict(self) -> dict[str, float]:
-        """Durable state to persist across restarts."""
+    def state_dict(self) -> dict[str, Any]:
+        """Durable state (JSON-compatible) to persist across restarts."""
 
-    def load_state(self, state: dict[str, float]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+@runtime_checkable
+class UtilityBudget(BudgetManager, Protocol):
+    """A budget that also ranks utilities, such as the balanced incremental quantile filter.
+
+    :class:`~policies.policy.Policy` calls ``admits`` exactly once per item that reached the
+    strategy, with the strategy's utility, after ``allows``; a query whose utility is not admitted
+    is refused (reason ``below_quantile``). Budgets without it are unaffected.
+    """
+
+    def admits(self, utility: float, cost: float, now: float) -> bool:
+        """Record the item's utility and say whether it is high enough to spend on."""
+
+
+class SpendWindow:
+    """Spend over the last ``size`` observed items, for hard sliding-window caps.
+
+    Memory is one float per item in the window; the running total is re-summed exactly once per
+    window so floating-point drift cannot accumulate.
+
+    >>> w = SpendWindow(3)
+    >>> for cost in (1.0, 0.0, 2.0, 0.0):
+    ...     w.observe()
+    ...     w.charge(cost)
+    >>> w.total
+    2.0
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("window must be >= 1")
+        self.size = size
+        self._spends: deque[float] = deque(maxlen=size)
+        self._total = 0.0
+        self._since_resum = 0
+
+    @property
+    def total(self) -> float:
+        """Spend over the items in the window."""
+        return self._total
+
+    def __len__(self) -> int:
+        return len(self._spends)
+
+    def observe(self) -> None:
+        """Open the slot of a new item (dropping the oldest when full)."""
+        if len(self._spends) == self.size:
+            self._total -= self._spends[0]
+        self._spends.append(0.0)
+        self._since_resum += 1
+        if self._since_resum >= self.size:
+            self._since_resum = 0
+            self._total = math.fsum(self._spends)
+
+    def charge(self, cost: float) -> None:
+        """Add a spend to the newest item."""
+        if not self._spends:
+            self._spends.append(0.0)
+        self._spends[-1] += cost
+        self._total += cost
+
+    def state(self) -> list[float]:
+        """The per-item spends, oldest first."""
+        return list(self._spends)
+
+    def load(self, spends: list[float]) -> None:
+        """Restore what ``state`` returned."""
+        self._spends = deque((float(s) for s in spends), maxlen=self.size)
+        self._total = math.fsum(self._spends)
+        self._since_resum = 0
 
 
 class FractionBudget:
@@ -56,8 +128,14 @@ class FractionBudget:
     The spend estimate is the exponentially forgetting count of Zliobaite et al. (2014):
     ``u <- u * (w - 1) / w`` per item plus the cost of each query; the estimated fraction is
     ``u / w``. The estimate starts *on budget* (``u = fraction * w``) so the first items do not
-    burst ``fraction * w`` queries at once, and bursts after a quiet spell are bounded by the same
-    window.
+    burst ``fraction * w`` queries at once.
+
+    An exponential estimate forgets a quiet spell only gradually and then lets a strategy catch
+    up in a burst; so a hard cap also holds: a query is allowed only while the spend over the last
+    ``window`` items is at most ``fraction * window``, so that spend never exceeds
+    ``fraction * window`` plus one query's cost. The one-label slack is there because a window
+    holds a whole number of labels: evenly paced queries never meet the cap, and a budget too
+    small for one label per window still asks once per window.
 
     >>> b = FractionBudget(fraction=0.1, window=100)
     >>> spent = 0
@@ -78,18 +156,26 @@ class FractionBudget:
         self.fraction = fraction
         self.window = window
         self._decay = (window - 1) / window
+        self._cap = fraction * window
         self._u = fraction * window
         self._spent = 0.0
+        self._recent = SpendWindow(window)
 
     def observe(self, now: float) -> None:
         self._u *= self._decay
+        self._recent.observe()
 
     def allows(self, cost: float, now: float) -> bool:
-        return self._u / self.window < self.fraction
+        # Comparing the estimate after half the query's cost centres it on the target; comparing
+        # before any of it over-spends by cost / (2 * window), which matters for small budgets.
+        if (self._u + cost / 2) / self.window >= self.fraction:
+            return False
+        return self._recent.total <= self._cap + 1e-9
 
     def charge(self, cost: float, now: float) -> None:
         self._u += cost
         self._spent += cost
+        self._recent.charge(cost)
 
     @property
     def estimate(self) -> float:
@@ -99,12 +185,14 @@ class FractionBudget:
     def snapshot(self, now: float) -> BudgetSnapshot:
         return BudgetSnapshot(self._spent, None, None, self.estimate, None, None)
 
-    def state_dict(self) -> dict[str, float]:
-        return {"u": self._u, "spent": self._spent}
+    def state_dict(self) -> dict[str, Any]:
+        return {"u": self._u, "spent": self._spent, "recent": self._recent.state()}
 
-    def load_state(self, state: dict[str, float]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         self._u = float(state["u"])
         self._spent = float(state["spent"])
+        # States saved before the hard cap existed have no window; start it empty.
+        self._recent.load(state.get("recent", []))
 
 
 class AbsoluteBudget:
@@ -162,21 +250,33 @@ class AbsoluteBudget:
             start + self.period_seconds,
         )
 
-    def state_dict(self) -> dict[str, float]:
-        return {"period": self._period, "spent": self._spent}
+    def state_dict(self) -> dict[str, Any]:
+        # No period seen yet is -inf, which JSON cannot carry: persist it as None.
+        period = None if math.isinf(self._period) else self._period
+        return {"period": period, "spent": self._spent}
 
     def load_state(self, state: dict[str, float]) -> None:
-        self._period = float(state["period"])
+        period = state.get("period")
+        self._period = -math.inf if period is None else float(period)
         self._spent = float(state["spent"])
 
 
 class CombinedBudget:
-    """All of several budgets at once, e.g. a pacing fraction under a hard daily cap."""
+    """All of several budgets at once, e.g. a pacing fraction under a hard daily cap.
+
+    Ranking members (:class:`UtilityBudget`) all have to admit an item's utility.
+    """
 
     def __init__(self, *budgets: BudgetManager) -> None:
         if not budgets:
             raise ValueError("at least one budget is required")
         self.budgets = budgets
+        self._rankers = tuple(b for b in budgets if isinstance(b, UtilityBudget))
+
+    def admits(self, utility: float, cost: float, now: float) -> bool:
+        # Every ranker must see every utility, so no short-circuit.
+        verdicts = [r.admits(utility, cost, now) for r in self._rankers]
+        return all(verdicts)
 
     def observe(self, now: float) -> None:
         for b in self.budgets:
@@ -203,14 +303,40 @@ class CombinedBudget:
             head.period_end,
         )
 
-    def state_dict(self) -> dict[str, float]:
-        state: dict[str, float] = {}
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
         for i, b in enumerate(self.budgets):
             for k, v in b.state_dict().items():
                 state[f"{i}.{k}"] = v
         return state
 
-    def load_state(self, state: dict[str, float]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         for i, b in enumerate(self.budgets):
             prefix = f"{i}."
             b.load_state({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+
+
+def forecast_exhaustion(
+    snapshot: BudgetSnapshot, burn_rate_per_second: float, now: float
+) -> float | None:
+    """Seconds until the current period's budget runs out at ``burn_rate_per_second``.
+
+    ``None`` when it will not run out before the period ends (or the budget has no cap or no
+    period); ``0.0`` when it is already spent.
+
+    >>> snap = AbsoluteBudget(limit=100, period_seconds=1000).snapshot(now=0.0)
+    >>> forecast_exhaustion(snap, burn_rate_per_second=0.5, now=0.0)
+    200.0
+    >>> forecast_exhaustion(snap, burn_rate_per_second=0.01, now=0.0) is None
+    True
+    """
+    if snapshot.remaining is None or snapshot.period_end is None:
+        return None
+    if snapshot.remaining <= 0.0:
+        return 0.0
+    if burn_rate_per_second <= 0.0 or not math.isfinite(burn_rate_per_second):
+        return None
+    seconds = snapshot.remaining / burn_rate_per_second
+    if now + seconds >= snapshot.period_end:
+        return None
+    return seconds

@@ -17,9 +17,26 @@ class Reason(StrEnum):
     BUDGET_EXHAUSTED = "budget_exhausted"
     QUEUE_FULL = "queue_full"
     DUPLICATE = "duplicate"
+    AUDIT = "audit"
+    DISAGREEMENT = "disagreement"
+    NEAR_DUPLICATE = "near_duplicate"
+    QUOTA_MIN = "quota_min"
+    QUOTA_MAX = "quota_max"
+    QUEUE_TIGHT = "queue_tight"
+    BELOW_QUANTILE = "below_quantile"
+    TOO_COSTLY = "too_costly"
 
 
-QUERY_REASONS = frozenset({Reason.COLD_START, Reason.RANDOM, Reason.UNCERTAIN})
+QUERY_REASONS = frozenset(
+    {
+        Reason.COLD_START,
+        Reason.RANDOM,
+        Reason.UNCERTAIN,
+        Reason.AUDIT,
+        Reason.DISAGREEMENT,
+        Reason.QUOTA_MIN,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +73,13 @@ class Decision:
     def refused(self, reason: Reason) -> Decision:
         """The same item, not queried because something downstream refused it."""
         return Decision(False, reason, 0.0, self.utility, self.threshold)
+
+    def scaled(self, factor: float) -> Decision:
+        """The same outcome with the inclusion probability multiplied by ``factor``.
+
+        A filter that would refuse this item for sure (``factor = 0``) or keep it for sure
+        (``factor = 1``) changes the propensity without changing the reason.
+        """
+        return Decision(
+            self.query, self.reason, self.probability * factor, self.utility, self.threshold
+        )

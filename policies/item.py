@@ -24,6 +24,11 @@ class ItemView:
         How many distinct classes the online model has learned so far (cold start needs two).
     group
         Subgroup attributes, e.g. ``{"region": "EU"}``.
+    committee
+        Class probabilities from each member of a committee (a River ensemble's members, or the
+        production and the online model); empty when there is no committee.
+    vector
+        Numeric feature vector, for diversity filtering; empty when not provided.
     """
 
     key: str
@@ -31,3 +36,5 @@ class ItemView:
     cost: float = 1.0
     classes_seen: int = 0
     group: Mapping[str, str] = field(default_factory=dict)
+    committee: tuple[Mapping[str, float], ...] = ()
+    vector: tuple[float, ...] = ()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from policies.budget import BudgetManager, BudgetSnapshot
+from policies.budget import BudgetManager, BudgetSnapshot, UtilityBudget
 from policies.decision import Decision, Reason
 from policies.item import ItemView
-from policies.strategy import Strategy
+from policies.strategy import CommittingStrategy, Strategy
+
+# Audit items must stay a uniform sample and quota floors exist to override the ranking, so a
+# ranking budget never refuses them (the budget's hard cap, via ``allows``, still applies).
+_UNRANKED = frozenset({Reason.AUDIT, Reason.QUOTA_MIN})
 
 
 class Policy:
@@ -17,6 +21,11 @@ class Policy:
     a query refused downstream (queue full, duplicate) costs nothing. Until the model has seen two
     classes, up to ``cold_start_items`` items are force-queried (charged like any other query),
     because uncertainty rules on an untrained model may never ask.
+
+    When the budget ranks utilities (a :class:`~policies.budget.UtilityBudget`, such as the
+    balanced incremental quantile filter), every strategy decision's utility is passed to it and
+    a query it does not admit is refused with reason ``below_quantile``. When the strategy has a
+    ``commit`` hook (:class:`~policies.strategy.CommittingStrategy`), ``commit`` calls it.
 
     >>> from policies import FractionBudget, RandomSampling
     >>> p = Policy(RandomSampling(rate=0.1, seed=0), FractionBudget(0.1, window=50))
@@ -32,6 +41,8 @@ class Policy:
         self.budget = budget
         self.cold_start_items = cold_start_items
         self._forced = 0
+        self._ranker = budget if isinstance(budget, UtilityBudget) else None
+        self._hook = strategy if isinstance(strategy, CommittingStrategy) else None
 
     @property
     def id(self) -> str:
@@ -46,7 +57,14 @@ class Policy:
             if allowed:
                 return Decision(True, Reason.COLD_START, 1.0, 1.0, None)
             return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 1.0, None)
-        return self.strategy.decide(item, allowed)
+        decision = self.strategy.decide(item, allowed)
+        if self._ranker is not None:
+            admitted = self._ranker.admits(decision.utility, item.cost, now)
+            if not admitted and decision.reason not in _UNRANKED:
+                if decision.query:
+                    return decision.refused(Reason.BELOW_QUANTILE)
+                return decision.scaled(0.0)
+        return decision
 
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:
         """Charge a query that was really made."""
@@ -54,6 +72,8 @@ class Policy:
             return
         if decision.reason is Reason.COLD_START:
             self._forced += 1
+        if self._hook is not None:
+            self._hook.commit(decision, item)
         self.budget.charge(item.cost, now)
 
     def snapshot(self, now: float) -> BudgetSnapshot:

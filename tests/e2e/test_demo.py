@@ -44,9 +44,11 @@ def test_demo_prints_summary_and_writes_evidence(tmp_path):
         "production model accuracy",
     ):
         assert row in out, out
-    assert "random@1" in out and "variable_uncertainty@1" in out
+    assert "random@1" in out
+    assert "variable_uncertainty@1" in out
     seen = re.search(r"items seen \(valid\)\s+(\d+)\s+(\d+)", out)
-    assert seen is not None and seen.groups() == (str(items), str(items))
+    assert seen is not None
+    assert seen.groups() == (str(items), str(items))
 
     for policy in ("variable_uncertainty", "random"):
         records = [
@@ -66,4 +68,4 @@ def test_demo_prints_summary_and_writes_evidence(tmp_path):
         assert max(e["online_model_version"] for e in audit) > 0, "expert labels reached the model"
     dead = (tmp_path / "random" / "dead-letter.jsonl").read_text().splitlines()
     assert len(dead) == items // 500
-    assert re.search(r"items\s+\d+/%d" % items, proc.stderr), "a live progress view is shown"
+    assert re.search(rf"items\s+\d+/{items}", proc.stderr), "a live progress view is shown"

@@ -1,0 +1,52 @@
+"""Fixed uncertainty: query when the model's top class probability is below a constant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.decision import Decision, Reason
+from policies.item import ItemView
+from policies.uncertainty import top_probability
+
+
+class FixedUncertainty:
+    """Query when the top class probability is below ``threshold``.
+
+    The simplest uncertainty rule (Zliobaite et al. 2014). Under drift it can stop asking
+    altogether when the model becomes confidently wrong; prefer a variable or randomized rule.
+    Deterministic: the inclusion probability is 1 or 0.
+
+    Parameters
+    ----------
+    threshold
+        Threshold on the top class probability; higher asks more.
+
+    >>> s = FixedUncertainty(threshold=0.7)
+    >>> s.decide(ItemView("a", {"x": 0.6, "y": 0.4}), allowed=True).query
+    True
+    >>> s.decide(ItemView("b", {"x": 0.9, "y": 0.1}), allowed=True).reason
+    <Reason.CONFIDENT: 'confident'>
+    """
+
+    name = "fixed_uncertainty"
+    version = "1"
+
+    def __init__(self, threshold: float = 0.9) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("threshold must be in [0, 1]")
+        self.threshold = threshold
+
+    def decide(self, item: ItemView, allowed: bool) -> Decision:
+        top = top_probability(item.proba)
+        utility = 1.0 - top
+        if not allowed:
+            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, self.threshold)
+        if top < self.threshold:
+            return Decision(True, Reason.UNCERTAIN, 1.0, utility, self.threshold)
+        return Decision(False, Reason.CONFIDENT, 0.0, utility, self.threshold)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        return None

@@ -1,0 +1,144 @@
+"""The balanced incremental quantile filter (Kottke et al. 2015), with a bounded carry-over."""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from typing import Any
+
+from policies.budget import BudgetSnapshot, SpendWindow
+
+
+class BalancedIncrementalQuantileFilter:
+    """Spend on the items whose utility is in the top ``budget`` share of recent utilities.
+
+    The filter keeps the utilities of the last ``window`` items and admits an item when its
+    utility ``u`` satisfies ``u >= theta - range * carry / w_tol``, where ``theta`` is the
+    ``1 - budget`` quantile of the window, ``range`` the spread of the window and ``carry`` the
+    labels the filter is behind (positive) or ahead (negative) of ``budget`` per item.
+
+    The published filter lets ``carry`` grow without limit, so after an outage (or any long spell
+    of refusals) it pays the whole debt back in one burst. Here ``carry`` is clipped to
+    ``[-max_carry, max_carry]`` labels, and ``allows`` enforces a hard cap: the spend over the
+    last ``window`` items never exceeds ``budget * window + max_carry``.
+
+    It is a :class:`~policies.budget.UtilityBudget`: :class:`~policies.policy.Policy` passes the
+    strategy's utility to ``admits`` for every item, and refuses a query whose utility is not
+    admitted. Pair it with a strategy that asks whenever allowed (e.g.
+    ``FixedUncertainty(threshold=1.0)``) to get the filter's own selection, or with a selective
+    one to require both.
+
+    Parameters
+    ----------
+    budget
+        Share of the stream to label, in (0, 1].
+    window
+        How many recent utilities the quantile is taken over; also the hard-cap window.
+    w_tol
+        Tolerance window of the balancing term: larger reacts more gently to a deficit.
+    max_carry
+        Bound on the carry-over, in labels; larger catches up more after a quiet spell.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(0)
+    >>> f = BalancedIncrementalQuantileFilter(budget=0.1, window=100, w_tol=50, max_carry=2)
+    >>> spent = 0
+    >>> for t in range(2000):
+    ...     f.observe(t)
+    ...     ok = f.allows(1.0, t)
+    ...     if f.admits(rng.random(), 1.0, t) and ok:
+    ...         f.charge(1.0, t)
+    ...         spent += 1
+    >>> 180 <= spent <= 220
+    True
+    """
+
+    def __init__(
+        self, budget: float, window: int = 300, w_tol: float = 50.0, max_carry: float = 5.0
+    ) -> None:
+        if not 0.0 < budget <= 1.0:
+            raise ValueError("budget must be in (0, 1]")
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        if w_tol <= 0.0:
+            raise ValueError("w_tol must be > 0")
+        if max_carry < 0.0:
+            raise ValueError("max_carry must be >= 0")
+        self.budget = budget
+        self.window = window
+        self.w_tol = w_tol
+        self.max_carry = max_carry
+        self._utilities: deque[float] = deque(maxlen=window)
+        self._sorted: list[float] = []
+        self._recent = SpendWindow(window)
+        self._carry = 0.0
+        self._spent = 0.0
+
+    @property
+    def cap(self) -> float:
+        """Most that may be spent over any ``window`` consecutive items."""
+        return self.budget * self.window + self.max_carry
+
+    @property
+    def carry(self) -> float:
+        """Labels behind budget (positive) or ahead of it (negative), bounded by ``max_carry``."""
+        return self._carry
+
+    def observe(self, now: float) -> None:
+        self._recent.observe()
+        self._carry = min(self.max_carry, self._carry + self.budget)
+
+    def allows(self, cost: float, now: float) -> bool:
+        return self._recent.total + cost <= self.cap + 1e-9
+
+    def admits(self, utility: float, cost: float, now: float) -> bool:
+        if len(self._utilities) == self.window:
+            old = self._utilities[0]
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+        self._utilities.append(utility)
+        bisect.insort(self._sorted, utility)
+        return utility >= self.threshold
+
+    @property
+    def threshold(self) -> float:
+        """The balanced threshold the next utility is compared with."""
+        values = self._sorted
+        if not values:
+            return 0.0
+        theta = _quantile(values, 1.0 - self.budget)
+        spread = values[-1] - values[0]
+        return theta - spread * self._carry / self.w_tol
+
+    def charge(self, cost: float, now: float) -> None:
+        self._recent.charge(cost)
+        self._spent += cost
+        self._carry = max(-self.max_carry, self._carry - cost)
+
+    def snapshot(self, now: float) -> BudgetSnapshot:
+        share = self._recent.total / len(self._recent) if len(self._recent) else 0.0
+        return BudgetSnapshot(self._spent, None, None, share, None, None)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "utilities": list(self._utilities),
+            "spends": self._recent.state(),
+            "carry": self._carry,
+            "spent": self._spent,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._utilities = deque((float(u) for u in state["utilities"]), maxlen=self.window)
+        self._sorted = sorted(self._utilities)
+        self._recent.load(state["spends"])
+        self._carry = float(state["carry"])
+        self._spent = float(state["spent"])
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted ``values`` (numpy's default method)."""
+    pos = q * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)

@@ -1,0 +1,217 @@
+"""Configuration: YAML file plus LABELGATE_* environment, validated with precise errors."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from daemon.config import Settings, load_settings
+from daemon.errors import ConfigError, LabelgateError
+
+SECRET = "hunter2-secret"
+
+
+def _write(tmp_path, text, name="labelgate.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BASE = f"""\
+classes: [ok, fraud]
+kafka:
+  bootstrap_servers: file-broker:9092
+  group_id: file-group
+  security_protocol: SASL_SSL
+  sasl_mechanism: SCRAM-SHA-512
+  sasl_username: svc
+  sasl_password: {SECRET}
+policy:
+  strategy: random
+  budget:
+    fraction: 0.2
+    window: 400
+"""
+
+
+def test_load_settings_reads_the_yaml_file(tmp_path):
+    """Values come from the file; everything else keeps its default."""
+    s = load_settings(_write(tmp_path, BASE))
+    assert s.classes == ["ok", "fraud"]
+    assert (s.kafka.bootstrap_servers, s.kafka.group_id) == ("file-broker:9092", "file-group")
+    assert (s.policy.strategy.value, s.policy.budget.fraction) == ("random", 0.2)
+    assert s.policy.budget.window == 400
+    assert s.schema_.max_message_bytes == Settings(classes=["a", "b"]).schema_.max_message_bytes
+
+
+def test_environment_wins_over_the_file(tmp_path, monkeypatch):
+    """LABELGATE_KAFKA__BOOTSTRAP_SERVERS overrides the file's kafka.bootstrap_servers."""
+    monkeypatch.setenv("LABELGATE_KAFKA__BOOTSTRAP_SERVERS", "env-broker:9093")
+    s = load_settings(_write(tmp_path, BASE))
+    assert s.kafka.bootstrap_servers == "env-broker:9093"
+
+
+def test_nested_environment_override_keeps_file_siblings(tmp_path, monkeypatch):
+    """An env override of one nested field merges with the file's sibling fields."""
+    monkeypatch.setenv("LABELGATE_KAFKA__BOOTSTRAP_SERVERS", "env-broker:9093")
+    monkeypatch.setenv("LABELGATE_POLICY__BUDGET__WINDOW", "50")
+    s = load_settings(_write(tmp_path, BASE))
+    assert s.kafka.group_id == "file-group"
+    assert s.kafka.sasl_username == "svc"
+    assert s.kafka.sasl_password.get_secret_value() == SECRET
+    assert (s.policy.budget.window, s.policy.budget.fraction) == (50, 0.2)
+    assert s.policy.strategy.value == "random"
+
+
+def test_environment_alone_configures(monkeypatch):
+    """Without a file, the environment (JSON for lists) is enough."""
+    monkeypatch.setenv("LABELGATE_CLASSES", '["a", "b", "c"]')
+    monkeypatch.setenv("LABELGATE_MODEL__CLASSIFIER", "gaussian_nb")
+    s = load_settings()
+    assert (s.classes, s.model.classifier.value) == (["a", "b", "c"], "gaussian_nb")
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("classes: [a, b]\npolicy:\n  budget:\n    fraction: 1.5\n", "policy.budget.fraction"),
+        ("classes: [a, b]\npolicy:\n  budget:\n    window: 3\n", "policy.budget.window"),
+        ("classes: [a, b]\nkafka:\n  security_protocol: TLS\n", "kafka.security_protocol"),
+        ("classes: [a, b]\nserver:\n  port: 70000\n", "server.port"),
+        ("classes: [a]\n", "classes"),
+        ("{}\n", "classes"),
+    ],
+)
+def test_invalid_value_names_the_dotted_path(tmp_path, text, path):
+    """A ConfigError (a LabelgateError) names each invalid field by its dotted path."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, text))
+    assert isinstance(info.value, LabelgateError)
+    assert any(line.startswith(f"{path}: ") for line in str(info.value).splitlines()), info.value
+
+
+def test_invalid_environment_value_names_the_dotted_path(tmp_path, monkeypatch):
+    """A bad value from the environment is reported like one from the file."""
+    monkeypatch.setenv("LABELGATE_POLICY__BUDGET__FRACTION", "2")
+    with pytest.raises(ConfigError, match=r"policy\.budget\.fraction: "):
+        load_settings(_write(tmp_path, BASE))
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("classes: [a, b]\nbogus: 1\n", "bogus"),
+        ("classes: [a, b]\nkafka:\n  bootstrap: x\n", "kafka.bootstrap"),
+        ("classes: [a, b]\npolicy:\n  budget:\n    fractoin: 0.1\n", "policy.budget.fractoin"),
+    ],
+)
+def test_unknown_keys_are_rejected_by_name(tmp_path, text, path):
+    """A misspelt key is an error naming it, not silently ignored."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, text))
+    assert f"{path}: Extra inputs are not permitted" in str(info.value)
+
+
+def test_secrets_are_masked_when_printed(tmp_path):
+    """masked() and repr never show the SASL password; the value itself is kept."""
+    s = load_settings(_write(tmp_path, BASE))
+    masked = s.masked()
+    assert SECRET not in json.dumps(masked)
+    assert SECRET not in repr(s)
+    assert masked["kafka"]["sasl_password"] == "**********"
+    assert s.kafka.sasl_password.get_secret_value() == SECRET
+
+
+def test_kafka_common_maps_sasl_to_librdkafka_keys(tmp_path):
+    """kafka.common() gives librdkafka properties with the real secret; extra passes through."""
+    text = BASE.replace(
+        "  sasl_password:",
+        "  ssl_ca_location: /etc/ca.pem\n"
+        "  extra:\n    socket.keepalive.enable: 'true'\n    client.id: override\n"
+        "  sasl_password:",
+    )
+    s = load_settings(_write(tmp_path, text))
+    assert s.kafka.common() == {
+        "bootstrap.servers": "file-broker:9092",
+        "client.id": "override",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "svc",
+        "sasl.password": SECRET,
+        "ssl.ca.location": "/etc/ca.pem",
+        "socket.keepalive.enable": "true",
+    }
+
+
+def test_kafka_common_omits_unset_optional_properties():
+    """Defaults give only the three always-present properties."""
+    conf = Settings(classes=["a", "b"]).kafka.common()
+    assert conf == {
+        "bootstrap.servers": "localhost:9092",
+        "client.id": "labelgate",
+        "security.protocol": "PLAINTEXT",
+    }
+
+
+def test_binary_classifier_with_three_classes_is_rejected(tmp_path):
+    """logistic_regression is binary: three classes fail at load time, naming the classifier."""
+    with pytest.raises(ConfigError, match="logistic_regression"):
+        load_settings(_write(tmp_path, "classes: [a, b, c]\n"))
+    s = load_settings(
+        _write(tmp_path, "classes: [a, b, c]\nmodel:\n  classifier: softmax_regression\n")
+    )
+    assert s.classes == ["a", "b", "c"]
+
+
+def test_duplicate_classes_are_rejected(tmp_path):
+    """Class names must be unique."""
+    with pytest.raises(ConfigError, match="unique"):
+        load_settings(_write(tmp_path, "classes: [a, b, a]\n"))
+
+
+def test_fingerprint_is_stable_and_changes_with_a_value():
+    """Equal settings share a fingerprint; changing one value changes it."""
+    a = Settings(classes=["a", "b"])
+    assert a.fingerprint() == Settings(classes=["a", "b"]).fingerprint()
+    b = Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.06}})
+    c = Settings(classes=["a", "b"], kafka={"group_id": "other"})
+    assert len({a.fingerprint(), b.fingerprint(), c.fingerprint()}) == 3
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path):
+    """files.*, expert.truth and state_dir in a config file are relative to its directory."""
+    text = (
+        "classes: [a, b]\nfiles:\n  predictions: in/p.jsonl\n  audit: /abs/audit.jsonl\n"
+        "expert:\n  truth: truth.jsonl\nstate_dir: st\n"
+    )
+    s = load_settings(_write(tmp_path, text))
+    base = tmp_path.resolve()
+    assert s.files.predictions == base / "in" / "p.jsonl"
+    assert str(s.files.audit) == "/abs/audit.jsonl"
+    assert s.expert.truth == base / "truth.jsonl"
+    assert s.state_dir == base / "st"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("- a\n- b\n", "mapping at the top level"), ("classes: [a, b\n", "not valid YAML")],
+)
+def test_malformed_file_is_a_config_error(tmp_path, text, match):
+    """A YAML syntax error or a non-mapping document is a ConfigError naming the file."""
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_settings(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    """A config path that does not exist is a ConfigError, not an OSError."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_settings_are_frozen():
+    """Settings cannot be changed after validation."""
+    s = Settings(classes=["a", "b"])
+    with pytest.raises(ValidationError):
+        s.instance_id = "1"

@@ -1,0 +1,54 @@
+"""Wiring: the configured policy is assembled once from the settings."""
+
+import pytest
+
+from daemon.config import Settings
+from daemon.wiring import build_policy
+from policies import (
+    AbsoluteBudget,
+    CombinedBudget,
+    FractionBudget,
+    RandomSampling,
+    VariableUncertainty,
+)
+
+
+def test_variable_uncertainty_under_a_fraction_budget():
+    """The default policy: variable uncertainty paced at the configured fraction and window."""
+    s = Settings(
+        classes=["a", "b"],
+        policy={
+            "threshold": 0.8,
+            "step": 0.02,
+            "cold_start_items": 4,
+            "budget": {"fraction": 0.07, "window": 300},
+        },
+    )
+    policy = build_policy(s)
+    assert isinstance(policy.strategy, VariableUncertainty)
+    assert (policy.strategy.threshold, policy.strategy.step) == (0.8, 0.02)
+    assert isinstance(policy.budget, FractionBudget)
+    assert (policy.budget.fraction, policy.budget.window) == (0.07, 300)
+    assert policy.cold_start_items == 4
+
+
+def test_random_sampling_paces_with_headroom():
+    """Random sampling samples at the fraction; its budget is only a 1.25x burst guard."""
+    s = Settings(
+        classes=["a", "b"], policy={"strategy": "random", "seed": 9, "budget": {"fraction": 0.1}}
+    )
+    policy = build_policy(s)
+    assert isinstance(policy.strategy, RandomSampling)
+    assert (policy.strategy.rate, policy.strategy.seed) == (0.1, 9)
+    assert policy.budget.fraction == pytest.approx(0.125)
+
+
+def test_limit_adds_an_absolute_cap():
+    """A budget limit combines the pacing budget with an absolute cap per period."""
+    s = Settings(classes=["a", "b"], policy={"budget": {"limit": 30, "period_seconds": 3600}})
+    budget = build_policy(s).budget
+    assert isinstance(budget, CombinedBudget)
+    fraction, cap = budget.budgets
+    assert isinstance(fraction, FractionBudget)
+    assert isinstance(cap, AbsoluteBudget)
+    assert (cap.limit, cap.period_seconds) == (30, 3600)

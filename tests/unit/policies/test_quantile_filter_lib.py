@@ -1,0 +1,107 @@
+"""Balanced incremental quantile filter with bounded carry-over."""
+
+import random
+
+import pytest
+
+from policies import (
+    BalancedIncrementalQuantileFilter,
+    CombinedBudget,
+    FixedUncertainty,
+    FractionBudget,
+    ItemView,
+    Policy,
+    RandomAudit,
+    Reason,
+)
+
+
+def _feed(f, utilities, start=0, available=True):
+    """Offer utilities one per second; charge admitted ones when available; return queries."""
+    queries = []
+    for t, u in enumerate(utilities, start):
+        f.observe(float(t))
+        ok = f.allows(1.0, float(t))
+        hit = f.admits(u, 1.0, float(t)) and ok and available
+        if hit:
+            f.charge(1.0, float(t))
+        queries.append(hit)
+    return queries
+
+
+def test_spends_about_the_budget_on_a_stationary_stream():
+    """On uniform utilities the long-run query rate is close to the budget."""
+    rng = random.Random(0)
+    f = BalancedIncrementalQuantileFilter(0.1, window=200, w_tol=50, max_carry=3)
+    q = _feed(f, [rng.random() for _ in range(10000)])
+    assert sum(q) / len(q) == pytest.approx(0.1, rel=0.1)
+
+
+def test_selects_high_utilities():
+    """Queried items have higher utility than the average item."""
+    rng = random.Random(1)
+    us = [rng.random() for _ in range(5000)]
+    q = _feed(BalancedIncrementalQuantileFilter(0.1, window=200), us)
+    chosen = [u for u, hit in zip(us, q, strict=True) if hit]
+    assert sum(chosen) / len(chosen) > 0.8
+
+
+def test_no_burst_after_an_outage():
+    """After 2,000 items without labelling, the next window spends at most budget*w + max_carry."""
+    rng = random.Random(2)
+    f = BalancedIncrementalQuantileFilter(0.1, window=100, w_tol=20, max_carry=2)
+    _feed(f, [rng.random() for _ in range(500)])
+    _feed(f, [rng.random() for _ in range(2000)], start=500, available=False)
+    assert f.carry == pytest.approx(2.0)
+    after = _feed(f, [rng.random() for _ in range(100)], start=2500)
+    assert sum(after) <= 0.1 * 100 + 2
+
+
+def test_ties_do_not_break_the_cap():
+    """Identical utilities (zero spread) cannot push spend above the hard cap."""
+    f = BalancedIncrementalQuantileFilter(0.2, window=50, max_carry=1)
+    q = _feed(f, [0.5] * 1000)
+    for s in range(0, 950):
+        assert sum(q[s : s + 50]) <= 11
+
+
+def test_policy_refuses_unadmitted_queries_but_not_audits():
+    """Through a Policy, low-utility queries become below_quantile; audits are exempt."""
+    f = BalancedIncrementalQuantileFilter(0.1, window=50, max_carry=0)
+    p = Policy(FixedUncertainty(threshold=1.0), f)
+    reasons = set()
+    rng = random.Random(3)
+    for t in range(500):
+        top = 0.5 + rng.random() / 2
+        item = ItemView(f"i{t}", {"x": top, "y": 1 - top}, classes_seen=2)
+        d = p.decide(item, float(t))
+        p.commit(d, item, float(t))
+        reasons.add(d.reason)
+        if d.reason is Reason.BELOW_QUANTILE:
+            assert d.probability == 0.0
+    assert Reason.BELOW_QUANTILE in reasons
+    audited = Policy(
+        RandomAudit(FixedUncertainty(1.0), share=1.0, budget=1.0),
+        BalancedIncrementalQuantileFilter(0.01, window=50),
+    )
+    for t in range(20):
+        d = audited.decide(ItemView(f"a{t}", {"x": 1.0, "y": 0.0}, classes_seen=2), float(t))
+        assert d.reason is not Reason.BELOW_QUANTILE
+
+
+def test_combined_budget_forwards_ranking():
+    """A quantile filter inside a CombinedBudget still ranks utilities."""
+    c = CombinedBudget(FractionBudget(1.0, 10), BalancedIncrementalQuantileFilter(0.1, 20, 50, 0))
+    for u in range(20):
+        c.admits(u / 20, 1.0, 0.0)
+    assert not c.admits(0.1, 1.0, 0.0)
+    assert c.admits(0.99, 1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"budget": 0.0}, {"budget": 0.1, "window": 0}, {"budget": 0.1, "max_carry": -1}]
+)
+def test_rejects_invalid_arguments(kwargs):
+    """Out-of-range budget, window or carry bound is a ValueError."""
+    with pytest.raises(ValueError, match=r"budget|window|carry"):
+        BalancedIncrementalQuantileFilter(**kwargs)
