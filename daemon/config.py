@@ -134,10 +134,23 @@ class ModelSettings(_Section):
 
 
 class Strategy(StrEnum):
-    """Query strategies available to the daemon."""
+    """Query strategies available to the daemon (see ``policies``)."""
 
     RANDOM = "random"
+    FIXED_UNCERTAINTY = "fixed_uncertainty"
     VARIABLE_UNCERTAINTY = "variable_uncertainty"
+    RANDOMIZED_VARIABLE_UNCERTAINTY = "randomized_variable_uncertainty"
+    SPLIT = "split"
+    ENTROPY_SAMPLING = "entropy_sampling"
+    SELECTIVE_SAMPLING = "selective_sampling"
+    QUERY_BY_COMMITTEE = "query_by_committee"
+
+
+class Pacing(StrEnum):
+    """How the fraction budget is paced."""
+
+    WINDOW = "window"  # Zliobaite's sliding estimate with a hard window cap
+    QUANTILE = "quantile"  # balanced incremental quantile filter (Kottke et al. 2015)
 
 
 class BudgetSettings(_Section):
@@ -145,20 +158,65 @@ class BudgetSettings(_Section):
 
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     window: Annotated[int, Field(ge=10)] = 1000
+    pacing: Pacing = Pacing.WINDOW
+    max_carry: Annotated[float, Field(ge=0.0)] = Field(
+        default=5.0, description="Quantile pacing: most labels of under-spending carried over."
+    )
     limit: Annotated[float, Field(ge=0.0)] | None = Field(
         default=None, description="Absolute cap in cost units per period; never overshot."
     )
     period_seconds: PositiveSeconds = 86400.0
 
 
+class DiversitySettings(_Section):
+    """Skip near-duplicates of recent queries (numeric features as the vector)."""
+
+    radius: Annotated[float, Field(gt=0.0)]
+    memory: Annotated[int, Field(ge=1, le=10_000)] = 50
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+
+
+class QuotaSettings(_Section):
+    """Minimum and maximum share of queries per subgroup over a window of queries."""
+
+    attribute: str
+    min_share: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+    max_share: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+    window: Annotated[int, Field(ge=10)] = 200
+    warmup: Annotated[int, Field(ge=0)] = 20
+
+
 class PolicySettings(_Section):
-    """How items are chosen."""
+    """How items are chosen: a strategy, optional wrappers, a budget."""
 
     strategy: Strategy = Strategy.VARIABLE_UNCERTAINTY
     seed: int = 0
     budget: BudgetSettings = BudgetSettings()
-    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=1.0, description="Initial (or fixed) threshold on the top class probability."
+    )
     step: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    delta: Annotated[float, Field(gt=0.0)] = Field(
+        default=1.0, description="Randomized VU: spread of the threshold's random multiplier."
+    )
+    random_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=0.5, description="Split: share of items decided by random sampling."
+    )
+    discount_factor: Annotated[float, Field(gt=0.0)] = 3.0
+    selective_b: Annotated[float, Field(gt=0.0)] = Field(
+        default=0.1, description="Selective sampling: query probability b / (b + margin)."
+    )
+    committee_measure: Literal["vote_entropy", "consensus_entropy", "max_kl"] = "vote_entropy"
+    cost_sensitive: bool = Field(default=False, description="Utility per unit of label cost.")
+    audit_share: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.0, description="Share of the budget for a uniform random audit slice."
+    )
+    diversity: DiversitySettings | None = None
+    quotas: QuotaSettings | None = None
+    queue_gate_exponent: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=2.0,
+        description="Query probability times (1 - depth/capacity)^k as a queue fills; null: off.",
+    )
     cold_start_items: Annotated[int, Field(ge=0)] = 10
 
 

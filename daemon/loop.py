@@ -16,6 +16,7 @@ from daemon.audit import EvidenceBuilder
 from daemon.burn import BurnRate, seconds_to_exhaustion
 from daemon.clock import Clock
 from daemon.config import ScoreSource, Settings
+from daemon.config import Strategy as StrategyName
 from daemon.errors import DeliveryError
 from daemon.feedback import FeedbackMonitor, FeedbackSnapshot
 from daemon.health import Health
@@ -31,7 +32,14 @@ from daemon.resolution import Outcome, resolve
 from daemon.state import PolicyState, StateLog
 from daemon.status import QueueStatus, Status
 from daemon.wiring import Channels
-from policies import Decision, ItemView, Policy, Reason, least_confidence
+from policies import (
+    Decision,
+    ItemView,
+    Policy,
+    QueueCapacityGate,
+    Reason,
+    least_confidence,
+)
 
 log = structlog.get_logger("labelgate.loop")
 
@@ -115,6 +123,16 @@ class Daemon:
         self._feedback = FeedbackSnapshot()
         self._last_feedback = 0.0
         self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
+        p = settings.policy
+        exponent = p.queue_gate_exponent
+        self._gates = (
+            {q.name: QueueCapacityGate(q.capacity, exponent, p.seed) for q in settings.queues}
+            if exponent is not None
+            else {}
+        )
+        # Decide once which optional views of an item the configured strategy needs.
+        self._needs_vector = p.diversity is not None
+        self._needs_committee = p.strategy is StrategyName.QUERY_BY_COMMITTEE
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -215,8 +233,11 @@ class Daemon:
             rule = route.rule
             queue = self.queues.choose(route)
             cost = self.queues.cost(queue, parsed.cost or 1.0)
-            item = ItemView(parsed.id, scores, cost, self.learner.classes_seen, parsed.group)
+            item = self._item(parsed, scores, online, cost)
             decision = self.policy.decide(item, now)
+            gate = self._gates.get(queue)
+            if decision.query and gate is not None and self.pending.has_room(queue):
+                decision = gate.apply(decision, item, self.pending.outstanding(queue))
             if decision.query:
                 queue, cost, decision = self._admit(parsed, queue, cost, decision, now)
         ticket = self.tracker.begin(tp, record.offset, 2 if decision.query else 1)
@@ -237,6 +258,23 @@ class Daemon:
         self._items += 1
         self.metrics.items.inc()
         self.metrics.decision_latency.observe(time.perf_counter() - started)
+
+    def _item(
+        self, event: PredictionEvent, scores: Any, online: dict[str, float], cost: float
+    ) -> ItemView:
+        vector: tuple[float, ...] = ()
+        if self._needs_vector:
+            vector = tuple(
+                float(v)
+                for _, v in sorted(event.features.items())
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            )
+        committee: tuple[Any, ...] = ()
+        if self._needs_committee and event.proba is not None and online:
+            committee = (event.proba, online)
+        return ItemView(
+            event.id, scores, cost, self.learner.classes_seen, event.group, committee, vector
+        )
 
     def _admit(
         self, event: PredictionEvent, queue: str, cost: float, decision: Decision, now: float

@@ -13,14 +13,23 @@ from connectors.expert import SimulatedExpert, load_truth
 from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
 from connectors.protocols import CommittingSource, Sink, Source
 from daemon.clock import Clock
-from daemon.config import Settings, Strategy
+from daemon.config import Pacing, PolicySettings, Settings, Strategy
 from policies import (
     AbsoluteBudget,
+    BalancedIncrementalQuantileFilter,
     BudgetManager,
     CombinedBudget,
+    CostSensitive,
+    EntropySampling,
+    FixedUncertainty,
     FractionBudget,
+    Hybrid,
     Policy,
+    QueryByCommittee,
+    RandomizedVariableUncertainty,
     RandomSampling,
+    SelectiveSampling,
+    Split,
     VariableUncertainty,
 )
 from policies import Strategy as StrategyProtocol
@@ -62,23 +71,62 @@ class Channels:
             close(timeout)
 
 
+def _strategy(p: PolicySettings) -> StrategyProtocol:
+    rate = p.budget.fraction
+    factories: dict[Strategy, Callable[[], StrategyProtocol]] = {
+        Strategy.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
+        Strategy.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
+        Strategy.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
+        Strategy.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
+            p.threshold, p.step, p.delta, p.seed
+        ),
+        Strategy.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
+        Strategy.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
+        Strategy.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
+        Strategy.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
+            p.committee_measure, p.threshold if p.threshold < 1.0 else 0.5, True, p.seed
+        ),
+    }
+    strategy = factories[p.strategy]()
+    if p.cost_sensitive:
+        strategy = CostSensitive(strategy)
+    if p.audit_share > 0 or p.diversity is not None or p.quotas is not None:
+        d, q = p.diversity, p.quotas
+        strategy = Hybrid(
+            strategy,
+            budget=rate,
+            audit_share=p.audit_share,
+            radius=d.radius if d else None,
+            memory=d.memory if d else 50,
+            metric=d.metric if d else "euclidean",
+            quota_attribute=q.attribute if q else None,
+            min_share=q.min_share if q else None,
+            max_share=q.max_share if q else None,
+            quota_window=q.window if q else 200,
+            quota_warmup=q.warmup if q else 20,
+            seed=p.seed,
+        )
+    return strategy
+
+
 def build_policy(settings: Settings) -> Policy:
-    """The configured strategy under the configured budget."""
+    """The configured strategy (with its wrappers) under the configured budget."""
     p = settings.policy
     # Random sampling paces itself at its rate; the window budget is only a burst guard there, or
     # it would cut every upward fluctuation and undershoot the rate it compares against.
     pace = p.budget.fraction
     if p.strategy is Strategy.RANDOM:
         pace = min(1.0, 1.25 * p.budget.fraction)
-    budget: BudgetManager = FractionBudget(pace, p.budget.window)
+    budget: BudgetManager
+    if p.budget.pacing is Pacing.QUANTILE:
+        budget = BalancedIncrementalQuantileFilter(
+            pace, window=p.budget.window, max_carry=p.budget.max_carry
+        )
+    else:
+        budget = FractionBudget(pace, p.budget.window)
     if p.budget.limit is not None:
         budget = CombinedBudget(budget, AbsoluteBudget(p.budget.limit, p.budget.period_seconds))
-    strategy: StrategyProtocol
-    if p.strategy is Strategy.RANDOM:
-        strategy = RandomSampling(rate=p.budget.fraction, seed=p.seed)
-    else:
-        strategy = VariableUncertainty(threshold=p.threshold, step=p.step)
-    return Policy(strategy, budget, cold_start_items=p.cold_start_items)
+    return Policy(_strategy(p), budget, cold_start_items=p.cold_start_items)
 
 
 def build_file_channels(settings: Settings, clock: Clock) -> Channels:
