@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -146,7 +147,13 @@ class Daemon:
         self.pending.restore([r for r in restored.pending if r.queue in self.pending.capacities])
         state_offsets: dict[int, int] = {}
         if restored.policy is not None:
-            self.policy.load_state(restored.policy.policy)
+            problems = self.policy.load_state(restored.policy.policy)
+            if problems:
+                log.warning(
+                    "policy_state_not_restored",
+                    parts=problems,
+                    hint="the configuration changed; these parts start fresh",
+                )
             state_offsets = {int(p): o for p, o in restored.policy.label_offsets.items()}
         checkpoint = Learner.load(self.checkpoint_path)
         if checkpoint is not None:
@@ -228,6 +235,7 @@ class Daemon:
         if parsed.id in self.pending:
             # A redelivered item whose request is still open: never a second request.
             decision = Decision(False, Reason.DUPLICATE, 0.0, uncertainty, None)
+            item = ItemView(parsed.id, scores)
         else:
             route = self.queues.route(parsed, uncertainty)
             rule = route.rule
@@ -244,7 +252,7 @@ class Daemon:
         redaction: dict[str, str] = {}
         request: PendingRequest | None = None
         if decision.query and queue is not None:
-            self.policy.commit(decision, ItemView(parsed.id, scores, cost), now)
+            self.policy.commit(decision, replace(item, cost=cost), now)
             self.metrics.budget_charged.inc(cost)
             self.burn.add(now, cost)
             request = self.queues.pending_for(parsed, decision, queue, rule, self.policy.id, now)

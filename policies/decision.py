@@ -14,7 +14,8 @@ class Reason(StrEnum):
     UNCERTAIN = "uncertain"
     CONFIDENT = "confident"
     NOT_SAMPLED = "not_sampled"
-    BUDGET_EXHAUSTED = "budget_exhausted"
+    BUDGET_EXHAUSTED = "budget_exhausted"  # the period's absolute budget is used up
+    OVER_PACE = "over_pace"  # recent spending is at the pace limit; budget is left for later
     QUEUE_FULL = "queue_full"
     DUPLICATE = "duplicate"
     AUDIT = "audit"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from policies.budget import BudgetManager, BudgetSnapshot, UtilityBudget
@@ -56,8 +57,12 @@ class Policy:
         if item.classes_seen < 2 and self._forced < self.cold_start_items:
             if allowed:
                 return Decision(True, Reason.COLD_START, 1.0, 1.0, None)
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 1.0, None)
+            return self._refusal(
+                Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 1.0, None), item, now
+            )
         decision = self.strategy.decide(item, allowed)
+        if not allowed:
+            decision = self._refusal(decision, item, now)
         if self._ranker is not None:
             admitted = self._ranker.admits(decision.utility, item.cost, now)
             if not admitted and decision.reason not in _UNRANKED:
@@ -65,6 +70,15 @@ class Policy:
                     return decision.refused(Reason.BELOW_QUANTILE)
                 return decision.scaled(0.0)
         return decision
+
+    def _refusal(self, decision: Decision, item: ItemView, now: float) -> Decision:
+        """Tell an exhausted period budget apart from pacing: operators act on one only."""
+        if decision.reason is not Reason.BUDGET_EXHAUSTED:
+            return decision
+        remaining = self.budget.snapshot(now).remaining
+        if remaining is not None and remaining < item.cost:
+            return decision
+        return replace(decision, reason=Reason.OVER_PACE)
 
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:
         """Charge a query that was really made."""
@@ -88,8 +102,18 @@ class Policy:
             "forced": self._forced,
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned."""
-        self.budget.load_state(state["budget"])
-        self.strategy.load_state(state["strategy"])
-        self._forced = int(state["forced"])
+    def load_state(self, state: dict[str, Any]) -> list[str]:
+        """Restore what ``state_dict`` returned; return the parts that could not be restored.
+
+        A configuration change (a budget cap added, another strategy) changes the state's shape;
+        the parts that no longer fit start fresh instead of failing the restart, and the caller
+        is told which, so it can say so.
+        """
+        problems = []
+        for name, part in (("budget", self.budget), ("strategy", self.strategy)):
+            try:
+                part.load_state(state[name])
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        self._forced = int(state.get("forced", 0))
+        return problems

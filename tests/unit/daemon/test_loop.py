@@ -11,6 +11,7 @@ import pytest
 from daemon import replay
 from daemon.app import build_daemon, serve
 from daemon.config import Settings
+from daemon.errors import StateError
 from daemon.messages import DeadLetterReason
 from policies import Reason
 from policies.decision import QUERY_REASONS
@@ -285,6 +286,19 @@ def test_restart_with_simulated_expert_learns_new_answers(tmp_path):
     daemon2 = serve(make_settings(tmp_path, second, "run2", expert=expert))
     assert counter(daemon2, "labelgate_labels_total", outcome="replayed") == 0
     assert daemon2.learner.version > daemon1.learner.version
+
+
+def test_restart_after_adding_a_budget_limit_does_not_crash(tmp_path):
+    """State saved under another budget shape is restored or refused with StateError."""
+    first, second, _ = _halves(tmp_path)
+    serve(make_settings(tmp_path, first, "run1"))
+    capped = {"budget": {"fraction": FRACTION, "window": WINDOW, "limit": 1000.0}}
+    run2 = make_settings(tmp_path, second, "run2", policy=capped)
+    try:
+        serve(run2)
+    except StateError:
+        return
+    assert len(outputs(run2).decisions) == N // 2
 
 
 def test_redelivered_pending_item_is_a_duplicate(tmp_path):
