@@ -67,6 +67,7 @@ def _config(tmp_path, bootstrap, topics, group, port):
             "policy": {
                 "strategy": "random",
                 "cold_start_items": 0,
+                "queue_gate_exponent": None,
                 "budget": {"fraction": 1.0, "window": 10},
             },
             "queues": [
@@ -293,3 +294,64 @@ def test_routing_overflow_expiry_escalation_redaction(
     for field in ("labeler_role", "label", "agreement", "resolution", "used_for"):
         assert resolved[field] not in (None, ""), field
     assert resolved["used_for"] == "training"
+
+    # The auditor's tool reads the audit topic and reproduces what the test counts itself.
+    import subprocess  # noqa: PLC0415 - only this last check runs the CLI
+    import sys  # noqa: PLC0415
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daemon.cli",
+            "evidence",
+            "--config",
+            str(daemon.config),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    decided = [e for e in trail if e["kind"] == "decision"]
+    assert summary["decisions"]["items"] == len(decided)
+    assert summary["decisions"]["queries"] == sum(e["query"] for e in decided)
+    per_queue = {}
+    for e in decided:
+        if e["query"]:
+            per_queue[e["queue"]] = per_queue.get(e["queue"], 0) + 1
+    assert summary["decisions"]["per_queue"] == per_queue
+    assert summary["labels"]["received"] == len(labels)
+    assert summary["labels"]["unmatched"] == 1
+    assert summary["requests"]["escalations_per_queue"] == {"adjudicator": 1}
+    closed = {}
+    for e in expiries:
+        counts = closed.setdefault(e["queue"], {"evicted": 0, "expired": 0, "rerouted": 0})
+        counts[e["resolution"]] += 1
+    assert summary["requests"]["closed_per_queue"] == closed
+    trace = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daemon.cli",
+            "evidence",
+            "--config",
+            str(daemon.config),
+            "--item",
+            "q-0001",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    kinds = [row["kind"] for row in json.loads(trace.stdout)["records"]]
+    assert kinds == ["decision", "label", "label", "escalation", "label"]
