@@ -1,4 +1,4 @@
-"""The ``labelgate`` command line: run, demo, check-config, schema."""
+"""The ``labelgate`` command line: run, demo, simulate, evidence, check-config, schema."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from daemon.config import Settings, load_settings
 from daemon.errors import LabelgateError
+from daemon.evidence import add_parser as add_evidence_parser
 from daemon.logs import configure_logging
 from daemon.messages import CONTRACTS
 
@@ -28,6 +29,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     configure_logging("error", "console")
     run_demo(Path(args.out), items=args.items, fraction=args.budget, delay=args.delay)
     return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from daemon.backtest import run  # noqa: PLC0415 - only the backtest needs the report code
+
+    return run(args)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -51,6 +58,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_arguments(p: argparse.ArgumentParser) -> None:
+    from daemon.backtest import add_arguments  # noqa: PLC0415 - see _cmd_simulate
+
+    add_arguments(p)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="labelgate", description=__doc__)
@@ -66,6 +79,10 @@ def parser() -> argparse.ArgumentParser:
         "--delay", type=float, default=1800.0, help="expert answer delay in seconds of event time"
     )
     demo.set_defaults(func=_cmd_demo)
+    simulate = sub.add_parser("simulate", help="backtest policies on a labeled stream or file")
+    _simulate_arguments(simulate)
+    simulate.set_defaults(func=_cmd_simulate)
+    add_evidence_parser(sub)
     check = sub.add_parser("check-config", help="validate a config file and print it, masked")
     check.add_argument("config", type=Path)
     check.set_defaults(func=_cmd_check_config)

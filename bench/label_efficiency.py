@@ -1,0 +1,447 @@
+#!/usr/bin/env python3
+"""Label-efficiency benchmark: labelgate's policies against scikit-activeml and River.
+
+Runs the prequential protocol of ``daemon.simulate`` (predict, score, decide, learn only from
+queried labels) on the built-in streams at label budgets of 1%, 5%, 10% and 20% with 3 seeds, for
+
+* labelgate's policies from the ``daemon.simulate.POLICIES`` registry;
+* scikit-activeml's stream strategies (VariableUncertainty, Split, RandomVariableUncertainty,
+  StreamProbabilisticAL, StreamRandomSampling) with their own budget managers;
+* River's ``active.EntropySampler`` rule.
+
+Fairness: every strategy drives the SAME online learner (the daemon's ``Learner``: River's
+StandardScaler + logistic/softmax regression, fed only with queried labels), so only the query
+rule differs. scikit-activeml's strategies read the learner's probabilities through a tiny
+``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's density
+term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
+mode). River's EntropySampler has no budget manager, so its rule runs under the same
+window-paced fraction budget as labelgate's policies. All strategies get the same cold start
+(force-query until two classes are seen, at most 10 items) and the same hard cap of
+``floor(budget * items)`` labels, so none can win by overspending.
+
+Needs the ``bench`` extra: ``pip install -e '.[bench]'``.
+
+Usage::
+
+    python bench/label_efficiency.py --write docs/benchmarks.md      # full run (~13 min, 2 cores)
+    python bench/label_efficiency.py --quick                         # smoke run (~1 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from daemon.simulate import POLICIES, RunResult, run_one
+from daemon.streams import Example, LabeledStream, open_stream
+from policies import Decision, FractionBudget, ItemView, Reason
+
+STREAMS = [
+    "hyperplane-drift",
+    "sea-drift",
+    "agrawal-drift",
+    "stationary",
+    "imbalanced",
+    "multiclass",
+    "minority-concept",
+]
+BUDGETS = [0.01, 0.05, 0.1, 0.2]
+SEEDS = [0, 1, 2]
+LABELGATE = [
+    "random",
+    "variable_uncertainty",
+    "randomized_vu",
+    "split",
+    "selective_sampling",
+    "entropy_sampling",
+    "biqf",
+    "vu_quotas",
+]
+COMPETITORS = [
+    "skal_variable_uncertainty",
+    "skal_split",
+    "skal_random_vu",
+    "skal_pal",
+    "skal_random",
+    "river_entropy_sampler",
+]
+COLD_START = 10
+SLOW = {"skal_pal": 1}
+"""Strategies run on fewer seeds (the first N): PAL's Parzen window costs ~6 ms per item."""
+PAL_WINDOW = 500
+SECTION = "## Label efficiency"
+
+
+class Tap:
+    """Remembers the example the simulation is on, for strategies that need raw features."""
+
+    def __init__(self) -> None:
+        self.current: Example | None = None
+
+    def wrap(self, stream: LabeledStream) -> LabeledStream:
+        def tapped() -> Iterator[Example]:
+            for ex in stream:
+                self.current = ex
+                yield ex
+
+        return LabeledStream(stream.info, tapped)
+
+
+def _vector(ex: Example) -> np.ndarray:
+    values = [float(v) for _, v in sorted(ex.features.items()) if isinstance(v, int | float)]
+    return np.asarray(values, dtype=float)
+
+
+class _Chooser:
+    """Shared cold start: force-query until two classes are seen (at most COLD_START items)."""
+
+    def __init__(self) -> None:
+        self._forced = 0
+
+    def decide(self, item: ItemView, now: float) -> Decision:
+        if item.classes_seen < 2 and self._forced < COLD_START:
+            self._forced += 1
+            return Decision(True, Reason.COLD_START, 1.0, 1.0)
+        query = self._ask(item)
+        return Decision(query, Reason.UNCERTAIN if query else Reason.CONFIDENT, float(query), 0.0)
+
+    def commit(self, decision: Decision, item: ItemView, now: float) -> None:
+        return None
+
+    def _ask(self, item: ItemView) -> bool:
+        raise NotImplementedError
+
+
+def _skal_classifier(classes: Sequence[str]) -> Any:
+    from skactiveml.base import SkactivemlClassifier  # noqa: PLC0415 - bench extra
+
+    class LearnerProba(SkactivemlClassifier):  # type: ignore[misc]
+        """Exposes the shared River learner's current probabilities to scikit-activeml."""
+
+        def __init__(self, classes: Any = None, missing_label: Any = -1) -> None:
+            super().__init__(classes=classes, missing_label=missing_label)
+            self.proba = np.full((1, len(classes)), 1.0 / len(classes))
+            self.classes_ = np.asarray(classes)
+
+        def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:  # noqa: N803 - sklearn API
+            return self
+
+        def predict_proba(self, X: Any, **kwargs: Any) -> Any:  # noqa: N803 - sklearn API
+            return np.repeat(self.proba, len(X), axis=0)
+
+    return LearnerProba(classes=list(range(len(classes))))
+
+
+class SkalChooser(_Chooser):
+    """A scikit-activeml stream strategy over the shared learner's probabilities."""
+
+    def __init__(self, qs: Any, classes: Sequence[str], tap: Tap, density: bool) -> None:
+        super().__init__()
+        self.qs = qs
+        self.classes = list(classes)
+        self.clf = _skal_classifier(classes)
+        self.tap = tap
+        self.density = density
+        self._X: list[np.ndarray] = []
+        self._y: list[int] = []
+
+    def _ask(self, item: ItemView) -> bool:
+        assert self.tap.current is not None
+        ex = self.tap.current
+        x = _vector(ex)[None, :]
+        k = len(self.classes)
+        p = [item.proba.get(c, 0.0) for c in self.classes] if item.proba else [1.0 / k] * k
+        total = sum(p) or 1.0
+        self.clf.proba = np.asarray([[v / total for v in p]])
+        if self.density:
+            if not self._X:
+                return True  # no labeled item yet: no density to weigh with
+            x_train = np.asarray(self._X[-PAL_WINDOW:])
+            y_train = np.asarray(self._y[-PAL_WINDOW:], dtype=int)
+            queried, utilities = self.qs.query(
+                candidates=x, clf=self.clf, X=x_train, y=y_train, return_utilities=True
+            )
+            self.qs.update(x, queried, budget_manager_param_dict={"utilities": utilities})
+        elif hasattr(self.qs, "budget_manager"):
+            queried, utilities = self.qs.query(candidates=x, clf=self.clf, return_utilities=True)
+            self.qs.update(x, queried, budget_manager_param_dict={"utilities": utilities})
+        else:
+            queried = self.qs.query(candidates=x)
+            self.qs.update(x, queried)
+        return len(queried) > 0
+
+    def commit(self, decision: Decision, item: ItemView, now: float) -> None:
+        if self.density and self.tap.current is not None:
+            ex = self.tap.current
+            self._X.append(_vector(ex))
+            self._y.append(self.classes.index(ex.label))
+
+
+class RiverEntropyChooser(_Chooser):
+    """River's EntropySampler rule, paced by the same fraction budget as labelgate's policies."""
+
+    def __init__(self, budget: float, seed: int) -> None:
+        from river import active  # noqa: PLC0415
+
+        super().__init__()
+        self.sampler = active.EntropySampler(classifier=None, seed=seed)
+        self.budget = FractionBudget(budget, 1000)
+
+    def decide(self, item: ItemView, now: float) -> Decision:
+        self.budget.observe(now)
+        if not self.budget.allows(1.0, now):
+            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 0.0)
+        return super().decide(item, now)
+
+    def commit(self, decision: Decision, item: ItemView, now: float) -> None:
+        self.budget.charge(1.0, now)
+
+    def _ask(self, item: ItemView) -> bool:
+        return bool(item.proba) and bool(self.sampler._ask_for_label(None, dict(item.proba)))
+
+
+def competitor(name: str, budget: float, seed: int, classes: Sequence[str], tap: Tap) -> Any:
+    """Build a competitor's chooser by name."""
+    if name == "river_entropy_sampler":
+        return RiverEntropyChooser(budget, seed)
+    from skactiveml import stream  # noqa: PLC0415 - bench extra
+
+    make: dict[str, Callable[[], Any]] = {
+        "skal_variable_uncertainty": lambda: stream.VariableUncertainty(
+            budget=budget, random_state=seed
+        ),
+        "skal_split": lambda: stream.Split(budget=budget, random_state=seed),
+        "skal_random_vu": lambda: stream.RandomVariableUncertainty(
+            budget=budget, random_state=seed
+        ),
+        "skal_pal": lambda: stream.StreamProbabilisticAL(
+            budget=budget, random_state=seed, metric="rbf"
+        ),
+        "skal_random": lambda: stream.StreamRandomSampling(budget=budget, random_state=seed),
+    }
+    return SkalChooser(make[name](), classes, tap, density=name == "skal_pal")
+
+
+@dataclass(frozen=True)
+class Cell:
+    stream: str
+    seed: int
+    budget: float
+    items: int
+    policies: tuple[str, ...]
+
+
+def run_cell(cell: Cell) -> list[RunResult]:
+    """All policies on one (stream, seed, budget)."""
+    import warnings  # noqa: PLC0415
+
+    warnings.simplefilter("ignore")
+    base = open_stream(cell.stream, cell.items, cell.seed)
+    results = []
+    for name in cell.policies:
+        if name in SLOW and cell.seed not in SEEDS[: SLOW[name]]:
+            continue
+        tap = Tap()
+        if name in POLICIES:
+            chooser = POLICIES[name](cell.budget, cell.seed)
+            stream = base
+        else:
+            chooser = competitor(name, cell.budget, cell.seed, base.info.classes, tap)
+            stream = tap.wrap(base)
+        results.append(
+            run_one(stream, chooser, policy=name, budget=cell.budget, seed=cell.seed,
+                    policy_id=name)
+        )  # fmt: skip
+    return results
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def write_csv(path: Path, runs: Sequence[RunResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["stream", "policy", "budget", "seed", "accuracy", "macro_f1",
+                    "label_fraction", "within_budget", "minority_accuracy",
+                    "minority_query_share", "decisions_per_second"])  # fmt: skip
+        for r in runs:
+            minority = r.groups.get("segment=minority")
+            w.writerow([r.stream, r.policy, r.budget, r.seed, f"{r.accuracy:.5f}",
+                        f"{r.macro_f1:.5f}", f"{r.label_fraction:.5f}", r.within_budget,
+                        f"{minority.accuracy:.5f}" if minority else "",
+                        f"{r.query_share('segment=minority'):.5f}" if minority else "",
+                        f"{r.decisions_per_second:.0f}"])  # fmt: skip
+
+
+def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float) -> str:
+    """The docs section: command, setup, per-stream tables, summary and minority results."""
+    policies = list(dict.fromkeys(r.policy for r in runs))
+    streams = list(dict.fromkeys(r.stream for r in runs))
+    budgets = sorted({r.budget for r in runs})
+
+    def cell(stream: str, policy: str, budget: float, attr: str = "accuracy") -> float:
+        return _mean(
+            [getattr(r, attr) for r in runs
+             if r.stream == stream and r.policy == policy and r.budget == budget]
+        )  # fmt: skip
+
+    lines = [
+        SECTION,
+        "",
+        f"Generated {datetime.now(UTC).strftime('%Y-%m-%d')} by `bench/label_efficiency.py` on "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} "
+        f"cores, in {seconds / 60:.1f} min. Reproduce with:",
+        "",
+        "```",
+        "pip install -e '.[bench]'",
+        "python bench/label_efficiency.py"
+        + (" --quick" if args.quick else "")
+        + f" --items {args.items} --write docs/benchmarks.md",
+        "```",
+        "",
+        f"Prequential (test-then-train) accuracy on {args.items:,}-item streams, mean over seeds "
+        f"{', '.join(map(str, sorted({r.seed for r in runs})))}. Every strategy drives the same "
+        "online learner (the daemon's `Learner`: StandardScaler + logistic regression, softmax "
+        "for `multiclass`), learning only from the labels it queried, with the same cold start "
+        "(force-query until two classes are seen) and the same hard cap of floor(budget x items) "
+        "labels; so only the query rule differs. scikit-activeml's strategies see the learner's "
+        "probabilities through a thin `SkactivemlClassifier` and keep their own budget managers; "
+        "`skal_pal` adds its Parzen-window density over the last 500 queried items. River's "
+        "`EntropySampler` has no budget manager, so its rule runs under the same window-paced "
+        "fraction budget as labelgate's policies. `random` is labelgate's random sampling at "
+        "the same budget. `skal_pal` runs on seed 0 only (its density estimate costs ~6 ms per "
+        "item).",
+        "",
+        "### Accuracy gain over random, averaged over streams",
+        "",
+        "| policy | "
+        + " | ".join(f"{b:.0%}" for b in budgets)
+        + " | mean | wins vs random | label fraction (20%) | in budget | decisions/s |",
+        "|---|" + "---:|" * (len(budgets) + 5),
+    ]
+    for p in policies:
+        gains = [cell(s, p, b) - cell(s, "random", b) for b in budgets for s in streams]
+        per_budget = [_mean([cell(s, p, b) - cell(s, "random", b) for s in streams])
+                      for b in budgets]  # fmt: skip
+        wins = sum(g > 0 for g in gains)
+        ok = all(r.within_budget for r in runs if r.policy == p)
+        dps = _mean([r.decisions_per_second for r in runs if r.policy == p])
+        frac = _mean([r.label_fraction for r in runs if r.policy == p and r.budget == budgets[-1]])
+        lines.append(
+            f"| {p} | "
+            + " | ".join(f"{g:+.4f}" for g in per_budget)
+            + f" | {_mean(gains):+.4f} | {wins}/{len(gains)} | {frac:.2%} | "
+            f"{'yes' if ok else 'NO'} | {dps:,.0f} |"
+        )
+    lines += ["", "### Accuracy per stream (mean over seeds)", ""]
+    for s in streams:
+        lines += [f"**{s}**", "", "| policy | " + " | ".join(f"{b:.0%}" for b in budgets)
+                  + " | macro-F1 " + " | macro-F1 ".join(f"{b:.0%}" for b in budgets) + " |",
+                  "|---|" + "---:|" * (2 * len(budgets))]  # fmt: skip
+        best = {b: max(cell(s, p, b) for p in policies) for b in budgets}
+        for p in policies:
+            accs = [
+                f"**{cell(s, p, b):.4f}**" if cell(s, p, b) == best[b] else f"{cell(s, p, b):.4f}"
+                for b in budgets
+            ]
+            f1s = [f"{cell(s, p, b, 'macro_f1'):.4f}" for b in budgets]
+            lines.append(f"| {p} | " + " | ".join(accs + f1s) + " |")
+        lines.append("")
+    if "minority-concept" in streams:
+        lines += ["### minority-concept: the 10% minority segment", "",
+                  "| policy | " + " | ".join(f"acc {b:.0%}" for b in budgets) + " | "
+                  + " | ".join(f"query share {b:.0%}" for b in budgets) + " |",
+                  "|---|" + "---:|" * (2 * len(budgets))]  # fmt: skip
+        for p in policies:
+            rs = {b: [r for r in runs if r.stream == "minority-concept" and r.policy == p
+                      and r.budget == b] for b in budgets}  # fmt: skip
+            acc = [_mean([r.groups["segment=minority"].accuracy for r in rs[b]]) for b in budgets]
+            share = [_mean([r.query_share("segment=minority") for r in rs[b]]) for b in budgets]
+            lines.append(f"| {p} | " + " | ".join(f"{a:.4f}" for a in acc) + " | "
+                         + " | ".join(f"{x:.1%}" for x in share) + " |")  # fmt: skip
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(path: Path, section: str, analysis: str) -> None:
+    """Replace only the label-efficiency section of ``path`` (created if missing)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    body = section + ("\n" + analysis.strip() + "\n" if analysis.strip() else "")
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        nxt = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + body + (text[nxt + 1 :] if nxt >= 0 else "")
+        text = text.replace(body + "## ", body + "\n## ")
+    path.write_text(text)
+
+
+def _existing_analysis(path: Path) -> str:
+    """Keep a hand-written '### Analysis' subsection of the section across reruns."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    start = text.find(SECTION)
+    if start < 0:
+        return ""
+    nxt = text.find("\n## ", start + len(SECTION))
+    sec = text[start : nxt if nxt >= 0 else len(text)]
+    k = sec.find("### Analysis")
+    return sec[k:] if k >= 0 else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke run: 2 streams, 1 seed, 2 budgets")
+    p.add_argument("--items", type=int, default=None, help="items per stream (default 4000)")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--csv", type=Path, default=Path("bench/results/label_efficiency.csv"))
+    p.add_argument("--write", type=Path, default=None, help="update this markdown file")
+    args = p.parse_args(argv)
+    streams, seeds, budgets = STREAMS, SEEDS, BUDGETS
+    if args.quick:
+        streams, seeds, budgets = ["hyperplane-drift", "minority-concept"], [0], [0.05, 0.2]
+    args.items = args.items or (1500 if args.quick else 4000)
+    policies = tuple(LABELGATE + COMPETITORS)
+    cells = [Cell(s, seed, b, args.items, policies) for s in streams for seed in seeds
+             for b in budgets]  # fmt: skip
+    started = time.perf_counter()
+    runs: list[RunResult] = []
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for k, res in enumerate(pool.map(run_cell, cells), 1):
+            runs.extend(res)
+            elapsed = time.perf_counter() - started
+            sys.stderr.write(f"\r[{'#' * (30 * k // len(cells)):<30}] cell {k}/{len(cells)} "
+                             f"{elapsed:5.0f}s")  # fmt: skip
+            sys.stderr.flush()
+    sys.stderr.write("\n")
+    seconds = time.perf_counter() - started
+    write_csv(args.csv, runs)
+    section = markdown(runs, args, seconds)
+    sys.stdout.write(section)
+    if args.write is not None:
+        replace_section(args.write, section, _existing_analysis(args.write))
+        sys.stderr.write(f"updated {args.write}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
