@@ -10,7 +10,6 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
-from river import compose
 
 from connectors.record import Record
 from daemon.audit import EvidenceBuilder
@@ -185,16 +184,15 @@ class Daemon:
         if self._labels is None:
             self.restore()
         predictions = self.channels.predictions
-        with compose.learn_during_predict():
-            while not stop.is_set:
-                self.health.beat()
-                self._poll_labels()
-                records = predictions.poll(self._batch, self._poll_timeout)
-                for record in records:
-                    self._on_prediction(record)
-                self._tick(time.monotonic())
-                if predictions.exhausted and not records:
-                    break
+        while not stop.is_set:
+            self.health.beat()
+            self._poll_labels()
+            records = predictions.poll(self._batch, self._poll_timeout)
+            for record in records:
+                self._on_prediction(record)
+            self._tick(time.monotonic())
+            if predictions.exhausted and not records:
+                break
         self.shutdown()
 
     def shutdown(self) -> None:
@@ -343,7 +341,7 @@ class Daemon:
             redaction=redaction,
             group=event.group,
         )
-        self.channels.audit.send(_json(evidence), event.id.encode(), on_delivery)
+        self.channels.audit.send(evidence, event.id.encode(), on_delivery)
 
     def _dead_letter(
         self, record: DeadLetterRecord, source: Record, on_delivery: Delivered | None

@@ -6,7 +6,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from river import compose, preprocessing
+from river import compose
 
 from daemon import learner as learner_module
 from daemon.config import ModelSettings
@@ -15,24 +15,6 @@ from daemon.learner import Learner
 
 BINARY = ["ok", "fraud"]
 CENTERS = {"a": (-3.0, 0.0), "b": (3.0, 0.0), "c": (0.0, 4.0)}
-
-
-def _scalers(model):
-    """Every StandardScaler inside a River pipeline (Pipeline passes isinstance checks oddly)."""
-    found = []
-
-    def walk(node):
-        if type(node) is preprocessing.StandardScaler:
-            found.append(node)
-            return
-        for attr in ("steps", "transformers"):
-            children = getattr(node, attr, None)
-            if children:
-                for child in children.values():
-                    walk(child)
-
-    walk(model)
-    return found
 
 
 def _train_clusters(learner, n=600, seed=0):
@@ -86,24 +68,25 @@ def test_binary_learner_learns_the_positive_class():
     assert learner.score({"x": -1.0})["ok"] > 0.9
 
 
-def test_scaler_learns_from_scored_items_inside_learn_during_predict():
-    """Scoring inside learn_during_predict updates the scaler's mean; outside it does not."""
+def test_scaler_learns_from_every_scored_item_and_not_again_from_labels():
+    """Scoring updates the scaler's mean (labeled or not); learning a label does not recount."""
     learner = Learner(ModelSettings(), BINARY)
-    (scaler,) = _scalers(learner._model)
+    scaler = learner._features.scaler
     values = [10.0, 20.0, 60.0]
     for v in values:
         learner.score({"x": v})
-    assert scaler.means.get("x", 0.0) == 0.0
-    with compose.learn_during_predict():
-        for v in values:
-            learner.score({"x": v})
     assert scaler.means["x"] == pytest.approx(sum(values) / len(values))
-    assert learner.version == 0
+    assert scaler.counts["x"] == len(values)
+    learner.learn({"x": 10.0}, "fraud")
+    assert scaler.counts["x"] == len(values)
+    assert learner.version == 1
 
 
 def test_unscaled_pipeline_has_no_scaler():
     """scale: false leaves numeric features unscaled."""
-    assert _scalers(Learner(ModelSettings(scale=False), BINARY)._model) == []
+    learner = Learner(ModelSettings(scale=False), BINARY)
+    assert learner._features.scaler is None
+    assert learner._features({"x": 5.0, "c": "EU"}, learn=True) == {"x": 5.0, "c_EU": 1}
 
 
 @pytest.mark.parametrize(

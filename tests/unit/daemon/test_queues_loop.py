@@ -160,3 +160,18 @@ def test_audit_slice_labels_are_kept_for_evaluation(tmp_path):
     assert all(e["reason"] == "audit" for e in evaluation)
     assert all(e["reason"] != "audit" for e in training)
     assert daemon.learner.version == len(training)
+
+
+def test_every_evidence_line_validates_against_the_contract(tmp_path):
+    """Decision records are serialised from plain dicts on the hot path: they must still be
+    valid EvidenceRecord documents, with the decision fields present."""
+    from daemon.messages import EvidenceRecord  # noqa: PLC0415
+
+    _write_predictions(tmp_path / "p.jsonl", 20)
+    serve(_settings(tmp_path, [{"name": "default", "capacity": 5}]))
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    records = [EvidenceRecord.model_validate_json(line) for line in lines]
+    decisions = [r for r in records if r.kind == "decision"]
+    assert len(decisions) == 20
+    assert all(r.decided_at is not None and r.reason and r.policy_params for r in decisions)
+    assert sum(r.query for r in decisions) == 5
