@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -129,11 +130,32 @@ class ExpertQueues:
     def open(self, pending: PendingRequest, on_delivery: DeliveryCallback | None) -> dict[str, str]:
         """Track and send a request, minimised for its queue; return the redaction applied."""
         self.pending.add(pending)
-        q = self.settings[pending.queue]
         features, group, applied = self.redactors[pending.queue].apply(
             pending.features, pending.group
         )
-        message = LabelRequest.model_construct(
+        reason = "escalated" if pending.escalated else pending.reason
+        message = self._message(pending, reason, features, group, withdrawn=False)
+        self.sinks[pending.queue].send(_json(message), pending.id.encode(), on_delivery)
+        return applied
+
+    def withdraw(self, request: PendingRequest, now: float, reason: str) -> None:
+        """Tell the queue an outstanding request is cancelled (expired or displaced)."""
+        message = self._message(request, reason, {}, {}, withdrawn=True)
+        self.sinks[request.queue].send(_json(message), request.id.encode(), None)
+
+    def _message(
+        self,
+        pending: PendingRequest,
+        reason: str,
+        features: dict[str, Any],
+        group: dict[str, str],
+        withdrawn: bool,
+    ) -> LabelRequest:
+        q = self.settings[pending.queue]
+        event_time = None
+        if pending.event_time is not None and not withdrawn:
+            event_time = datetime.fromtimestamp(pending.event_time, UTC)
+        return LabelRequest.model_construct(
             schema_version=1,
             request_id=pending.request_id,
             id=pending.id,
@@ -142,52 +164,19 @@ class ExpertQueues:
             requested_at=datetime.fromtimestamp(pending.requested_at, UTC),
             deadline=datetime.fromtimestamp(pending.deadline, UTC),
             priority=pending.utility,
-            reason="escalated" if pending.escalated else pending.reason,
+            reason=reason,
             route_rule=pending.route_rule,
             instructions_id=q.instructions_id,
             instructions_version=q.instructions_version,
             labels_required=1 if pending.escalated else q.labels_required,
-            event_time=(
-                datetime.fromtimestamp(pending.event_time, UTC)
-                if pending.event_time is not None
-                else None
-            ),
+            event_time=event_time,
             features=features,
-            prediction=pending.prediction,
-            proba=pending.proba,
-            model_version=pending.model_version,
+            prediction=None if withdrawn else pending.prediction,
+            proba=None if withdrawn else pending.proba,
+            model_version=None if withdrawn else pending.model_version,
             group=group,
-            withdrawn=False,
+            withdrawn=withdrawn,
         )
-        self.sinks[pending.queue].send(_json(message), pending.id.encode(), on_delivery)
-        return applied
-
-    def withdraw(self, request: PendingRequest, now: float, reason: str) -> None:
-        """Tell the queue an outstanding request is cancelled (expired or displaced)."""
-        q = self.settings[request.queue]
-        message = LabelRequest.model_construct(
-            schema_version=1,
-            request_id=request.request_id,
-            id=request.id,
-            queue=request.queue,
-            role=q.role,
-            requested_at=datetime.fromtimestamp(request.requested_at, UTC),
-            deadline=datetime.fromtimestamp(request.deadline, UTC),
-            priority=request.utility,
-            reason=reason,
-            route_rule=request.route_rule,
-            instructions_id=q.instructions_id,
-            instructions_version=q.instructions_version,
-            labels_required=q.labels_required,
-            event_time=None,
-            features={},
-            prediction=None,
-            proba=None,
-            model_version=None,
-            group={},
-            withdrawn=True,
-        )
-        self.sinks[request.queue].send(_json(message), request.id.encode(), None)
 
     def queue_settings(self, name: str) -> QueueSettings:
         """One queue's configuration."""
