@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint broker-fetch bench clean
+.PHONY: demo test unit integration lint broker-fetch tools bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,13 +24,17 @@ broker-fetch: $(STAMP)
 	@command -v java >/dev/null && command -v mvn >/dev/null || scripts/install-java.sh
 	$(BIN)/python scripts/kafka_broker.py fetch
 
+# helm, kubeconform, offline Kubernetes schemas, prometheus/promtool, hadolint (tests/helm).
+tools:
+	scripts/install-tools.sh
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not e2e" tests
 
 integration: $(STAMP) broker-fetch
 	$(BIN)/python -m pytest -m "integration" tests
 
-test: $(STAMP) broker-fetch lint
+test: $(STAMP) broker-fetch tools lint
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP) broker-fetch

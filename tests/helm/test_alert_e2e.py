@@ -1,0 +1,240 @@
+"""End to end: a real daemon on a real broker, scraped by a real Prometheus running the chart's
+alert rules; LabelgateBudgetExhausted goes inactive -> pending -> firing as the budget runs out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scripts.extract_rules import extract
+from tests.integration.daemon_process import (
+    DaemonProcess,
+    free_port,
+    produce,
+    wait_for,
+    write_config,
+)
+
+pytestmark = [pytest.mark.helm, pytest.mark.integration]
+
+ALERT = "LabelgateBudgetExhausted"
+LIMIT = 20
+DEADLINE_SECONDS = 90
+
+
+def _get(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _alert_state(port: int) -> str:
+    """The alert's state in Prometheus: inactive, pending or firing."""
+    alerts = _get(port, "/api/v1/alerts")["data"]["alerts"]
+    states = {a["state"] for a in alerts if a["labels"]["alertname"] == ALERT}
+    if "firing" in states:
+        return "firing"
+    return "pending" if "pending" in states else "inactive"
+
+
+def _rule(port: int) -> dict[str, Any] | None:
+    for group in _get(port, "/api/v1/rules?type=alert")["data"]["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == ALERT:
+                return dict(rule)
+    return None
+
+
+def _query(port: int, promql: str) -> list[dict[str, Any]]:
+    path = "/api/v1/query?query=" + urllib.request.quote(promql)
+    return list(_get(port, path)["data"]["result"])
+
+
+def _prediction(i: int) -> bytes:
+    proba = 0.5 + (i % 10) / 40
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "id": f"e2e-{i}",
+            "event_time": datetime.now(UTC).isoformat(),
+            "features": {"x": float(i % 7), "y": float(i % 3)},
+            "prediction": "a",
+            "proba": {"a": proba, "b": 1 - proba},
+            "model_version": "m1",
+            "group": {"region": "EU" if i % 2 else "US"},
+        }
+    ).encode()
+
+
+def _start_prometheus(prometheus: str, tmp: Path, daemon_port: int) -> tuple[Any, int]:
+    """Prometheus scraping the daemon every second with the chart's rules (for: 5s)."""
+    rules = extract(
+        sets=[
+            "alerts.budgetExhausted.for=5s",
+            "prometheusRule.interval=1s",
+        ],
+        release="labelgate",
+        namespace="default",
+    )
+    (tmp / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp / "rules.yaml")],
+        "scrape_configs": [
+            {
+                # What a ServiceMonitor yields: job = the Service's name, plus namespace and pod.
+                "job_name": "labelgate",
+                "static_configs": [
+                    {
+                        "targets": [f"127.0.0.1:{daemon_port}"],
+                        "labels": {"namespace": "default", "pod": "labelgate-e2e"},
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = (tmp / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    log.close()
+    return proc, port
+
+
+def test_budget_exhausted_alert_fires(
+    prometheus, helm, tmp_path, kafka_bootstrap, kafka_topic_factory, unique_group
+):
+    """Before spending the alert is inactive; once the budget is spent it goes pending, then
+    firing, in Prometheus evaluating the chart's own rule against the daemon's metrics."""
+    started = time.monotonic()
+    topics = {
+        "predictions": kafka_topic_factory(partitions=1),
+        "labels": kafka_topic_factory(),
+        "requests": kafka_topic_factory(),
+        "audit": kafka_topic_factory(),
+        "dead_letter": kafka_topic_factory(),
+        "state": kafka_topic_factory(config={"cleanup.policy": "compact"}),
+    }
+    daemon_port = free_port()
+    config = write_config(
+        tmp_path / "labelgate.yaml",
+        {
+            "source": "kafka",
+            "classes": ["a", "b"],
+            "kafka": {
+                "bootstrap_servers": kafka_bootstrap,
+                "group_id": unique_group,
+                "topics": topics,
+                "commit_interval_seconds": 1.0,
+                "poll_timeout_seconds": 0.1,
+            },
+            "policy": {
+                "strategy": "random",
+                "cold_start_items": 0,
+                "budget": {"fraction": 0.5, "limit": LIMIT, "period_seconds": 86400.0},
+            },
+            "monitoring": {"refresh_seconds": 0.5},
+            "server": {"host": "127.0.0.1", "port": daemon_port},
+            "state_dir": str(tmp_path / "state"),
+            "shutdown_grace_seconds": 10.0,
+        },
+    )
+    daemon = DaemonProcess(config, daemon_port, tmp_path / "daemon.log")
+    prom = None
+    try:
+        daemon.start()
+        prom, port = _start_prometheus(prometheus, tmp_path, daemon_port)
+
+        def logs() -> str:
+            return (tmp_path / "prometheus.log").read_text(errors="replace")[-3000:]
+
+        wait_for(lambda: _ready(port), 30, "prometheus ready", daemon)
+
+        def scraped_and_evaluated() -> bool:
+            rule = _rule(port)
+            series = _query(port, 'labelgate_budget_exhausted{job="labelgate"}')
+            return (
+                rule is not None
+                and rule.get("health") == "ok"
+                and bool(series)
+                and rule.get("lastEvaluation", "").startswith("20")
+                and not rule["lastEvaluation"].startswith("0001")
+            )
+
+        wait_for(scraped_and_evaluated, 30, "first scrape and rule evaluation", daemon)
+        assert _query(port, 'labelgate_budget_exhausted{job="labelgate"}')[0]["value"][1] == "0"
+        assert _rule(port)["state"] == "inactive", logs()
+        assert _alert_state(port) == "inactive"
+
+        produce(
+            kafka_bootstrap,
+            topics["predictions"],
+            [(f"e2e-{i}".encode(), _prediction(i)) for i in range(200)],
+        )
+        wait_for(
+            lambda: daemon.metric("labelgate_budget_exhausted") == 1.0,
+            30,
+            "budget exhausted in the daemon",
+            daemon,
+        )
+        assert daemon.metric("labelgate_budget_spent") == LIMIT
+
+        seen: list[str] = []
+        deadline = started + DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            state = _alert_state(port)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if state == "firing":
+                break
+            time.sleep(0.2)
+        assert seen[-1:] == ["firing"], f"states seen: {seen}\n{logs()}"
+        assert "pending" in seen, f"states seen: {seen}"
+        assert seen.index("pending") < seen.index("firing")
+        alert = next(
+            a
+            for a in _get(port, "/api/v1/alerts")["data"]["alerts"]
+            if a["labels"]["alertname"] == ALERT
+        )
+        assert alert["labels"]["pod"] == "labelgate-e2e"
+        assert alert["annotations"]["runbook_url"].endswith("#labelgatebudgetexhausted")
+        assert time.monotonic() - started < DEADLINE_SECONDS
+    finally:
+        if prom is not None:
+            prom.terminate()
+            try:
+                prom.wait(10)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait(5)
+        if daemon.proc is not None and daemon.proc.poll() is None:
+            try:
+                daemon.terminate(20)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
