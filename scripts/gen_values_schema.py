@@ -179,7 +179,10 @@ def chart_properties() -> dict[str, Any]:
                 "subgroupUnderSampled": _alert(
                     threshold={"type": "number", "minimum": 0}, minPopulationShare=SHARE
                 ),
-                "labeledShiftHigh": _alert(threshold={"type": "number", "minimum": 0}),
+                "labeledShiftHigh": _alert(
+                    threshold={"type": "number", "minimum": 0},
+                    excludeFeatures={"type": "array", "items": {"type": "string"}},
+                ),
                 "errorEstimatesDiverge": _alert(threshold=SHARE),
                 "driftDetected": _alert(window=DURATION),
                 "consumerLagHigh": _alert(threshold={"type": "number", "minimum": 0}),
