@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group-columns", default="", help="comma-separated subgroup columns")
     p.add_argument(
         "--policies",
-        default="variable_uncertainty",
+        default="default",
         help=f"comma-separated, from: {', '.join(POLICIES)} (random always runs)",
     )
     p.add_argument("--budgets", default="0.01,0.05,0.1,0.2", help="label fractions")

@@ -158,9 +158,15 @@ class BudgetSettings(_Section):
 
     fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05
     window: Annotated[int, Field(ge=10)] = 1000
-    pacing: Pacing = Pacing.WINDOW
+    pacing: Pacing = Field(
+        default=Pacing.QUANTILE, description="Random sampling always paces itself (window)."
+    )
     max_carry: Annotated[float, Field(ge=0.0)] = Field(
         default=5.0, description="Quantile pacing: most labels of under-spending carried over."
+    )
+    head_start: Annotated[float, Field(ge=0.0)] = Field(
+        default=20.0,
+        description="Quantile pacing: labels lent to a fresh filter, repaid at half the rate.",
     )
     limit: Annotated[float, Field(ge=0.0)] | None = Field(
         default=None, description="Absolute cap in cost units per period; never overshot."
@@ -189,7 +195,10 @@ class QuotaSettings(_Section):
 class PolicySettings(_Section):
     """How items are chosen: a strategy, optional wrappers, a budget."""
 
-    strategy: Strategy = Strategy.VARIABLE_UNCERTAINTY
+    strategy: Strategy = Field(
+        default=Strategy.FIXED_UNCERTAINTY,
+        description="With threshold 1.0 and quantile pacing: the filter ranks uncertainty.",
+    )
     seed: int = 0
     budget: BudgetSettings = BudgetSettings()
     threshold: Annotated[float, Field(gt=0.0, le=1.0)] = Field(

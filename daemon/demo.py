@@ -42,7 +42,11 @@ class RunReport:
 def _settings(
     work: Path, predictions: Path, truth: Path, strategy: str, fraction: float, delay: float
 ) -> Settings:
+    """``strategy`` "default" runs labelgate's default policy, anything else that strategy."""
     out = work / strategy
+    policy: dict[str, object] = {"budget": {"fraction": fraction}, "cold_start_items": 10}
+    if strategy != "default":
+        policy["strategy"] = strategy
     if out.exists():
         for f in out.iterdir():
             if f.is_file():
@@ -60,11 +64,7 @@ def _settings(
                 "state": out / "state.jsonl",
             },
             "expert": {"truth": truth, "delay_seconds": delay},
-            "policy": {
-                "strategy": strategy,
-                "budget": {"fraction": fraction, "window": 500},
-                "cold_start_items": 10,
-            },
+            "policy": policy,
             "server": {"enabled": False},
             "state_dir": out,
             "log_level": "warning",
@@ -149,14 +149,14 @@ def run_demo(
     delay: float = 1800.0,
     out: TextIO = sys.stdout,
 ) -> tuple[RunReport, RunReport]:
-    """Generate the replay, run the uncertainty policy and random sampling, print a summary."""
+    """Generate the replay, run the default policy and random sampling, print a summary."""
     from connectors.expert import load_truth  # noqa: PLC0415 - only the demo needs it
 
     predictions, truth_path = replay.generate(work / "replay", n=items)
     truth = load_truth(truth_path)
     reports = []
     achieved = fraction
-    for strategy in ("variable_uncertainty", "random"):
+    for strategy in ("default", "random"):
         settings = _settings(work, predictions, truth_path, strategy, achieved, delay)
         progress = Progress(strategy, items, sys.stderr)
         started = time.monotonic()

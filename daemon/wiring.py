@@ -118,9 +118,13 @@ def build_policy(settings: Settings) -> Policy:
     if p.strategy is Strategy.RANDOM:
         pace = min(1.0, 1.25 * p.budget.fraction)
     budget: BudgetManager
-    if p.budget.pacing is Pacing.QUANTILE:
+    # A quantile filter would rank random sampling's utilities, which mean nothing.
+    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not Strategy.RANDOM:
         budget = BalancedIncrementalQuantileFilter(
-            pace, window=p.budget.window, max_carry=p.budget.max_carry
+            pace,
+            window=p.budget.window,
+            max_carry=p.budget.max_carry,
+            head_start=p.budget.head_start,
         )
     else:
         budget = FractionBudget(pace, p.budget.window)

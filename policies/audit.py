@@ -62,6 +62,11 @@ class RandomAudit:
         """Per-item audit probability."""
         return self._rate
 
+    @property
+    def audit_rate(self) -> float:
+        """Per-item probability of a query that no ranking budget may refuse."""
+        return self._rate
+
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         d = self.inner.decide(item, allowed)
         if not allowed:

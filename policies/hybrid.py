@@ -89,6 +89,11 @@ class Hybrid:
         self.name = chain.name
         self.version = chain.version
 
+    @property
+    def audit_rate(self) -> float:
+        """Per-item probability of an audit query (0 without an audit slice)."""
+        return float(getattr(self._chain, "audit_rate", 0.0))
+
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         return self._chain.decide(item, allowed)
 

@@ -25,7 +25,9 @@ class Policy:
 
     When the budget ranks utilities (a :class:`~policies.budget.UtilityBudget`, such as the
     balanced incremental quantile filter), every strategy decision's utility is passed to it and
-    a query it does not admit is refused with reason ``below_quantile``. When the strategy has a
+    a query it does not admit is refused with reason ``below_quantile``. Such an item keeps the
+    inclusion probability of the routes the ranking cannot refuse (the strategy's
+    ``audit_rate``, when it has an audit slice; else 0). When the strategy has a
     ``commit`` hook (:class:`~policies.strategy.CommittingStrategy`), ``commit`` calls it.
 
     >>> from policies import FractionBudget, RandomSampling
@@ -44,6 +46,8 @@ class Policy:
         self._forced = 0
         self._ranker = budget if isinstance(budget, UtilityBudget) else None
         self._hook = strategy if isinstance(strategy, CommittingStrategy) else None
+        # An audit draw would have bypassed the ranking, so an unadmitted item keeps that chance.
+        self._unranked = float(getattr(strategy, "audit_rate", 0.0))
 
     @property
     def id(self) -> str:
@@ -66,9 +70,10 @@ class Policy:
         if self._ranker is not None:
             admitted = self._ranker.admits(decision.utility, item.cost, now)
             if not admitted and decision.reason not in _UNRANKED:
+                floor = min(decision.probability, self._unranked)
                 if decision.query:
-                    return decision.refused(Reason.BELOW_QUANTILE)
-                return decision.scaled(0.0)
+                    return replace(decision.refused(Reason.BELOW_QUANTILE), probability=floor)
+                return replace(decision, probability=floor)
         return decision
 
     def _refusal(self, decision: Decision, item: ItemView, now: float) -> Decision:

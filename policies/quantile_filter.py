@@ -19,8 +19,19 @@ class BalancedIncrementalQuantileFilter:
 
     The published filter lets ``carry`` grow without limit, so after an outage (or any long spell
     of refusals) it pays the whole debt back in one burst. Here ``carry`` is clipped to
-    ``[-max_carry, max_carry]`` labels, and ``allows`` enforces a hard cap: the spend over the
-    last ``window`` items never exceeds ``budget * window + max_carry``.
+    ``max_carry`` labels, and ``allows`` enforces a hard cap: the spend over the last ``window``
+    items never exceeds ``budget * window + max_carry``. Spending ahead is never forgiven:
+    ``allows`` refuses while the filter is more than ``max_carry`` labels ahead of budget, so
+    ``carry`` stays above ``-max_carry`` minus one query's cost. Where the quantile cannot rank
+    (many equal utilities, e.g. a saturated model) every item is admitted, and without that
+    check the stream would be overspent up to the hard cap.
+
+    A fresh model learns most from its first labels, so the filter can lend itself a
+    ``head_start``: it starts ``head_start`` labels behind (spending them on the first uncertain
+    items) and repays the loan by accruing only half of ``budget`` per item until it is paid back.
+    The loan keeps the long-run spend at ``budget`` per item (no overshoot); while it is
+    outstanding the hard cap is ``budget * window`` plus the larger of ``max_carry`` and the
+    outstanding loan.
 
     It is a :class:`~policies.budget.UtilityBudget`: :class:`~policies.policy.Policy` passes the
     strategy's utility to ``admits`` for every item, and refuses a query whose utility is not
@@ -38,6 +49,8 @@ class BalancedIncrementalQuantileFilter:
         Tolerance window of the balancing term: larger reacts more gently to a deficit.
     max_carry
         Bound on the carry-over, in labels; larger catches up more after a quiet spell.
+    head_start
+        Labels lent to a fresh filter, repaid at half the budget rate; larger front-loads more.
 
     Examples
     --------
@@ -56,7 +69,12 @@ class BalancedIncrementalQuantileFilter:
     """
 
     def __init__(
-        self, budget: float, window: int = 300, w_tol: float = 50.0, max_carry: float = 5.0
+        self,
+        budget: float,
+        window: int = 300,
+        w_tol: float = 50.0,
+        max_carry: float = 5.0,
+        head_start: float = 0.0,
     ) -> None:
         if not 0.0 < budget <= 1.0:
             raise ValueError("budget must be in (0, 1]")
@@ -66,31 +84,50 @@ class BalancedIncrementalQuantileFilter:
             raise ValueError("w_tol must be > 0")
         if max_carry < 0.0:
             raise ValueError("max_carry must be >= 0")
+        if head_start < 0.0:
+            raise ValueError("head_start must be >= 0")
         self.budget = budget
         self.window = window
         self.w_tol = w_tol
         self.max_carry = max_carry
+        self.head_start = head_start
         self._utilities: deque[float] = deque(maxlen=window)
         self._sorted: list[float] = []
         self._recent = SpendWindow(window)
-        self._carry = 0.0
+        self._carry = head_start
+        self._loan = head_start
         self._spent = 0.0
 
     @property
     def cap(self) -> float:
         """Most that may be spent over any ``window`` consecutive items."""
-        return self.budget * self.window + self.max_carry
+        return self.budget * self.window + max(self.max_carry, self._loan)
 
     @property
     def carry(self) -> float:
-        """Labels behind budget (positive) or ahead of it (negative), bounded by ``max_carry``."""
+        """Labels behind budget (positive) or ahead of it (negative).
+
+        At most ``max_carry`` (or an unspent head start), at least ``-max_carry`` minus the cost
+        of the last query.
+        """
         return self._carry
+
+    @property
+    def loan(self) -> float:
+        """The part of the head start not yet repaid."""
+        return self._loan
 
     def observe(self, now: float) -> None:
         self._recent.observe()
-        self._carry = min(self.max_carry, self._carry + self.budget)
+        repay = min(self._loan, self.budget / 2.0)
+        self._loan -= repay
+        # An unspent head start may exceed max_carry; it must not grow further, nor be cut.
+        ceiling = max(self.max_carry, self._carry)
+        self._carry = min(ceiling, self._carry + self.budget - repay)
 
     def allows(self, cost: float, now: float) -> bool:
+        if self._carry < -self.max_carry - 1e-9:
+            return False
         return self._recent.total + cost <= self.cap + 1e-9
 
     def admits(self, utility: float, cost: float, now: float) -> bool:
@@ -114,7 +151,7 @@ class BalancedIncrementalQuantileFilter:
     def charge(self, cost: float, now: float) -> None:
         self._recent.charge(cost)
         self._spent += cost
-        self._carry = max(-self.max_carry, self._carry - cost)
+        self._carry -= cost
 
     def snapshot(self, now: float) -> BudgetSnapshot:
         share = self._recent.total / len(self._recent) if len(self._recent) else 0.0
@@ -125,6 +162,7 @@ class BalancedIncrementalQuantileFilter:
             "utilities": list(self._utilities),
             "spends": self._recent.state(),
             "carry": self._carry,
+            "loan": self._loan,
             "spent": self._spent,
         }
 
@@ -133,6 +171,7 @@ class BalancedIncrementalQuantileFilter:
         self._sorted = sorted(self._utilities)
         self._recent.load(state["spends"])
         self._carry = float(state["carry"])
+        self._loan = float(state.get("loan", 0.0))
         self._spent = float(state["spent"])
 
 

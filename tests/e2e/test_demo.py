@@ -45,12 +45,11 @@ def test_demo_prints_summary_and_writes_evidence(tmp_path):
     ):
         assert row in out, out
     assert "random@1" in out
-    assert "variable_uncertainty@1" in out
     seen = re.search(r"items seen \(valid\)\s+(\d+)\s+(\d+)", out)
     assert seen is not None
     assert seen.groups() == (str(items), str(items))
 
-    for policy in ("variable_uncertainty", "random"):
+    for policy in ("default", "random"):
         records = [
             json.loads(x) for x in (tmp_path / policy / "audit.jsonl").read_text().split("\n") if x
         ]

@@ -41,16 +41,16 @@ def test_simulate_writes_results_report_and_prints_the_table(tmp_path):
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["budget", "policy", "seeds"]
     body = [line.split() for line in lines[2:] if line.strip() and "%" in line]
-    assert [row[1] for row in body] == ["random", "variable_uncertainty"]
+    assert [row[1] for row in body] == ["random", "default"]
     assert all(row[0] == "5.00%" and row[6] == "yes" for row in body)
     assert "run 2/2" in proc.stderr, "progress is shown on stderr"
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["policy"] for r in rows} == {"random", "variable_uncertainty"}
+    assert {r["policy"] for r in rows} == {"random", "default"}
     assert all(r["items"] == "2000" and int(r["labels_spent"]) <= 100 for r in rows)
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 2
-    assert "variable_uncertainty" in page
+    assert "<td>default</td>" in page
 
 
 def test_simulate_rejects_an_unknown_stream(tmp_path):

@@ -6,22 +6,35 @@ from daemon.config import Settings
 from daemon.wiring import build_policy
 from policies import (
     AbsoluteBudget,
+    BalancedIncrementalQuantileFilter,
     CombinedBudget,
+    FixedUncertainty,
     FractionBudget,
     RandomSampling,
     VariableUncertainty,
 )
 
 
+def test_default_policy_ranks_uncertainty_with_the_quantile_filter():
+    """The default policy: uncertainty ranked by the quantile filter, with a head start."""
+    policy = build_policy(Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.02}}))
+    assert isinstance(policy.strategy, FixedUncertainty)
+    assert policy.strategy.threshold == 1.0
+    assert isinstance(policy.budget, BalancedIncrementalQuantileFilter)
+    assert (policy.budget.budget, policy.budget.window) == (0.02, 1000)
+    assert (policy.budget.max_carry, policy.budget.head_start) == (5.0, 20.0)
+
+
 def test_variable_uncertainty_under_a_fraction_budget():
-    """The default policy: variable uncertainty paced at the configured fraction and window."""
+    """Variable uncertainty with window pacing: the configured fraction and window."""
     s = Settings(
         classes=["a", "b"],
         policy={
+            "strategy": "variable_uncertainty",
             "threshold": 0.8,
             "step": 0.02,
             "cold_start_items": 4,
-            "budget": {"fraction": 0.07, "window": 300},
+            "budget": {"fraction": 0.07, "window": 300, "pacing": "window"},
         },
     )
     policy = build_policy(s)
@@ -48,7 +61,7 @@ def test_limit_adds_an_absolute_cap():
     s = Settings(classes=["a", "b"], policy={"budget": {"limit": 30, "period_seconds": 3600}})
     budget = build_policy(s).budget
     assert isinstance(budget, CombinedBudget)
-    fraction, cap = budget.budgets
-    assert isinstance(fraction, FractionBudget)
+    pacing, cap = budget.budgets
+    assert isinstance(pacing, BalancedIncrementalQuantileFilter)
     assert isinstance(cap, AbsoluteBudget)
     assert (cap.limit, cap.period_seconds) == (30, 3600)

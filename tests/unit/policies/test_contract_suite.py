@@ -330,15 +330,17 @@ def test_absolute_budget_never_overshoots(limit, period, steps):
     window=st.integers(5, 60),
     max_carry=st.floats(0, 3),
     w_tol=st.floats(1, 100),
+    head_start=st.sampled_from((0.0, 0.0, 2.0, 10.0)),
     steps=st.lists(
         st.tuples(st.floats(0, 1), st.sampled_from((0.5, 1.0, 2.0)), st.booleans()),
         min_size=1,
         max_size=300,
     ),
 )
-def test_quantile_filter_window_spend_bounded(b, window, max_carry, w_tol, steps):
-    """The BIQF never spends more than budget * window + max_carry over any window of items."""
-    f = BalancedIncrementalQuantileFilter(b, window, w_tol, max_carry)
+def test_quantile_filter_window_spend_bounded(b, window, max_carry, w_tol, head_start, steps):
+    """The BIQF never spends more than budget * window + max(max_carry, head start) per window."""
+    f = BalancedIncrementalQuantileFilter(b, window, w_tol, max_carry, head_start)
+    bound = max(max_carry, head_start)
     spend = []
     for t, (utility, cost, refused) in enumerate(steps):
         f.observe(float(t))
@@ -348,8 +350,8 @@ def test_quantile_filter_window_spend_bounded(b, window, max_carry, w_tol, steps
             spend.append(cost)
         else:
             spend.append(0.0)
-        assert -max_carry - 1e-9 <= f.carry <= max_carry + 1e-9
-    cap = b * window + max_carry + 1e-9
+        assert -max_carry - 2.0 - 1e-9 <= f.carry <= bound + 1e-9  # 2.0: the largest cost
+    cap = b * window + bound + 1e-9
     for start in range(max(1, len(spend) - window + 1)):
         assert sum(spend[start : start + window]) <= cap
 

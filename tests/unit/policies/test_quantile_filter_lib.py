@@ -46,6 +46,35 @@ def test_selects_high_utilities():
     assert sum(chosen) / len(chosen) > 0.8
 
 
+def test_head_start_front_loads_then_repays():
+    """A head start spends its labels early but keeps the long-run spend at the budget."""
+    rng = random.Random(3)
+    us = [rng.random() for _ in range(8000)]
+    f = BalancedIncrementalQuantileFilter(0.01, window=1000, max_carry=5, head_start=20)
+    q = _feed(f, us)
+    plain = _feed(BalancedIncrementalQuantileFilter(0.01, window=1000, max_carry=5), us)
+    assert sum(q[:200]) >= 10 > sum(plain[:200])
+    assert f.loan == 0.0
+    assert sum(q) <= 0.01 * len(q) + 5
+    assert sum(q) == pytest.approx(0.01 * len(q), rel=0.15)
+
+
+def test_head_start_survives_a_restart():
+    """The outstanding loan is part of the durable state."""
+    f = BalancedIncrementalQuantileFilter(0.1, window=50, head_start=10)
+    _feed(f, [0.5] * 30)
+    g = BalancedIncrementalQuantileFilter(0.1, window=50, head_start=10)
+    g.load_state(f.state_dict())
+    assert (g.loan, g.carry, g.cap) == (f.loan, f.carry, f.cap)
+
+
+def test_ties_cannot_overspend():
+    """Equal utilities are all admitted, yet the long-run spend stays at the budget."""
+    f = BalancedIncrementalQuantileFilter(0.1, window=200, max_carry=5, head_start=20)
+    q = _feed(f, [0.5] * 2000)
+    assert sum(q) <= 0.1 * 2000 + 5 + 1
+
+
 def test_no_burst_after_an_outage():
     """After 2,000 items without labelling, the next window spends at most budget*w + max_carry."""
     rng = random.Random(2)
@@ -89,6 +118,25 @@ def test_policy_refuses_unadmitted_queries_but_not_audits():
         assert d.reason is not Reason.BELOW_QUANTILE
 
 
+def test_unadmitted_items_keep_their_audit_chance():
+    """Under a ranking budget an unadmitted item's propensity is the audit rate, not 0."""
+    p = Policy(
+        RandomAudit(FixedUncertainty(1.0), share=0.2, budget=0.1, seed=1),
+        BalancedIncrementalQuantileFilter(0.1, window=50, max_carry=0),
+    )
+    rng = random.Random(4)
+    seen = set()
+    for t in range(500):
+        top = 0.5 + rng.random() / 2
+        item = ItemView(f"i{t}", {"x": top, "y": 1 - top}, classes_seen=2)
+        d = p.decide(item, float(t))
+        p.commit(d, item, float(t))
+        if d.reason is Reason.BELOW_QUANTILE:
+            seen.add(d.reason)
+            assert d.probability == pytest.approx(0.02)
+    assert seen
+
+
 def test_combined_budget_forwards_ranking():
     """A quantile filter inside a CombinedBudget still ranks utilities."""
     c = CombinedBudget(FractionBudget(1.0, 10), BalancedIncrementalQuantileFilter(0.1, 20, 50, 0))
@@ -99,9 +147,15 @@ def test_combined_budget_forwards_ranking():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"budget": 0.0}, {"budget": 0.1, "window": 0}, {"budget": 0.1, "max_carry": -1}]
+    "kwargs",
+    [
+        {"budget": 0.0},
+        {"budget": 0.1, "window": 0},
+        {"budget": 0.1, "max_carry": -1},
+        {"budget": 0.1, "head_start": -1},
+    ],
 )
 def test_rejects_invalid_arguments(kwargs):
     """Out-of-range budget, window or carry bound is a ValueError."""
-    with pytest.raises(ValueError, match=r"budget|window|carry"):
+    with pytest.raises(ValueError, match=r"budget|window|carry|head_start"):
         BalancedIncrementalQuantileFilter(**kwargs)
