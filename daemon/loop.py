@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -20,15 +19,15 @@ from daemon.config import Strategy as StrategyName
 from daemon.errors import DeliveryError
 from daemon.feedback import FeedbackMonitor, FeedbackSnapshot
 from daemon.health import Health
+from daemon.intake import LabelIntake
 from daemon.learner import Learner
 from daemon.lifecycle import StopFlag
-from daemon.messages import DeadLetterRecord, EvidenceKind, LabelEvent, PredictionEvent
+from daemon.messages import DeadLetterRecord, PredictionEvent
 from daemon.metrics import Metrics
 from daemon.offsets import OffsetTracker
 from daemon.parsing import Parser
-from daemon.pending import PendingRequest, ReceivedLabel
+from daemon.pending import PendingRequest
 from daemon.queues import ExpertQueues
-from daemon.resolution import Outcome, resolve
 from daemon.state import PolicyState, StateLog
 from daemon.status import QueueStatus, Status
 from daemon.wiring import Channels
@@ -45,8 +44,6 @@ log = structlog.get_logger("labelgate.loop")
 
 _LAG_INTERVAL = 5.0
 _STATUS_INTERVAL = 0.5
-_AGREEMENT_WINDOW = 500
-_AUDIT = "audit"
 Delivered = Callable[[Exception | None], None]
 
 
@@ -105,7 +102,6 @@ class Daemon:
         self._last_status = 0.0
         self._lag: dict[tuple[str, int], int] = {}
         self._items = 0
-        self._agreement = {q.name: deque[float](maxlen=_AGREEMENT_WINDOW) for q in settings.queues}
         self._status = Status(pending_capacity=self.pending.capacity)
         mon = settings.monitoring
         self.feedback = FeedbackMonitor(
@@ -122,6 +118,9 @@ class Daemon:
         self.burn = BurnRate(mon.burn_window_seconds)
         self._feedback = FeedbackSnapshot()
         self._last_feedback = 0.0
+        self.intake = LabelIntake(
+            self.queues, policy, metrics, self.burn, self.evidence, channels.audit, self._learn
+        )
         self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
         p = settings.policy
         exponent = p.queue_gate_exponent
@@ -290,7 +289,7 @@ class Daemon:
         if admission.queue is None:
             return None, cost, decision.refused(Reason.QUEUE_FULL)
         if admission.evicted is not None:
-            self._close(admission.evicted, now, "evicted")
+            self.intake.close(admission.evicted, now, "evicted")
         if admission.spilled:
             cost = self.queues.cost(admission.queue, event.cost or 1.0)
             if not self.policy.budget.allows(cost, now):
@@ -369,72 +368,7 @@ class Daemon:
         if isinstance(parsed, DeadLetterRecord):
             self._dead_letter(parsed, record, None)
             return
-        self._take_label(parsed, record, now)
-
-    def _take_label(self, label: LabelEvent, record: Record, now: float) -> None:
-        request = self.pending.get(label.id)
-        common: dict[str, Any] = {
-            "label": label.label,
-            "labeler_role": label.labeler_role,
-            "labeler_id": label.labeler_id,
-            "label_confidence": label.confidence,
-        }
-        if request is None:
-            self.metrics.labels.labels("unmatched").inc()
-            self._audit(
-                EvidenceKind.LABEL, None, label.id, now, record, resolution="unmatched", **common
-            )
-            return
-        if label.abstain or label.label is None:
-            self.metrics.labels.labels("abstained").inc()
-            self.pending.pop(label.id)
-            self._audit(
-                EvidenceKind.LABEL, request, label.id, now, record, resolution="abstained", **common
-            )
-            return
-        if label.labeler_id is not None and any(
-            x.labeler_id == label.labeler_id for x in request.labels
-        ):
-            self.metrics.labels.labels("duplicate").inc()
-            return
-        received = ReceivedLabel(
-            label=label.label, labeler_id=label.labeler_id, labeler_role=label.labeler_role
-        )
-        request = request.model_copy(update={"labels": (*request.labels, received)})
-        queue = self.queues.queue_settings(request.queue)
-        verdict = resolve(request.labels, queue, request.escalated)
-        common.update(
-            labels_received=len(request.labels),
-            agreement=verdict.agreement,
-            resolution=verdict.resolution,
-        )
-        if verdict.agreement is not None:
-            self._agreement[request.queue].append(verdict.agreement)
-        if verdict.outcome is Outcome.AWAITING:
-            self.pending.add(request)
-            self._audit(EvidenceKind.LABEL, request, label.id, now, record, **common)
-            return
-        self.pending.pop(label.id)
-        if verdict.outcome is Outcome.ESCALATE:
-            self._audit(EvidenceKind.LABEL, request, label.id, now, record, **common)
-            self._escalate(request, now)
-            return
-        if verdict.outcome is Outcome.CONFLICT or verdict.label is None:
-            self.metrics.labels.labels("conflict").inc()
-            self._audit(EvidenceKind.LABEL, request, label.id, now, record, **common)
-            return
-        # Labels of the random audit slice are kept for evaluation, never for training.
-        used_for = "evaluation" if request.reason == _AUDIT else "training"
-        self._audit(
-            EvidenceKind.LABEL,
-            request,
-            label.id,
-            now,
-            record,
-            used_for=used_for,
-            **{**common, "label": verdict.label},
-        )
-        self._learn(request, verdict.label, label.labeler_role, record, used_for, now)
+        self.intake.take(parsed, record, now)
 
     def _learn(
         self,
@@ -466,74 +400,6 @@ class Daemon:
         self._model_dirty = True
         self.metrics.labels.labels("learned").inc()
 
-    def _escalate(self, request: PendingRequest, now: float) -> None:
-        """Disagreeing labels: ask the adjudicator queue, if it has room and the budget allows."""
-        target = self.queues.queue_settings(request.queue).escalate_to
-        assert target is not None
-        cost = self.queues.cost(target, 1.0)
-        if not self.pending.has_room(target) or not self.policy.budget.allows(cost, now):
-            self.metrics.labels.labels("conflict").inc()
-            self._audit(
-                EvidenceKind.ESCALATION,
-                request,
-                request.id,
-                now,
-                resolution="conflict",
-                detail=f"adjudicator queue {target!r} full or budget exhausted",
-            )
-            return
-        self.policy.budget.charge(cost, now)
-        self.metrics.budget_charged.inc(cost)
-        self.burn.add(now, cost)
-        escalated = self.queues.reopen(request, target, self.policy.id, now, escalated=True)
-        self.queues.open(escalated, None)
-        self.metrics.queries.labels(target).inc()
-        self._audit(
-            EvidenceKind.ESCALATION,
-            escalated,
-            request.id,
-            now,
-            resolution="escalated",
-            detail=f"from {request.queue}",
-        )
-
-    def _close(self, request: PendingRequest, now: float, why: str) -> None:
-        """An open request leaves its queue unanswered: withdraw it, record it, maybe re-route."""
-        self.queues.withdraw(request, now, why)
-        self.metrics.expired.labels(request.queue).inc()
-        self._audit(EvidenceKind.EXPIRY, request, request.id, now, resolution=why)
-        fallback = self.queues.queue_settings(request.queue).fallback_on_expiry
-        if why != "expired" or fallback is None:
-            return
-        cost = self.queues.cost(fallback, 1.0)
-        if self.pending.has_room(fallback) and self.policy.budget.allows(cost, now):
-            self.policy.budget.charge(cost, now)
-            self.metrics.budget_charged.inc(cost)
-            self.burn.add(now, cost)
-            rerouted = self.queues.reopen(request, fallback, self.policy.id, now, escalated=False)
-            self.queues.open(rerouted, None)
-            self.metrics.queries.labels(fallback).inc()
-            self._audit(
-                EvidenceKind.EXPIRY,
-                rerouted,
-                request.id,
-                now,
-                resolution="rerouted",
-                detail=f"from {request.queue}",
-            )
-
-    def _audit(
-        self,
-        kind: EvidenceKind,
-        request: PendingRequest | None,
-        item_id: str,
-        now: float,
-        record: Record | None = None,
-        **fields: Any,
-    ) -> None:
-        evidence = self.evidence.about(kind, request, item_id, now, record, **fields)
-        self.channels.audit.send(_json(evidence), item_id.encode(), None)
-
     # ------------------------------------------------------------------ bookkeeping
     def _tick(self, mono: float) -> None:
         for sink in self.channels.outputs():
@@ -541,7 +407,7 @@ class Daemon:
         self._store_offsets()
         now = self.clock.now()
         for request in self.pending.expire(now):
-            self._close(request, now, "expired")
+            self.intake.close(request, now, "expired")
         if mono - self._last_commit >= self.settings.kafka.commit_interval_seconds:
             self._commit(mono + self.settings.kafka.flush_timeout_seconds)
         if mono - self._last_feedback >= self.settings.monitoring.refresh_seconds:
@@ -611,11 +477,7 @@ class Daemon:
                     q.capacity,
                     ages[q.name],
                     q.ttl_seconds,
-                    agreement=(
-                        sum(self._agreement[q.name]) / len(self._agreement[q.name])
-                        if self._agreement[q.name]
-                        else None
-                    ),
+                    agreement=self.intake.mean_agreement(q.name),
                 )
                 for q in self.settings.queues
             },
