@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -63,6 +63,13 @@ class JsonlSource:
 
     def commit(self) -> None:
         return None
+
+    def listen(
+        self,
+        on_assign: Callable[[list[TopicPartition]], None],
+        on_revoke: Callable[[list[TopicPartition]], None],
+    ) -> None:
+        return None  # a file has no consumer group
 
     @property
     def committed(self) -> int:

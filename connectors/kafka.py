@@ -199,6 +199,11 @@ class KafkaGroupSource:
             self.on_revoke(tps)
         self._assignment.difference_update(tps)
 
+    def listen(self, on_assign: PartitionsCallback, on_revoke: PartitionsCallback) -> None:
+        """Forward rebalance callbacks (set before the first poll)."""
+        self.on_assign = on_assign
+        self.on_revoke = on_revoke
+
     def _lost(self, consumer: Any, partitions: list[Any]) -> None:
         # Lost partitions already belong to someone else: committing for them would fail.
         tps = [(p.topic, p.partition) for p in partitions]

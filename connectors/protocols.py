@@ -59,6 +59,13 @@ class CommittingSource(Source, Protocol):
     def commit(self) -> None:
         """Commit the stored offsets synchronously."""
 
+    def listen(
+        self,
+        on_assign: Callable[[list[TopicPartition]], None],
+        on_revoke: Callable[[list[TopicPartition]], None],
+    ) -> None:
+        """Be told of rebalances (a no-op for sources without a consumer group)."""
+
     @property
     def assigned(self) -> bool:
         """Whether partitions are assigned (readiness)."""

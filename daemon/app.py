@@ -46,6 +46,7 @@ def build_daemon(
         on_tick,
     )
     metrics.watch(lambda: daemon.status, health.heartbeat_age, lambda: health.ready)
+    channels.predictions.listen(daemon.rebalance.on_assign, daemon.rebalance.on_revoke)
     return daemon
 
 

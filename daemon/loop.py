@@ -28,6 +28,7 @@ from daemon.offsets import OffsetTracker
 from daemon.parsing import Parser
 from daemon.pending import PendingRequest
 from daemon.queues import ExpertQueues
+from daemon.rebalance import RebalanceHandler
 from daemon.state import PolicyState, StateLog
 from daemon.status import QueueStatus, Status
 from daemon.wiring import Channels
@@ -118,6 +119,9 @@ class Daemon:
         self.burn = BurnRate(mon.burn_window_seconds)
         self._feedback = FeedbackSnapshot()
         self._last_feedback = 0.0
+        self.rebalance = RebalanceHandler(
+            self._commit, self.tracker, settings.kafka.flush_timeout_seconds
+        )
         self.intake = LabelIntake(
             self.queues, policy, metrics, self.burn, self.evidence, channels.audit, self._learn
         )

@@ -34,16 +34,19 @@ def write_config(path: Path, doc: dict[str, Any]) -> Path:
 class DaemonProcess:
     """`python -m daemon.cli run --config FILE`, with its metrics endpoint."""
 
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, config: Path, port: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.port = port
         self.log = log
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DaemonProcess:
         """Start the process and wait until it is ready (/readyz 200)."""
         self._log_fh = self.log.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config)],
             stdout=self._log_fh,
