@@ -80,6 +80,9 @@ class JsonlSource:
     def assigned(self) -> bool:
         return True
 
+    def share(self) -> float:
+        return 1.0
+
     def lag(self) -> dict[TopicPartition, int]:
         return {}
 

@@ -261,6 +261,16 @@ class KafkaGroupSource:
             (tp.topic, tp.partition): tp.offset for tp in self._consumer.committed(tps, timeout)
         }
 
+    def share(self) -> float:
+        """Assigned partitions / all partitions of the topic (metadata read on demand)."""
+        if self._consumer is None:
+            return 0.0
+        try:
+            total = len(_partitions(self._consumer, self.topic, 10.0))
+        except ConnectorError:
+            return 1.0  # metadata unavailable: do not silently starve the budget
+        return len(self._assignment) / total if total else 0.0
+
     @property
     def assigned(self) -> bool:
         """Joined the group (an assignment arrived, possibly empty).

@@ -70,5 +70,8 @@ class CommittingSource(Source, Protocol):
     def assigned(self) -> bool:
         """Whether partitions are assigned (readiness)."""
 
+    def share(self) -> float:
+        """This member's share of the topic's partitions (1.0 without a consumer group)."""
+
     def lag(self) -> dict[TopicPartition, int]:
         """Messages behind the end, per assigned partition (best effort)."""

@@ -39,6 +39,7 @@ from policies import (
     QueueCapacityGate,
     Reason,
     least_confidence,
+    set_share,
 )
 
 log = structlog.get_logger("labelgate.loop")
@@ -120,7 +121,7 @@ class Daemon:
         self._feedback = FeedbackSnapshot()
         self._last_feedback = 0.0
         self.rebalance = RebalanceHandler(
-            self._commit, self.tracker, settings.kafka.flush_timeout_seconds
+            self._commit, self.tracker, settings.kafka.flush_timeout_seconds, self._reshare
         )
         self.intake = LabelIntake(
             self.queues, policy, metrics, self.burn, self.evidence, channels.audit, self._learn
@@ -424,6 +425,13 @@ class Daemon:
         if self.on_tick is not None or mono - self._last_status >= _STATUS_INTERVAL:
             self._refresh_status()
             self._last_status = mono
+
+    def _reshare(self) -> None:
+        """Own the absolute budget in proportion to the partitions owned: the group as a whole
+        honours the configured limit."""
+        share = self.channels.predictions.share()
+        set_share(self.policy.budget, share)
+        log.info("budget_share", share=round(share, 4))
 
     def _store_offsets(self) -> None:
         moved = self.tracker.advance()

@@ -22,16 +22,23 @@ class RebalanceHandler:
     """Callbacks for the group source; ``commit`` is the daemon's deliver-checkpoint-commit."""
 
     def __init__(
-        self, commit: Callable[[float], None], tracker: OffsetTracker, timeout: float
+        self,
+        commit: Callable[[float], None],
+        tracker: OffsetTracker,
+        timeout: float,
+        assigned: Callable[[], None] = lambda: None,
     ) -> None:
         self.commit = commit
         self.tracker = tracker
         self.timeout = timeout
+        self.assigned = assigned
         self.revocations = 0
 
     def on_assign(self, partitions: list[TopicPartition]) -> None:
-        """New partitions: nothing to do, the consumer resumes from their committed offsets."""
+        """New partitions: the consumer resumes from their committed offsets; the daemon
+        re-divides the budget by its new share of partitions."""
         log.info("rebalance_assigned", partitions=[p for _, p in partitions])
+        self.assigned()
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Partitions are leaving: deliver and commit what was processed, within the timeout."""

@@ -9,6 +9,7 @@ from policies.budget import (
     FractionBudget,
     UtilityBudget,
     forecast_exhaustion,
+    set_share,
 )
 from policies.committee import consensus_entropy, max_kl, vote_entropy
 from policies.cost_sensitive import CostSensitive
@@ -67,6 +68,7 @@ __all__ = [
     "least_confidence",
     "margin",
     "max_kl",
+    "set_share",
     "top_probability",
     "top_two_gap",
     "vote_entropy",

@@ -199,7 +199,8 @@ class AbsoluteBudget:
     """At most ``limit`` cost units per period of ``period_seconds``; never overshoots.
 
     Periods are aligned to ``origin`` (epoch seconds), e.g. 0 with 86400 gives UTC days. The
-    spend resets when a new period starts.
+    spend resets when a new period starts. ``share`` scales the limit, so that replicas which
+    split a stream between them split its budget too (see :func:`set_share`).
 
     >>> b = AbsoluteBudget(limit=2, period_seconds=10)
     >>> [b.allows(1, 0) and (b.charge(1, 0) or True) for _ in range(3)]
@@ -218,6 +219,18 @@ class AbsoluteBudget:
         self.origin = origin
         self._period = -math.inf
         self._spent = 0.0
+        self._cap = limit
+
+    @property
+    def cap(self) -> float:
+        """The limit that applies to this instance: ``limit`` times its share."""
+        return self._cap
+
+    def set_share(self, share: float) -> None:
+        """Own ``share`` (in [0, 1]) of the limit, e.g. the share of partitions assigned."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError("share must be in [0, 1]")
+        self._cap = self.limit * share
 
     def _roll(self, now: float) -> None:
         period = math.floor((now - self.origin) / self.period_seconds)
@@ -230,11 +243,11 @@ class AbsoluteBudget:
 
     def allows(self, cost: float, now: float) -> bool:
         self._roll(now)
-        return self._spent + cost <= self.limit
+        return self._spent + cost <= self._cap
 
     def charge(self, cost: float, now: float) -> None:
         self._roll(now)
-        if self._spent + cost > self.limit:
+        if self._spent + cost > self._cap:
             raise ValueError("charge would overshoot the absolute budget")
         self._spent += cost
 
@@ -243,8 +256,8 @@ class AbsoluteBudget:
         start = self.origin + self._period * self.period_seconds
         return BudgetSnapshot(
             self._spent,
-            self.limit,
-            max(0.0, self.limit - self._spent),
+            self._cap,
+            max(0.0, self._cap - self._spent),
             None,
             start,
             start + self.period_seconds,
@@ -314,6 +327,20 @@ class CombinedBudget:
         for i, b in enumerate(self.budgets):
             prefix = f"{i}."
             b.load_state({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+
+
+def set_share(budget: BudgetManager, share: float) -> None:
+    """Give every absolute limit inside ``budget`` this share (a no-op for pacing budgets).
+
+    >>> b = CombinedBudget(FractionBudget(0.1), AbsoluteBudget(limit=90))
+    >>> set_share(b, 1 / 3); b.snapshot(0.0).limit
+    30.0
+    """
+    if isinstance(budget, AbsoluteBudget):
+        budget.set_share(share)
+    elif isinstance(budget, CombinedBudget):
+        for member in budget.budgets:
+            set_share(member, share)
 
 
 def forecast_exhaustion(

@@ -90,3 +90,92 @@ def test_second_replica_takes_partitions_without_reprocessing(
     assert committed_offsets(kafka_bootstrap, unique_group, topics["predictions"]) == end_offsets(
         kafka_bootstrap, topics["predictions"]
     )
+
+
+def test_absolute_budget_is_split_by_partition_share(
+    tmp_path, kafka_bootstrap, kafka_topic_factory, unique_group
+):
+    """Two replicas owning two of four partitions each may spend half the limit each, so the
+    group as a whole never spends more than the configured limit."""
+    topics = {
+        "predictions": kafka_topic_factory(partitions=4),
+        "labels": kafka_topic_factory(),
+        "requests": kafka_topic_factory(),
+        "audit": kafka_topic_factory(),
+        "dead_letter": kafka_topic_factory(),
+        "state": kafka_topic_factory(config={"cleanup.policy": "compact"}),
+    }
+    limit = 60
+    daemons = []
+    for name in ("a", "b"):
+        port = free_port()
+        cfg = write_config(
+            tmp_path / f"{name}.yaml",
+            {
+                "source": "kafka",
+                "classes": replay.CLASSES,
+                "kafka": {
+                    "bootstrap_servers": kafka_bootstrap,
+                    "group_id": unique_group,
+                    "topics": topics,
+                    "poll_timeout_seconds": 0.1,
+                },
+                "policy": {
+                    "strategy": "random",
+                    "cold_start_items": 0,
+                    "budget": {
+                        "fraction": 1.0,
+                        "window": 10,
+                        "limit": limit,
+                        "period_seconds": 30 * 86400.0,
+                    },
+                },
+                "server": {"host": "127.0.0.1", "port": port},
+                "state_dir": str(tmp_path / f"state-{name}"),
+            },
+        )
+        daemons.append(
+            DaemonProcess(cfg, port, tmp_path / f"{name}.log", {"LABELGATE_INSTANCE_ID": name})
+        )
+    a, b = daemons
+    try:
+        a.start()
+        b.start()
+        wait_for(
+            lambda: (
+                a.metric("labelgate_budget_limit") == limit / 2
+                and b.metric("labelgate_budget_limit") == limit / 2
+            ),
+            60,
+            "both replicas to own half of the partitions",
+            b,
+        )
+        preds, _ = replay.generate(tmp_path / "replay", n=2000, malformed_every=0)
+        produce(
+            kafka_bootstrap,
+            topics["predictions"],
+            [(json.loads(x)["id"].encode(), x) for x in preds.read_bytes().splitlines()],
+        )
+        wait_for(
+            lambda: a.metric("labelgate_items_total") + b.metric("labelgate_items_total") >= 2000,
+            90,
+            "every item decided",
+            b,
+        )
+        wait_for(
+            lambda: (
+                a.metric("labelgate_budget_spent")
+                == b.metric("labelgate_budget_spent")
+                == limit / 2
+            ),
+            30,
+            "each replica to report its half spent",
+            b,
+        )
+        assert a.terminate() == 0
+        assert b.terminate() == 0
+    finally:
+        a.kill()
+        b.kill()
+    requests = read_all(kafka_bootstrap, topics["requests"])
+    assert len(requests) == limit, "the group spent exactly the limit, no more"
