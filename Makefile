@@ -35,7 +35,7 @@ integration: $(STAMP) broker-fetch
 	$(BIN)/python -m pytest -m "integration" tests
 
 test: $(STAMP) broker-fetch tools lint
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --doctest-modules policies daemon connectors tests
 
 bench: $(STAMP) broker-fetch
 	$(BIN)/python bench/throughput.py --write docs/benchmarks.md

@@ -220,6 +220,10 @@ class PolicySettings(_Section):
     audit_share: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         default=0.0, description="Share of the budget for a uniform random audit slice."
     )
+    explore_share: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.1,
+        description="Budget share for uniform random training queries, never ranked out.",
+    )
     diversity: DiversitySettings | None = None
     quotas: QuotaSettings | None = None
     queue_gate_exponent: Annotated[float, Field(gt=0.0)] | None = Field(

@@ -195,7 +195,9 @@ def _print_summary(active: RunReport, rand: RunReport, work: Path, out: TextIO) 
     ]
     width = max(len(r[0]) for r in rows)
     out.write("\nlabelgate demo: bundled replay, simulated expert answering after a delay\n")
-    out.write(f"{'':<{width}}  {active.policy:>24}  {rand.policy:>14}\n")
+    left = max(12, len(active.policy))
+    right = max(12, len(rand.policy))
+    out.write(f"{'':<{width}}  {active.policy:>{left}}  {rand.policy:>{right}}\n")
     for name, a, r in rows:
-        out.write(f"{name:<{width}}  {a:>24}  {r:>14}\n")
+        out.write(f"{name:<{width}}  {a:>{left}}  {r:>{right}}\n")
     out.write(f"\nevidence, requests and dead letters: {work}/<policy>/\n")

@@ -43,6 +43,7 @@ from policies import (
     ItemView,
     Policy,
     RandomAudit,
+    RandomExploration,
     RandomizedVariableUncertainty,
     RandomSampling,
     Reason,
@@ -109,12 +110,19 @@ def _default_policy(strategy: Strategy, fraction: float) -> Policy:
     return Policy(strategy, budget, _POLICY.cold_start_items)
 
 
-def _default_strategy() -> Strategy:
-    return FixedUncertainty(_POLICY.threshold)
+def _default_strategy(fraction: float, seed: int, quotas: bool = False) -> Strategy:
+    """The default strategy with the default wrappers (as ``daemon.wiring.build_policy`` nests)."""
+    strategy: Strategy = FixedUncertainty(_POLICY.threshold)
+    if quotas:
+        strategy = SubgroupQuotas(strategy, *_MINORITY)
+    if _POLICY.explore_share > 0:
+        strategy = RandomExploration(strategy, _POLICY.explore_share, fraction, seed)
+    return strategy
 
 
-def _quotas(fraction: float) -> Policy:
-    return _default_policy(SubgroupQuotas(_default_strategy(), *_MINORITY), fraction)
+def _explore(fraction: float, seed: int) -> Policy:
+    """The default filter with a 10% random exploration share, whatever the configured share."""
+    return _default_policy(RandomExploration(FixedUncertainty(1.0), 0.1, fraction, seed), fraction)
 
 
 # A floor well above the minority's 10% population share, so the quota visibly acts.
@@ -126,11 +134,12 @@ _MINORITY = ("segment", {"minority": 0.25})
 # feature vectors with a meaningful radius, per-item costs), so they are not registered here.
 # default_quotas keeps the minority segment of the minority-concept stream >= 25% of queries.
 # biqf is the published filter (300-item window, no head start) for comparison with the default.
+# explore is the default filter with 10% of the budget spent on uniformly random training queries.
 # Random paces itself at its rate; its window budget is only a burst guard (as in daemon.wiring),
 # or it would cut every upward fluctuation and undershoot the rate it is compared at.
 POLICIES: dict[str, PolicyFactory] = {
     "random": lambda f, s: Policy(RandomSampling(f, s), _paced(min(1.0, 1.25 * f)), COLD_START),
-    DEFAULT: lambda f, s: _default_policy(_default_strategy(), f),
+    DEFAULT: lambda f, s: _default_policy(_default_strategy(f, s), f),
     "variable_uncertainty": lambda f, s: _paced_policy(VariableUncertainty(), f),
     "fixed_uncertainty": lambda f, s: _paced_policy(FixedUncertainty(0.9), f),
     "randomized_vu": lambda f, s: _paced_policy(RandomizedVariableUncertainty(seed=s), f),
@@ -139,7 +148,8 @@ POLICIES: dict[str, PolicyFactory] = {
     "selective_sampling": lambda f, s: _paced_policy(SelectiveSampling(seed=s), f),
     "biqf": lambda f, s: Policy(FixedUncertainty(1.0), _quantile(f), COLD_START),
     "vu_audit": lambda f, s: _paced_policy(RandomAudit(VariableUncertainty(), 0.2, f, s), f),
-    "default_quotas": lambda f, s: _quotas(f),
+    "default_quotas": lambda f, s: _default_policy(_default_strategy(f, s, quotas=True), f),
+    "explore": _explore,
 }
 """Policies by name; each entry builds a :class:`policies.Policy` from (budget fraction, seed)."""
 

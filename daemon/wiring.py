@@ -90,7 +90,9 @@ def _strategy(p: PolicySettings) -> StrategyProtocol:
     strategy = factories[p.strategy]()
     if p.cost_sensitive:
         strategy = CostSensitive(strategy)
-    if p.audit_share > 0 or p.diversity is not None or p.quotas is not None:
+    # Random sampling is all exploration already.
+    explore = p.explore_share if p.strategy is not Strategy.RANDOM else 0.0
+    if p.audit_share > 0 or explore > 0 or p.diversity is not None or p.quotas is not None:
         d, q = p.diversity, p.quotas
         strategy = Hybrid(
             strategy,
@@ -105,6 +107,7 @@ def _strategy(p: PolicySettings) -> StrategyProtocol:
             quota_window=q.window if q else 200,
             quota_warmup=q.warmup if q else 20,
             seed=p.seed,
+            explore_share=explore,
         )
     return strategy
 

@@ -16,6 +16,7 @@ from policies.cost_sensitive import CostSensitive
 from policies.decision import Decision, Reason
 from policies.diversity import DiversityFilter
 from policies.entropy_sampling import EntropySampling, entropy_probability
+from policies.exploration import RandomExploration
 from policies.fixed_uncertainty import FixedUncertainty
 from policies.hybrid import Hybrid
 from policies.item import ItemView
@@ -51,6 +52,7 @@ __all__ = [
     "QueryByCommittee",
     "QueueCapacityGate",
     "RandomAudit",
+    "RandomExploration",
     "RandomSampling",
     "RandomizedVariableUncertainty",
     "Reason",

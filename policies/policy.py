@@ -10,9 +10,10 @@ from policies.decision import Decision, Reason
 from policies.item import ItemView
 from policies.strategy import CommittingStrategy, Strategy
 
-# Audit items must stay a uniform sample and quota floors exist to override the ranking, so a
-# ranking budget never refuses them (the budget's hard cap, via ``allows``, still applies).
-_UNRANKED = frozenset({Reason.AUDIT, Reason.QUOTA_MIN})
+# Audit items must stay a uniform sample, random (exploration) queries have a known probability
+# only if nothing ranks them, and quota floors exist to override the ranking, so a ranking budget
+# never refuses them (the budget's hard cap, via ``allows``, still applies).
+_UNRANKED = frozenset({Reason.AUDIT, Reason.RANDOM, Reason.QUOTA_MIN})
 
 
 class Policy:
@@ -27,13 +28,14 @@ class Policy:
     balanced incremental quantile filter), every strategy decision's utility is passed to it and
     a query it does not admit is refused with reason ``below_quantile``. Such an item keeps the
     inclusion probability of the routes the ranking cannot refuse (the strategy's
-    ``audit_rate``, when it has an audit slice; else 0). When the strategy has a
+    ``unranked_rate``, e.g. an audit slice or a random exploration share; else its
+    ``audit_rate``; else 0). When the strategy has a
     ``commit`` hook (:class:`~policies.strategy.CommittingStrategy`), ``commit`` calls it.
 
     >>> from policies import FractionBudget, RandomSampling
     >>> p = Policy(RandomSampling(rate=0.1, seed=0), FractionBudget(0.1, window=50))
     >>> d = p.decide(ItemView("item-1", {}, classes_seen=2), now=0.0)
-    >>> d.reason in (Reason.RANDOM, Reason.NOT_SAMPLED, Reason.BUDGET_EXHAUSTED)
+    >>> d.reason in (Reason.RANDOM, Reason.NOT_SAMPLED, Reason.OVER_PACE)
     True
     """
 
@@ -46,8 +48,11 @@ class Policy:
         self._forced = 0
         self._ranker = budget if isinstance(budget, UtilityBudget) else None
         self._hook = strategy if isinstance(strategy, CommittingStrategy) else None
-        # An audit draw would have bypassed the ranking, so an unadmitted item keeps that chance.
-        self._unranked = float(getattr(strategy, "audit_rate", 0.0))
+        # An audit or exploration draw would have bypassed the ranking, so an unadmitted item keeps
+        # that chance.
+        self._unranked = float(
+            getattr(strategy, "unranked_rate", getattr(strategy, "audit_rate", 0.0))
+        )
 
     @property
     def id(self) -> str:

@@ -10,16 +10,22 @@ from policies import (
     CombinedBudget,
     FixedUncertainty,
     FractionBudget,
+    Hybrid,
     RandomSampling,
     VariableUncertainty,
 )
 
 
 def test_default_policy_ranks_uncertainty_with_the_quantile_filter():
-    """The default policy: uncertainty ranked by the quantile filter, with a head start."""
+    """The default policy: uncertainty ranked by the quantile filter, with a head start, and 10%
+    of the budget spent on uniformly random training queries."""
     policy = build_policy(Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.02}}))
-    assert isinstance(policy.strategy, FixedUncertainty)
-    assert policy.strategy.threshold == 1.0
+    assert isinstance(policy.strategy, Hybrid)
+    assert policy.strategy.name == "explore(fixed_uncertainty)"
+    assert policy.strategy.explore_share == 0.1
+    assert policy.strategy.unranked_rate == pytest.approx(0.002)
+    assert isinstance(policy.strategy.inner, FixedUncertainty)
+    assert policy.strategy.inner.threshold == 1.0
     assert isinstance(policy.budget, BalancedIncrementalQuantileFilter)
     assert (policy.budget.budget, policy.budget.window) == (0.02, 1000)
     assert (policy.budget.max_carry, policy.budget.head_start) == (5.0, 20.0)
@@ -34,6 +40,7 @@ def test_variable_uncertainty_under_a_fraction_budget():
             "threshold": 0.8,
             "step": 0.02,
             "cold_start_items": 4,
+            "explore_share": 0.0,
             "budget": {"fraction": 0.07, "window": 300, "pacing": "window"},
         },
     )

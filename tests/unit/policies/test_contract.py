@@ -46,6 +46,7 @@ STRATEGY_FACTORIES = {
     "RandomSampling": lambda cls, seed: cls(rate=0.3, seed=seed),
     "VariableUncertainty": lambda cls, seed: cls(threshold=0.9, step=0.05),
     "RandomAudit": lambda cls, seed: cls(_adaptive(), share=0.2, budget=0.3, seed=seed),
+    "RandomExploration": lambda cls, seed: cls(_adaptive(), share=0.2, budget=0.3, seed=seed),
     "CostSensitive": lambda cls, seed: cls(_adaptive(), threshold=0.1),
     "DiversityFilter": lambda cls, seed: cls(
         policies.RandomSampling(0.5, seed), radius=0.5, memory=20

@@ -33,6 +33,7 @@ from policies import (
     Policy,
     QueryByCommittee,
     RandomAudit,
+    RandomExploration,
     RandomizedVariableUncertainty,
     RandomSampling,
     Reason,
@@ -92,6 +93,9 @@ STRATEGY_FACTORIES = {
         warmup=10,
     ),
     RandomAudit: lambda seed, b: RandomAudit(FixedUncertainty(0.7), share=0.2, budget=b, seed=seed),
+    RandomExploration: lambda seed, b: RandomExploration(
+        FixedUncertainty(0.7), share=0.2, budget=b, seed=seed
+    ),
     Hybrid: lambda seed, b: Hybrid(
         RandomizedVariableUncertainty(delta=0.5, seed=seed),
         budget=b,
