@@ -114,7 +114,8 @@ def _default_strategy(fraction: float, seed: int, quotas: bool = False) -> Strat
     """The default strategy with the default wrappers (as ``daemon.wiring.build_policy`` nests)."""
     strategy: Strategy = FixedUncertainty(_POLICY.threshold)
     if quotas:
-        strategy = SubgroupQuotas(strategy, *_MINORITY)
+        # No warm-up: the floor holds over the whole run, not only after the first 20 queries.
+        strategy = SubgroupQuotas(strategy, *_MINORITY, warmup=0)
     if _POLICY.explore_share > 0:
         strategy = RandomExploration(strategy, _POLICY.explore_share, fraction, seed)
     return strategy

@@ -94,6 +94,19 @@ class SubgroupQuotas:
             return count / self.window > hi
         return count / (n + 1) > hi
 
+    def _under_min(self, group: str, lo: float) -> bool:
+        """Would the group fall below its floor if the next query went to another group?
+
+        Acting one query early keeps the share at or above the floor, instead of dipping under it
+        every time before being topped up.
+        """
+        n = len(self._recent)
+        count = self._counts.get(group, 0)
+        if n >= self.window:
+            count -= self._recent[0] == group
+            return count / self.window < lo
+        return count / (n + 1) < lo
+
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         d = self.inner.decide(item, allowed)
         if len(self._recent) < self.warmup:
@@ -102,7 +115,7 @@ class SubgroupQuotas:
         if self._over_max(group):
             return d.refused(Reason.QUOTA_MAX) if d.query else d.scaled(0.0)
         lo = self.min_share.get(group)
-        if allowed and lo is not None and self.share(group) < lo:
+        if allowed and lo is not None and self._under_min(group, lo):
             return Decision(True, Reason.QUOTA_MIN, 1.0, d.utility, d.threshold)
         return d
 
