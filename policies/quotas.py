@@ -20,8 +20,10 @@ class SubgroupQuotas:
     ``warmup`` queries are remembered, an item of a subgroup below its ``min_share`` is queried
     whenever the budget allows (reason ``quota_min``, probability 1), so a confidently-wrong
     minority is still sampled; a query that would lift a subgroup above its ``max_share`` is
-    refused (reason ``quota_max``, probability 0). Only queries that were really made count
-    (``commit``). Memory is the window of subgroup keys and one counter per key in it.
+    refused (reason ``quota_max``, probability 0), and so is any query that would push another
+    subgroup under its floor: the budget is kept for the under-sampled subgroup's next item. Only
+    queries that were really made count (``commit``). Memory is the window of subgroup keys and
+    one counter per key in it.
 
     Parameters
     ----------
@@ -73,6 +75,7 @@ class SubgroupQuotas:
         self.version = f"1+{inner.version}"
         self._recent: deque[str] = deque()
         self._counts: dict[str, int] = {}
+        self._present: set[str] = set()  # floor subgroups seen in the stream (bounded)
         self._inner_hook = commit_hook(inner)
 
     def share(self, group: str) -> float:
@@ -109,15 +112,27 @@ class SubgroupQuotas:
 
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         d = self.inner.decide(item, allowed)
+        group = self._group(item)
+        if group in self.min_share:
+            self._present.add(group)
         if len(self._recent) < self.warmup:
             return d
-        group = self._group(item)
         if self._over_max(group):
             return d.refused(Reason.QUOTA_MAX) if d.query else d.scaled(0.0)
         lo = self.min_share.get(group)
         if allowed and lo is not None and self._under_min(group, lo):
             return Decision(True, Reason.QUOTA_MIN, 1.0, d.utility, d.threshold)
+        if d.query and self._starves_another(group):
+            # A query here would push a subgroup under its floor: keep the budget for it.
+            return d.refused(Reason.QUOTA_MAX)
         return d
+
+    def _starves_another(self, group: str) -> bool:
+        # Only subgroups that occur in the stream are waited for; an absent one never arrives.
+        return any(
+            other != group and other in self._present and self._under_min(other, lo)
+            for other, lo in self.min_share.items()
+        )
 
     def commit(self, decision: Decision, item: ItemView) -> None:
         group = self._group(item)
