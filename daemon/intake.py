@@ -7,13 +7,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel
-
 from connectors.protocols import Sink
 from connectors.record import Record
 from daemon.audit import EvidenceBuilder
 from daemon.burn import BurnRate
-from daemon.messages import EvidenceKind, LabelEvent
+from daemon.messages import EvidenceKind, LabelEvent, encode
 from daemon.metrics import Metrics
 from daemon.pending import PendingRequest, ReceivedLabel
 from daemon.queues import ExpertQueues
@@ -25,10 +23,6 @@ _AGREEMENT_WINDOW = 500
 
 #: Called with (request, resolved label, labeler role, label record, used_for, now).
 Learn = Callable[[PendingRequest, str, str, Record, str, float], None]
-
-
-def _json(model: BaseModel) -> bytes:
-    return model.__pydantic_serializer__.to_json(model)
 
 
 class LabelIntake:
@@ -185,4 +179,4 @@ class LabelIntake:
         **fields: Any,
     ) -> None:
         evidence = self.evidence.about(kind, request, item_id, now, record, **fields)
-        self.audit.send(_json(evidence), item_id.encode(), None)
+        self.audit.send(encode(evidence), item_id.encode(), None)

@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
 
 from connectors.record import Record
 from daemon.audit import EvidenceBuilder
@@ -22,7 +21,7 @@ from daemon.health import Health
 from daemon.intake import LabelIntake
 from daemon.learner import Learner
 from daemon.lifecycle import StopFlag
-from daemon.messages import DeadLetterRecord, PredictionEvent
+from daemon.messages import DeadLetterRecord, PredictionEvent, encode
 from daemon.metrics import Metrics
 from daemon.offsets import OffsetTracker
 from daemon.parsing import Parser
@@ -47,10 +46,6 @@ log = structlog.get_logger("labelgate.loop")
 _LAG_INTERVAL = 5.0
 _STATUS_INTERVAL = 0.5
 Delivered = Callable[[Exception | None], None]
-
-
-def _json(model: BaseModel) -> bytes:
-    return model.__pydantic_serializer__.to_json(model)
 
 
 class Daemon:
@@ -323,7 +318,7 @@ class Daemon:
             model_version=event.model_version,
             online_model_version=self.learner.version,
             scores=dict(scores),
-            score_source=("online" if self._online_scores or event.proba is None else "production"),
+            score_source="online" if scores is online else "production",
             online_prediction=self.learner.predict(online),
             production_prediction=event.prediction,
             uncertainty=decision.utility,
@@ -350,7 +345,7 @@ class Daemon:
     def _dead_letter(
         self, record: DeadLetterRecord, source: Record, on_delivery: Delivered | None
     ) -> None:
-        self.channels.dead_letter.send(_json(record), source.key, on_delivery)
+        self.channels.dead_letter.send(encode(record), source.key, on_delivery)
         self.metrics.dead_letters.labels(record.kind, record.reason.value).inc()
         log.warning(
             "dead_lettered",

@@ -228,6 +228,11 @@ class DeadLetterRecord(_Message):
     payload_truncated: bool = False
 
 
+def encode(message: BaseModel) -> bytes:
+    """A message as the JSON bytes that go on the wire (pydantic's native serialiser)."""
+    return message.__pydantic_serializer__.to_json(message)
+
+
 CONTRACTS: dict[str, type[BaseModel]] = {
     "prediction": PredictionEvent,
     "label": LabelEvent,

@@ -7,19 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from connectors.protocols import DeliveryCallback, Sink
 from daemon.config import Overflow, QueueSettings, Settings
-from daemon.messages import LabelRequest, PredictionEvent
+from daemon.messages import LabelRequest, PredictionEvent, encode
 from daemon.pending import PendingRequest, PendingStore
 from daemon.redaction import Redactor
 from daemon.routing import Route, Router
 from policies import Decision
-
-
-def _json(model: BaseModel) -> bytes:
-    return model.__pydantic_serializer__.to_json(model)
 
 
 def request_id(policy: str, item_id: str, queue: str) -> str:
@@ -135,13 +129,13 @@ class ExpertQueues:
         )
         reason = "escalated" if pending.escalated else pending.reason
         message = self._message(pending, reason, features, group, withdrawn=False)
-        self.sinks[pending.queue].send(_json(message), pending.id.encode(), on_delivery)
+        self.sinks[pending.queue].send(encode(message), pending.id.encode(), on_delivery)
         return applied
 
     def withdraw(self, request: PendingRequest, now: float, reason: str) -> None:
         """Tell the queue an outstanding request is cancelled (expired or displaced)."""
         message = self._message(request, reason, {}, {}, withdrawn=True)
-        self.sinks[request.queue].send(_json(message), request.id.encode(), None)
+        self.sinks[request.queue].send(encode(message), request.id.encode(), None)
 
     def _message(
         self,
