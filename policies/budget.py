@@ -336,11 +336,17 @@ def set_share(budget: BudgetManager, share: float) -> None:
     >>> set_share(b, 1 / 3); b.snapshot(0.0).limit
     30.0
     """
+    for cap in absolute_members(budget):
+        cap.set_share(share)
+
+
+def absolute_members(budget: BudgetManager) -> list[AbsoluteBudget]:
+    """The absolute limits inside ``budget`` (itself, or members of a combined budget)."""
     if isinstance(budget, AbsoluteBudget):
-        budget.set_share(share)
-    elif isinstance(budget, CombinedBudget):
-        for member in budget.budgets:
-            set_share(member, share)
+        return [budget]
+    if isinstance(budget, CombinedBudget):
+        return [cap for member in budget.budgets for cap in absolute_members(member)]
+    return []
 
 
 def forecast_exhaustion(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from policies.budget import BudgetManager, BudgetSnapshot, UtilityBudget
+from policies.budget import BudgetManager, BudgetSnapshot, UtilityBudget, absolute_members
 from policies.decision import Decision, Reason
 from policies.item import ItemView
 from policies.strategy import CommittingStrategy, Strategy
@@ -47,6 +47,8 @@ class Policy:
         self.cold_start_items = cold_start_items
         self._forced = 0
         self._ranker = budget if isinstance(budget, UtilityBudget) else None
+        # Without an absolute limit a refusal can only be pacing: no snapshot needed per item.
+        self._capped = bool(absolute_members(budget))
         self._hook = strategy if isinstance(strategy, CommittingStrategy) else None
         # An audit or exploration draw would have bypassed the ranking, so an unadmitted item keeps
         # that chance.
@@ -85,6 +87,8 @@ class Policy:
         """Tell an exhausted period budget apart from pacing: operators act on one only."""
         if decision.reason is not Reason.BUDGET_EXHAUSTED:
             return decision
+        if not self._capped:
+            return replace(decision, reason=Reason.OVER_PACE)
         remaining = self.budget.snapshot(now).remaining
         if remaining is not None and remaining < item.cost:
             return decision
