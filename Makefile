@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 broker-fetch: $(STAMP)
 	@command -v java >/dev/null && command -v mvn >/dev/null || scripts/install-java.sh

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Label-efficiency benchmark: labelgate's policies against scikit-activeml and River.
 
-Runs the prequential protocol of ``daemon.simulate`` (predict, score, decide, learn only from
+Runs the prequential protocol of ``daemon.tools.backtest`` (predict, score, decide, learn only from
 queried labels) on the built-in streams at label budgets of 1%, 5%, 10% and 20% with 3 seeds, for
 
-* labelgate's policies from the ``daemon.simulate.POLICIES`` registry, ``default`` being the
+* labelgate's policies from the ``daemon.tools.backtest.POLICIES`` registry, ``default`` being the
   daemon's default configuration (highlighted in a per-cell table against random and the best
   competitor);
 * scikit-activeml's stream strategies (VariableUncertainty, Split, RandomVariableUncertainty,
@@ -49,8 +49,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.simulate import DEFAULT, POLICIES, RunResult, run_one
-from daemon.streams import Example, LabeledStream, open_stream
+from daemon.tools.backtest import DEFAULT, POLICIES, RunResult, run_one
+from daemon.tools.streams import Example, LabeledStream, open_stream
 from policies import Decision, FractionBudget, ItemView, Reason
 
 STREAMS = [

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throughput benchmark: the labelgate daemon against the raw Kafka consume rate on one stream.
 
-Produces N deterministic predictions (``daemon.replay``) to a fresh topic, then measures
+Produces N deterministic predictions (``daemon.tools.replay``) to a fresh topic, then measures
 
 * RAW: ``confluent_kafka.Consumer.consume`` in batches of the daemon's ``consume_batch_size``,
   a new consumer group reading from the earliest offset until all N are read;
@@ -44,8 +44,8 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from daemon import replay
 from daemon.config import KafkaSettings, PolicySettings
+from daemon.tools import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Throughput (issue: foundation baseline)"
@@ -517,7 +517,8 @@ def section(r: Result) -> str:
         f"| Kafka | {r.kafka} |",
         f"| client | confluent-kafka {confluent_kafka.__version__} "
         f"(librdkafka {confluent_kafka.libversion()[0]}), Python {platform.python_version()} |",
-        f"| stream | {r.n:,} predictions from `daemon.replay` ({r.item_bytes:.0f} B each, lz4), "
+        f"| stream | {r.n:,} predictions from `daemon.tools.replay` "
+        f"({r.item_bytes:.0f} B each, lz4), "
         f"{r.partitions} partitions, no malformed items, no labels |",
         f"| daemon | `labelgate run` subprocess, default config: {strategy} at {fraction:.0%}, "
         f"`consume_batch_size` {BATCH}, commit every "

@@ -15,9 +15,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from connectors.errors import ConnectorError, DeliveryError
 from connectors.protocols import DeliveryCallback, TopicPartition
 from connectors.record import Record
-from daemon.errors import ConnectorError, DeliveryError
 
 log = structlog.get_logger("labelgate.kafka")
 

@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 from daemon.config import Settings, load_settings
-from daemon.errors import LabelgateError
-from daemon.evidence import add_parser as add_evidence_parser
-from daemon.logs import configure_logging
-from daemon.messages import CONTRACTS
+from daemon.contracts.messages import CONTRACTS
+from daemon.errors import ERRORS
+from daemon.service.logs import configure_logging
+from daemon.tools.evidence_queries import add_parser as add_evidence_parser
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from daemon.app import serve  # noqa: PLC0415 - keep `labelgate schema` light
+    from daemon.service.app import serve  # noqa: PLC0415 - keep `labelgate schema` light
 
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
@@ -24,7 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from daemon.demo import run_demo  # noqa: PLC0415 - only the demo needs the replay generator
+    from daemon.tools.demo import run_demo  # noqa: PLC0415 - only the demo needs the replay generator
 
     configure_logging("error", "console")
     run_demo(Path(args.out), items=args.items, fraction=args.budget, delay=args.delay)
@@ -32,7 +32,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from daemon.backtest import run  # noqa: PLC0415 - only the backtest needs the report code
+    from daemon.tools.simulate import run  # noqa: PLC0415 - only the backtest needs the report code
 
     return run(args)
 
@@ -59,7 +59,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _simulate_arguments(p: argparse.ArgumentParser) -> None:
-    from daemon.backtest import add_arguments  # noqa: PLC0415 - see _cmd_simulate
+    from daemon.tools.simulate import add_arguments  # noqa: PLC0415 - see _cmd_simulate
 
     add_arguments(p)
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except LabelgateError as exc:
+    except ERRORS as exc:
         sys.stderr.write(f"labelgate: error: {exc}\n")
         return 2
     except KeyboardInterrupt:

@@ -1,4 +1,19 @@
-"""Typed errors, all rooted at :class:`LabelgateError`; only the CLI turns them into exit codes."""
+"""Typed errors, rooted at :class:`LabelgateError`; only the CLI turns them into exit codes.
+
+The I/O edge has its own root (:class:`connectors.errors.ConnectorError`, re-exported here), so
+``connectors`` never imports the service; :data:`ERRORS` is the tuple the CLI catches.
+"""
+
+from connectors.errors import ConnectorError, DeliveryError
+
+__all__ = [
+    "ERRORS",
+    "ConfigError",
+    "ConnectorError",
+    "DeliveryError",
+    "LabelgateError",
+    "StateError",
+]
 
 
 class LabelgateError(Exception):
@@ -9,13 +24,9 @@ class ConfigError(LabelgateError):
     """The configuration is invalid; the message names the field path and the reason."""
 
 
-class ConnectorError(LabelgateError):
-    """A source or sink failed (broker unreachable, delivery failed, file unreadable)."""
-
-
-class DeliveryError(ConnectorError):
-    """An output could not be delivered; its input must not be committed."""
-
-
 class StateError(LabelgateError):
     """Persisted state (checkpoint, state log) could not be read or written."""
+
+
+ERRORS: tuple[type[Exception], ...] = (LabelgateError, ConnectorError)
+"""Every error labelgate raises on purpose, for ``except ERRORS``."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from daemon import replay
+from daemon.tools import replay
 from tests.integration.daemon_process import (
     DaemonProcess,
     committed_offsets,

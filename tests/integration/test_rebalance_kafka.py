@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from daemon import replay
+from daemon.tools import replay
 from tests.integration.daemon_process import (
     DaemonProcess,
     committed_offsets,

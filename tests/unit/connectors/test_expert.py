@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 
 from connectors.expert import SimulatedExpert, load_truth
-from daemon.messages import LabelEvent
+from daemon.contracts.messages import LabelEvent
 
 
 def request(item_id, at):

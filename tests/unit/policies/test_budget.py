@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.state import PolicyState
+from daemon.service.state import PolicyState
 from policies import AbsoluteBudget, CombinedBudget, FractionBudget
 
 

@@ -15,7 +15,7 @@ import random
 import pytest
 
 import policies
-from daemon.state import PolicyState
+from daemon.service.state import PolicyState
 from policies.decision import QUERY_REASONS
 
 

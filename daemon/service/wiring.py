@@ -1,0 +1,262 @@
+"""Build the channels (sources and sinks) and the policy from the configuration.
+
+Choices are made here, once; the loop never branches on configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.expert import SimulatedExpert, load_truth
+from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
+from connectors.protocols import CommittingSource, Sink, Source
+from daemon.config import Pacing, PolicySettings, Settings, Strategy
+from daemon.service.clock import Clock
+from policies import (
+    AbsoluteBudget,
+    BalancedIncrementalQuantileFilter,
+    BudgetManager,
+    CombinedBudget,
+    CostSensitive,
+    EntropySampling,
+    FixedUncertainty,
+    FractionBudget,
+    Hybrid,
+    Policy,
+    QueryByCommittee,
+    RandomizedVariableUncertainty,
+    RandomSampling,
+    SelectiveSampling,
+    Split,
+    VariableUncertainty,
+)
+from policies import Strategy as StrategyProtocol
+
+
+@dataclass
+class Channels:
+    """Every input and output of one daemon, plus how to flush and close them."""
+
+    predictions: CommittingSource
+    requests: dict[str, Sink]
+    audit: Sink
+    dead_letter: Sink
+    state: Sink
+    open_labels: Callable[[Mapping[int, int]], Source]
+    read_state: Callable[[], Iterable[tuple[bytes | None, bytes | None]]]
+    flushers: list[Any] = field(default_factory=list)
+    closers: list[Callable[[float], None]] = field(default_factory=list)
+
+    def outputs(self) -> list[Sink]:
+        """All sinks, for serving delivery reports."""
+        return [*self.requests.values(), self.audit, self.dead_letter, self.state]
+
+    def flush(self, timeout: float) -> int:
+        """Flush every output; return messages still undelivered."""
+        return sum(f.flush(timeout) for f in self.flushers)
+
+    def flush_state(self, timeout: float) -> int:
+        """Make the state log durable."""
+        sync = getattr(self.state, "sync", None)
+        if sync is not None:
+            sync()
+            return 0
+        return self.state.flush(timeout)
+
+    def close(self, timeout: float) -> None:
+        """Close everything (consumers leave their group)."""
+        for close in self.closers:
+            close(timeout)
+
+
+def _strategy(p: PolicySettings) -> StrategyProtocol:
+    rate = p.budget.fraction
+    factories: dict[Strategy, Callable[[], StrategyProtocol]] = {
+        Strategy.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
+        Strategy.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
+        Strategy.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
+        Strategy.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
+            p.threshold, p.step, p.delta, p.seed
+        ),
+        Strategy.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
+        Strategy.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
+        Strategy.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
+        Strategy.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
+            p.committee_measure, p.threshold if p.threshold < 1.0 else 0.5, True, p.seed
+        ),
+    }
+    strategy = factories[p.strategy]()
+    if p.cost_sensitive:
+        strategy = CostSensitive(strategy)
+    # Random sampling is all exploration already.
+    explore = p.explore_share if p.strategy is not Strategy.RANDOM else 0.0
+    if p.audit_share > 0 or explore > 0 or p.diversity is not None or p.quotas is not None:
+        d, q = p.diversity, p.quotas
+        strategy = Hybrid(
+            strategy,
+            budget=rate,
+            audit_share=p.audit_share,
+            radius=d.radius if d else None,
+            memory=d.memory if d else 50,
+            metric=d.metric if d else "euclidean",
+            quota_attribute=q.attribute if q else None,
+            min_share=q.min_share if q else None,
+            max_share=q.max_share if q else None,
+            quota_window=q.window if q else 200,
+            quota_warmup=q.warmup if q else 20,
+            seed=p.seed,
+            explore_share=explore,
+        )
+    return strategy
+
+
+def build_policy(settings: Settings) -> Policy:
+    """The configured strategy (with its wrappers) under the configured budget."""
+    p = settings.policy
+    # Random sampling paces itself at its rate; the window budget is only a burst guard there, or
+    # it would cut every upward fluctuation and undershoot the rate it compares against.
+    pace = p.budget.fraction
+    if p.strategy is Strategy.RANDOM:
+        pace = min(1.0, 1.25 * p.budget.fraction)
+    budget: BudgetManager
+    # A quantile filter would rank random sampling's utilities, which mean nothing.
+    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not Strategy.RANDOM:
+        budget = BalancedIncrementalQuantileFilter(
+            pace,
+            window=p.budget.window,
+            max_carry=p.budget.max_carry,
+            head_start=p.budget.head_start,
+        )
+    else:
+        budget = FractionBudget(pace, p.budget.window)
+    if p.budget.limit is not None:
+        budget = CombinedBudget(budget, AbsoluteBudget(p.budget.limit, p.budget.period_seconds))
+    return Policy(_strategy(p), budget, cold_start_items=p.cold_start_items)
+
+
+def build_file_channels(settings: Settings, clock: Clock) -> Channels:
+    """JSONL files; labels from a label file or from the simulated expert."""
+    files = settings.files
+    predictions = JsonlSource(files.predictions, name="predictions")
+    audit = JsonlSink(files.audit)
+    dead_letter = JsonlSink(files.dead_letter)
+    state = JsonlSink(files.state, keyed=True)
+    expert: SimulatedExpert | None = None
+    if settings.expert is not None:
+        expert = SimulatedExpert(
+            load_truth(settings.expert.truth), settings.expert.delay_seconds, clock.now
+        )
+    by_path: dict[Any, Sink] = {}
+    requests: dict[str, Sink] = {}
+    for queue in settings.queues:
+        path = queue.file or files.requests
+        if path not in by_path:
+            by_path[path] = JsonlSink(path) if expert is None else _Tee(JsonlSink(path), expert)
+        requests[queue.name] = by_path[path]
+
+    def open_labels(start: Mapping[int, int]) -> Source:
+        if expert is not None:
+            expert.resume(start.get(0, 0))
+            return expert
+        if files.labels is None:
+            return _NoLabels()
+        return JsonlSource(files.labels, name="labels", start=start.get(0, 0))
+
+    sinks: list[Any] = [*by_path.values(), audit, dead_letter, state]
+    return Channels(
+        predictions=predictions,
+        requests=requests,
+        audit=audit,
+        dead_letter=dead_letter,
+        state=state,
+        open_labels=open_labels,
+        read_state=lambda: read_keyed(files.state),
+        flushers=sinks,
+        closers=[lambda _t: predictions.close(), *[lambda _t, s=s: s.close() for s in sinks]],
+    )
+
+
+def build_kafka_channels(settings: Settings) -> Channels:
+    """Kafka topics: a consumer group for predictions, all label partitions, one producer."""
+    from connectors.kafka import (  # noqa: PLC0415 - keep confluent_kafka out of file mode
+        KafkaAssignedSource,
+        KafkaGroupSource,
+        KafkaOutputs,
+        ensure_topics,
+        read_topic,
+    )
+
+    k = settings.kafka
+    conf = k.common()
+    queue_topics = {q.name: q.topic or k.topics.requests for q in settings.queues}
+    if k.create_topics:
+        t = k.topics
+        ensure_topics(
+            conf,
+            [t.predictions, t.labels, *queue_topics.values(), t.audit, t.dead_letter, t.state],
+            k.topic_partitions,
+            k.topic_replication_factor,
+            compacted=[t.state],
+        )
+    outputs = KafkaOutputs(conf)
+    predictions = KafkaGroupSource(conf, k.topics.predictions, k.group_id)
+    labels: list[KafkaAssignedSource] = []
+
+    def open_labels(start: Mapping[int, int]) -> Source:
+        source = KafkaAssignedSource(conf, k.topics.labels, start)
+        labels.append(source)
+        return source
+
+    return Channels(
+        predictions=predictions,
+        requests={name: outputs.sink(topic) for name, topic in queue_topics.items()},
+        audit=outputs.sink(k.topics.audit),
+        dead_letter=outputs.sink(k.topics.dead_letter),
+        state=outputs.sink(k.topics.state),
+        open_labels=open_labels,
+        read_state=lambda: read_topic(conf, k.topics.state),
+        flushers=[outputs],
+        closers=[lambda _t: predictions.close(), outputs.close],
+    )
+
+
+class _Tee:
+    """Send label requests both to a file (for inspection) and to the simulated expert."""
+
+    def __init__(self, first: JsonlSink, second: SimulatedExpert) -> None:
+        self.first = first
+        self.second = second
+        self.name = first.name
+
+    def send(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        on_delivery: Callable[[Exception | None], None] | None = None,
+    ) -> None:
+        self.first.send(value, key, on_delivery)
+        self.second.send(value, key, None)
+
+    def serve_deliveries(self) -> None:
+        self.first.serve_deliveries()
+
+    def flush(self, timeout: float) -> int:
+        return self.first.flush(timeout)
+
+    def close(self) -> None:
+        self.first.close()
+
+
+class _NoLabels:
+    """A label source that never yields (a replay without labels)."""
+
+    name = "no-labels"
+    exhausted = True
+
+    def poll(self, max_records: int, timeout: float) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        return None

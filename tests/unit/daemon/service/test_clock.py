@@ -1,0 +1,39 @@
+"""Clocks and health: event time for replays, monotonic heartbeats for probes."""
+
+import time
+
+from daemon.service.clock import EventClock, WallClock
+from daemon.service.health import Health
+
+
+def test_event_clock_follows_the_latest_event_time():
+    """Now is the maximum event time observed; late events do not move it back."""
+    clock = EventClock(start=5.0)
+    assert clock.now() == 5.0
+    for t, expected in [(10.0, 10.0), (7.0, 10.0), (12.5, 12.5)]:
+        clock.observe(t)
+        assert clock.now() == expected
+
+
+def test_wall_clock_ignores_event_times():
+    """The wall clock reads the system time whatever events say."""
+    clock = WallClock()
+    clock.observe(0.0)
+    assert abs(clock.now() - time.time()) < 5.0
+
+
+def test_health_readiness_needs_restore_assignment_and_liveness():
+    """Ready only when restored, assigned, live and not stopping."""
+    health = Health(heartbeat_timeout=60.0)
+    assert health.live
+    assert not health.ready
+    health.restored = health.assigned = True
+    assert health.ready
+    health.heartbeat_timeout = 0.0
+    time.sleep(0.001)
+    assert not health.live
+    assert not health.ready
+    health.beat()
+    health.heartbeat_timeout = 60.0
+    health.stopping = True
+    assert not health.ready

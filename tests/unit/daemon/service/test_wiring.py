@@ -1,0 +1,74 @@
+"""Wiring: the configured policy is assembled once from the settings."""
+
+import pytest
+
+from daemon.config import Settings
+from daemon.service.wiring import build_policy
+from policies import (
+    AbsoluteBudget,
+    BalancedIncrementalQuantileFilter,
+    CombinedBudget,
+    FixedUncertainty,
+    FractionBudget,
+    Hybrid,
+    RandomSampling,
+    VariableUncertainty,
+)
+
+
+def test_default_policy_ranks_uncertainty_with_the_quantile_filter():
+    """The default policy: uncertainty ranked by the quantile filter, with a head start, and 10%
+    of the budget spent on uniformly random training queries."""
+    policy = build_policy(Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.02}}))
+    assert isinstance(policy.strategy, Hybrid)
+    assert policy.strategy.name == "explore(fixed_uncertainty)"
+    assert policy.strategy.explore_share == 0.1
+    assert policy.strategy.unranked_rate == pytest.approx(0.002)
+    assert isinstance(policy.strategy.inner, FixedUncertainty)
+    assert policy.strategy.inner.threshold == 1.0
+    assert isinstance(policy.budget, BalancedIncrementalQuantileFilter)
+    assert (policy.budget.budget, policy.budget.window) == (0.02, 1000)
+    assert (policy.budget.max_carry, policy.budget.head_start) == (5.0, 20.0)
+
+
+def test_variable_uncertainty_under_a_fraction_budget():
+    """Variable uncertainty with window pacing: the configured fraction and window."""
+    s = Settings(
+        classes=["a", "b"],
+        policy={
+            "strategy": "variable_uncertainty",
+            "threshold": 0.8,
+            "step": 0.02,
+            "cold_start_items": 4,
+            "explore_share": 0.0,
+            "budget": {"fraction": 0.07, "window": 300, "pacing": "window"},
+        },
+    )
+    policy = build_policy(s)
+    assert isinstance(policy.strategy, VariableUncertainty)
+    assert (policy.strategy.threshold, policy.strategy.step) == (0.8, 0.02)
+    assert isinstance(policy.budget, FractionBudget)
+    assert (policy.budget.fraction, policy.budget.window) == (0.07, 300)
+    assert policy.cold_start_items == 4
+
+
+def test_random_sampling_paces_with_headroom():
+    """Random sampling samples at the fraction; its budget is only a 1.25x burst guard."""
+    s = Settings(
+        classes=["a", "b"], policy={"strategy": "random", "seed": 9, "budget": {"fraction": 0.1}}
+    )
+    policy = build_policy(s)
+    assert isinstance(policy.strategy, RandomSampling)
+    assert (policy.strategy.rate, policy.strategy.seed) == (0.1, 9)
+    assert policy.budget.fraction == pytest.approx(0.125)
+
+
+def test_limit_adds_an_absolute_cap():
+    """A budget limit combines the pacing budget with an absolute cap per period."""
+    s = Settings(classes=["a", "b"], policy={"budget": {"limit": 30, "period_seconds": 3600}})
+    budget = build_policy(s).budget
+    assert isinstance(budget, CombinedBudget)
+    pacing, cap = budget.budgets
+    assert isinstance(pacing, BalancedIncrementalQuantileFilter)
+    assert isinstance(cap, AbsoluteBudget)
+    assert (cap.limit, cap.period_seconds) == (30, 3600)
