@@ -54,9 +54,28 @@ class KafkaSettings(_Section):
     extra: dict[str, str] = Field(
         default_factory=dict, description="Extra librdkafka properties, passed through as is."
     )
+    delivery: Literal["exactly_once", "at_least_once"] = Field(
+        default="exactly_once",
+        description=(
+            "exactly_once: outputs, state and offsets in one transaction per commit (needs a "
+            "cluster with transactions). at_least_once: for clusters without them; a crash can "
+            "repeat requests and evidence produced since the last commit."
+        ),
+    )
     consume_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
     poll_timeout_seconds: PositiveSeconds = 0.2
-    commit_interval_seconds: PositiveSeconds = 5.0
+    commit_interval_seconds: PositiveSeconds = Field(
+        default=1.0,
+        description="Requests and evidence become visible to read_committed readers at commit.",
+    )
+    session_timeout_seconds: Annotated[float, Field(ge=6.0, le=300.0)] = Field(
+        default=10.0,
+        description="How long a silent member keeps its partitions (static membership).",
+    )
+    transaction_timeout_seconds: Annotated[float, Field(ge=5.0, le=900.0)] = Field(
+        default=20.0,
+        description="After this, the broker aborts a crashed instance's open transaction.",
+    )
     flush_timeout_seconds: PositiveSeconds = 10.0
     create_topics: bool = Field(
         default=False, description="Create missing topics at startup (the state topic compacted)."
@@ -416,7 +435,18 @@ class Settings(BaseSettings):
         default=Path("state"), description="Model checkpoints; a persistent volume in Kubernetes."
     )
     instance_id: str = Field(
-        default="0", description="Scopes this replica's keys in the shared state log."
+        default="0",
+        description=(
+            "Scopes this replica's keys in the shared state log; also its static group member "
+            "id and transactional id, so it must be stable across restarts and unique."
+        ),
+    )
+    closed_request_horizon_seconds: PositiveSeconds = Field(
+        default=7 * 86400.0,
+        description="How long a closed request is remembered, so a redelivery is not re-asked.",
+    )
+    closed_request_memory: Annotated[int, Field(ge=0)] = Field(
+        default=100_000, description="At most this many closed requests remembered per partition."
     )
     clock: Literal["wall", "event"] = Field(
         default="wall",

@@ -4,7 +4,7 @@ The I/O edge has its own root (:class:`connectors.errors.ConnectorError`, re-exp
 ``connectors`` never imports the service; :data:`ERRORS` is the tuple the CLI catches.
 """
 
-from connectors.errors import ConnectorError, DeliveryError
+from connectors.errors import ConnectorError, DeliveryError, TransactionAbortedError
 
 __all__ = [
     "ERRORS",
@@ -13,6 +13,7 @@ __all__ = [
     "DeliveryError",
     "LabelgateError",
     "StateError",
+    "TransactionAbortedError",
 ]
 
 

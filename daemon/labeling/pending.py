@@ -80,6 +80,14 @@ class PendingStore:
             self._changed[item_id] = None
         return request
 
+    def forget(self, item_id: str) -> None:
+        """Drop a request without recording a change: its partition moved to another replica,
+        which restores it from the state log."""
+        request = self._items.pop(item_id, None)
+        if request is not None:
+            self._counts[request.queue] -= 1
+        self._changed.pop(item_id, None)
+
     def expire(self, now: float) -> list[PendingRequest]:
         """Remove and return every request whose deadline has passed."""
         expired = []

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from connectors.protocols import TopicPartition
 from connectors.record import Record
 from daemon.config import ScoreSource, Settings
 from daemon.config import Strategy as StrategyName
@@ -28,6 +29,7 @@ from daemon.service.clock import Clock
 from daemon.service.health import Health
 from daemon.service.lifecycle import StopFlag
 from daemon.service.offsets import OffsetTracker
+from daemon.service.partitions import PartitionState
 from daemon.service.rebalance import RebalanceHandler
 from daemon.service.state import PolicyState, StateLog
 from daemon.service.wiring import Channels
@@ -38,7 +40,6 @@ from policies import (
     QueueCapacityGate,
     Reason,
     least_confidence,
-    set_share,
 )
 
 log = structlog.get_logger("labelgate.loop")
@@ -80,7 +81,14 @@ class Daemon:
         self.queues = ExpertQueues(settings, channels.requests)
         self.pending = self.queues.pending
         self.tracker = OffsetTracker()
-        self.state_log = StateLog(channels.state, settings.instance_id)
+        self.state_log = StateLog(channels.state, settings.instance_id, channels.state_partitions)
+        self.partitions = PartitionState(
+            self.pending,
+            policy.budget,
+            settings.closed_request_horizon_seconds,
+            settings.closed_request_memory,
+        )
+        self.transaction = channels.transaction
         self.config_hash = settings.fingerprint()
         self.evidence = EvidenceBuilder(
             self.config_hash, policy.id, settings.policy.model_dump(mode="json")
@@ -90,7 +98,7 @@ class Daemon:
         self._batch = settings.kafka.consume_batch_size
         self._poll_timeout = settings.kafka.poll_timeout_seconds
         self._label_positions: dict[int, int] = {}
-        self._model_offsets: dict[int, int] = {}
+        self._model_offsets: dict[int, dict[int, int]] = {}
         self._model_dirty = False
         self._labels: Any = None
         self._last_commit = time.monotonic()
@@ -116,7 +124,11 @@ class Daemon:
         self._feedback = FeedbackSnapshot()
         self._last_feedback = 0.0
         self.rebalance = RebalanceHandler(
-            self._commit, self.tracker, settings.kafka.flush_timeout_seconds, self._reshare
+            self._commit,
+            self.tracker,
+            settings.kafka.flush_timeout_seconds,
+            self._assigned,
+            self._revoked,
         )
         self.intake = LabelIntake(
             self.queues, policy, metrics, self.burn, self.evidence, channels.audit, self._learn
@@ -140,9 +152,12 @@ class Daemon:
         return self._status
 
     def restore(self) -> None:
-        """Rebuild budget, outstanding requests and the model from durable sources."""
-        restored = self.state_log.restore(self.channels.read_state())
-        self.pending.restore([r for r in restored.pending if r.queue in self.pending.capacities])
+        """Fence an earlier incarnation, then rebuild policy state, the label reader and the
+        model from durable sources; partition state arrives with each assigned partition."""
+        if self.transaction is not None:
+            self.transaction.start(self.settings.kafka.flush_timeout_seconds * 6)
+        instance = self.state_log.instance_partition()
+        restored = self.state_log.restore(self.channels.read_state([instance]))
         state_offsets: dict[int, int] = {}
         if restored.policy is not None:
             problems = self.policy.load_state(restored.policy.policy)
@@ -153,30 +168,67 @@ class Daemon:
                     hint="the configuration changed; these parts start fresh",
                 )
             state_offsets = {int(p): o for p, o in restored.policy.label_offsets.items()}
+        self.partitions.set_total(self.channels.predictions.partition_count())
         checkpoint = Learner.load(self.checkpoint_path)
         if checkpoint is not None:
             self.learner, extra = checkpoint
-            self._model_offsets = {int(p): o for p, o in extra["label_offsets"].items()}
-            # Labels between the state's and the model's positions only resolve requests; the
-            # model has already learned them.
-            start = {p: min(o, self._model_offsets.get(p, o)) for p, o in state_offsets.items()}
-            for p, o in self._model_offsets.items():
-                start.setdefault(p, o)
-        else:
-            if restored.policy is not None:
-                log.warning("model_checkpoint_missing", path=str(self.checkpoint_path))
-            start = state_offsets
-        self._label_positions = dict(start)
-        self._labels = self.channels.open_labels(start)
+            # Per input partition: labels below these positions are in the model already.
+            self._model_offsets = {
+                int(p): {int(lp): o for lp, o in offsets.items()}
+                for p, offsets in extra.get("partition_label_offsets", {}).items()
+            }
+        elif restored.policy is not None:
+            log.warning("model_checkpoint_missing", path=str(self.checkpoint_path))
+        self._label_positions = dict(state_offsets)
+        self._labels = self.channels.open_labels(state_offsets)
+        if self.settings.source == "file":
+            self._assigned([(self.channels.predictions.name, 0)])
         self.health.restored = True
         log.info(
             "state_restored",
-            pending=len(self.pending),
             model_version=self.learner.version,
-            label_offsets=start,
-            budget_spent=self.policy.snapshot(self.clock.now()).spent,
+            label_offsets=state_offsets,
         )
         self._refresh_status()
+
+    def _assigned(self, tps: list[TopicPartition]) -> None:
+        """Partitions arrive: restore their ledgers and requests from the state log (what their
+        previous owner committed), and re-read labels they have not seen yet."""
+        parts = sorted({p for _, p in tps} - self.partitions.owned)
+        if not parts:
+            return
+        started = time.monotonic()
+        state_parts = sorted({self.state_log.partition_of(p) for p in parts})
+        records = self.state_log.restore_partitions(self.channels.read_state(state_parts), parts)
+        rewind = self.partitions.assign(records, self._label_positions)
+        if rewind is not None and self._labels is not None:
+            self._labels.close()
+            self._labels = self.channels.open_labels(rewind)
+            self._label_positions = dict(rewind)
+        log.info(
+            "partitions_restored",
+            partitions=parts,
+            pending=sum(len(r.open) for r in records.values()),
+            closed=sum(len(r.closed) for r in records.values()),
+            labels_rewound=rewind,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def _revoked(self, tps: list[TopicPartition]) -> None:
+        """Partitions left (after the hand-over commit): their state is the next owner's."""
+        self.partitions.revoke(p for _, p in tps)
+
+    def abandon(self) -> None:
+        """Drop everything since the last commit (the transaction is aborted) and close."""
+        self.rebalance.suspended = True
+        self.health.restored = False
+        try:
+            if self.transaction is not None:
+                self.transaction.abort(5.0)
+        finally:
+            if self._labels is not None:
+                self._labels.close()
+            self.channels.close(5.0)
 
     def run(self, stop: StopFlag) -> None:
         """Process until ``stop`` is set or a finite source is exhausted, then shut down cleanly."""
@@ -217,6 +269,7 @@ class Daemon:
     def _on_prediction(self, record: Record) -> None:
         started = time.perf_counter()
         tp = (record.topic, record.partition)
+        self.partitions.select(record.partition)
         parsed = self.parser.prediction(record, self.clock.now())
         if isinstance(parsed, DeadLetterRecord):
             self._dead_letter(parsed, record, self.tracker.begin(tp, record.offset, 1).delivered)
@@ -229,8 +282,8 @@ class Daemon:
         queue: str | None = None
         rule: str | None = None
         cost = parsed.cost or 1.0
-        if parsed.id in self.pending:
-            # A redelivered item whose request is still open: never a second request.
+        if parsed.id in self.pending or self.partitions.is_closed(parsed.id):
+            # A redelivered item whose request is open or was closed: never a second request.
             decision = Decision(False, Reason.DUPLICATE, 0.0, uncertainty, None)
             item = ItemView(parsed.id, scores)
         else:
@@ -253,6 +306,7 @@ class Daemon:
             self.metrics.budget_charged.inc(cost)
             self.burn.add(now, cost)
             request = self.queues.pending_for(parsed, decision, queue, rule, self.policy.id, now)
+            self.partitions.opened(parsed.id, record.partition)
             redaction = self.queues.open(request, ticket.delivered)
             self.metrics.queries.labels(queue).inc()
         self._decisions[decision.reason].inc()
@@ -289,6 +343,7 @@ class Daemon:
         if admission.queue is None:
             return None, cost, decision.refused(Reason.QUEUE_FULL)
         if admission.evicted is not None:
+            self.partitions.closing(admission.evicted, "evicted")
             self.intake.close(admission.evicted, now, "evicted")
         if admission.spilled:
             cost = self.queues.cost(admission.queue, event.cost or 1.0)
@@ -368,7 +423,21 @@ class Daemon:
         if isinstance(parsed, DeadLetterRecord):
             self._dead_letter(parsed, record, None)
             return
+        request = self.pending.get(parsed.id)
+        if request is None:
+            if not self.partitions.owns_all and not self.partitions.is_closed(parsed.id):
+                # Another replica owns the request (every replica reads every label): it
+                # records the label, this one stays silent.
+                self.metrics.labels.labels("not_owned").inc()
+                return
+        elif not self.partitions.applies(parsed.id, record.partition, record.offset):
+            return  # applied before (by this replica before a rewind, or the previous owner)
+        owner = self.partitions.partition_of(parsed.id)
+        if owner is not None:
+            self.partitions.select(owner)
         self.intake.take(parsed, record, now)
+        if request is not None and parsed.id not in self.pending:
+            self.partitions.closing(request, "answered")
 
     def _learn(
         self,
@@ -379,7 +448,9 @@ class Daemon:
         used_for: str,
         now: float,
     ) -> None:
-        if record.offset < self._model_offsets.get(record.partition, 0):
+        owner = self.partitions.partition_of(request.id)
+        learned = self._model_offsets.get(owner, {}) if owner is not None else {}
+        if record.offset < learned.get(record.partition, 0):
             self.metrics.labels.labels("replayed").inc()
             return
         self.feedback.observe_label(
@@ -407,6 +478,10 @@ class Daemon:
         self._store_offsets()
         now = self.clock.now()
         for request in self.pending.expire(now):
+            owner = self.partitions.partition_of(request.id)
+            if owner is not None:
+                self.partitions.select(owner)
+            self.partitions.closing(request, "expired")
             self.intake.close(request, now, "expired")
         if mono - self._last_commit >= self.settings.kafka.commit_interval_seconds:
             self._commit(mono + self.settings.kafka.flush_timeout_seconds)
@@ -421,13 +496,6 @@ class Daemon:
             self._refresh_status()
             self._last_status = mono
 
-    def _reshare(self) -> None:
-        """Own the absolute budget in proportion to the partitions owned: the group as a whole
-        honours the configured limit."""
-        share = self.channels.predictions.share()
-        set_share(self.policy.budget, share)
-        log.info("budget_share", share=round(share, 4))
-
     def _store_offsets(self) -> None:
         moved = self.tracker.advance()
         if self.tracker.failures:
@@ -436,35 +504,58 @@ class Daemon:
             self.channels.predictions.store_offsets(moved)
 
     def _commit(self, deadline: float, final: bool = False) -> None:
-        """Deliver everything, checkpoint the model, write state, then commit offsets."""
-        left = self.channels.flush(max(0.0, deadline - time.monotonic()))
-        self._store_offsets()
-        if left:
-            log.warning("flush_incomplete", undelivered=left, final=final)
-            if not final:
-                return
+        """Checkpoint the model, write the state changes, commit them with the offsets.
+
+        Exactly-once: one transaction holds every output since the last commit, the state
+        changes and the input offsets; the model checkpoint is written just before it with the
+        label positions it has learned, so a crash between the two only means labels the model
+        already knows are matched again without being learned again. At-least-once: deliver,
+        write state, then commit the delivered offsets.
+        """
+        if self.transaction is None:
+            left = self.channels.flush(max(0.0, deadline - time.monotonic()))
+            self._store_offsets()
+            if left:
+                log.warning("flush_incomplete", undelivered=left, final=final)
+                if not final:
+                    return
         now = self.clock.now()
-        offsets = {str(p): o for p, o in self._label_positions.items()}
         if self._model_dirty or final:
-            self.learner.save(self.checkpoint_path, {"label_offsets": offsets})
-            self._model_offsets = dict(self._label_positions)
+            learned = self.partitions.positions(self._label_positions)
+            self.learner.save(
+                self.checkpoint_path,
+                {
+                    "partition_label_offsets": {
+                        str(p): {str(lp): o for lp, o in offsets.items()}
+                        for p, offsets in learned.items()
+                    }
+                },
+            )
+            self._model_offsets.update(learned)
             self._model_dirty = False
+        self.partitions.write(self.state_log, self._label_positions, now)
+        offsets = {str(p): o for p, o in self._label_positions.items()}
         policy_state = PolicyState(
             policy=self.policy.state_dict(), label_offsets=offsets, saved_at=now
         )
-        self.state_log.write(self.pending.drain_changes(), policy_state)
-        left = self.channels.flush_state(max(0.0, deadline - time.monotonic()))
-        if left:
-            log.error("state_flush_incomplete", undelivered=left)
-            return
-        self.channels.predictions.commit()
+        self.state_log.write(policy_state)
+        if self.transaction is not None:
+            self.transaction.commit(
+                self.channels.predictions.positions(), max(1.0, deadline - time.monotonic())
+            )
+        else:
+            left = self.channels.flush_state(max(0.0, deadline - time.monotonic()))
+            if left:
+                log.error("state_flush_incomplete", undelivered=left)
+                return
+            self.channels.predictions.commit()
         self.metrics.commits.inc()
         self._last_commit = time.monotonic()
         self._last_commit_wall = time.time()
 
     def _refresh_status(self) -> None:
         now = self.clock.now()
-        budget = self.policy.snapshot(now)
+        budget = self.partitions.snapshot(self.policy.snapshot(now), now)
         rate = self.burn.rate(now)
         ages = self.pending.oldest_ages(now)
         self._status = Status(

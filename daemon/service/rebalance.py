@@ -1,8 +1,10 @@
 """Consumer-group rebalances: hand partitions over cleanly.
 
-Before partitions are taken away, everything processed so far is delivered and committed, so the
-next owner resumes exactly where this replica stopped (no reprocessed items, no duplicate
-evidence); the offset bookkeeping then forgets the revoked partitions.
+Before partitions are taken away, everything processed so far is committed (in exactly-once mode
+one transaction: outputs, the partitions' state and the offsets), so the next owner resumes
+exactly where this replica stopped, with the state committed with it; the offset bookkeeping and
+the partition state then forget the revoked partitions. Assignment is cooperative: only the
+partitions that move are revoked and assigned, the others keep flowing.
 """
 
 from __future__ import annotations
@@ -26,26 +28,34 @@ class RebalanceHandler:
         commit: Callable[[float], None],
         tracker: OffsetTracker,
         timeout: float,
-        assigned: Callable[[], None] = lambda: None,
+        assigned: Callable[[list[TopicPartition]], None] = lambda _p: None,
+        revoked: Callable[[list[TopicPartition]], None] = lambda _p: None,
     ) -> None:
         self.commit = commit
         self.tracker = tracker
         self.timeout = timeout
         self.assigned = assigned
+        self.revoked = revoked
         self.revocations = 0
+        self.suspended = False
 
     def on_assign(self, partitions: list[TopicPartition]) -> None:
-        """New partitions: the consumer resumes from their committed offsets; the daemon
-        re-divides the budget by its new share of partitions."""
+        """New partitions: restore their state; the consumer resumes from their committed
+        offsets."""
         log.info("rebalance_assigned", partitions=[p for _, p in partitions])
-        self.assigned()
+        if partitions and not self.suspended:
+            self.assigned(partitions)
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
-        """Partitions are leaving: deliver and commit what was processed, within the timeout."""
+        """Partitions are leaving: commit what was processed (within the timeout), then forget
+        them. Nothing is committed once the daemon is abandoning its uncommitted work."""
+        if self.suspended or not partitions:
+            return
         self.revocations += 1
         started = time.monotonic()
         self.commit(started + self.timeout)
         self.tracker.drop(partitions)
+        self.revoked(partitions)
         log.info(
             "rebalance_revoked",
             partitions=[p for _, p in partitions],
