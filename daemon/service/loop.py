@@ -1,593 +1,204 @@
-"""The processing loop: poll, parse, score, decide, route, emit, store offsets, commit when due."""
+"""The daemon: startup, run, tick and shutdown; the work is done by its collaborators.
+
+``run`` reads like a table of contents: beat → take labels → poll a batch → pipeline (decode →
+score → decide → admit → emit) → tick (settle offsets, expire requests, commit when due,
+refresh lag and status) → check stop. It shuts down on every exit path.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass
 
 import structlog
 
-from connectors.protocols import TopicPartition
-from connectors.record import Record
-from daemon.config import ScoreSource, Settings
-from daemon.config import Strategy as StrategyName
-from daemon.contracts.evidence import EvidenceBuilder
-from daemon.contracts.messages import DeadLetterRecord, PredictionEvent, encode
-from daemon.contracts.parsing import Parser
-from daemon.contracts.pending_request import PendingRequest
-from daemon.errors import DeliveryError
+from daemon.config import Settings
+from daemon.contracts.messages import RequestOutcome
+from daemon.errors import TransactionAbortedError
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
 from daemon.model.learner import Learner
-from daemon.monitoring.burn import BurnRate, seconds_to_exhaustion
-from daemon.monitoring.feedback import FeedbackMonitor, FeedbackSnapshot
 from daemon.monitoring.metrics import Metrics
-from daemon.monitoring.status import QueueStatus, Status
+from daemon.monitoring.status import Status
+from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock
+from daemon.service.commit import CommitProtocol
 from daemon.service.health import Health
+from daemon.service.labels import LabelPath
+from daemon.service.lag import LagPoller
 from daemon.service.lifecycle import StopFlag
-from daemon.service.offsets import OffsetTracker
-from daemon.service.partitions import PartitionState
+from daemon.service.pipeline import Pipeline
 from daemon.service.rebalance import RebalanceHandler
-from daemon.service.state import PolicyState, StateLog
+from daemon.service.restore import Restorer
+from daemon.service.snapshot import StatusAssembler
 from daemon.service.wiring import Channels
-from policies import (
-    Decision,
-    ItemView,
-    Policy,
-    QueueCapacityGate,
-    Reason,
-    least_confidence,
-)
+from policies import Policy
 
 log = structlog.get_logger("labelgate.loop")
 
-_LAG_INTERVAL = 5.0
 _STATUS_INTERVAL = 0.5
-Delivered = Callable[[Exception | None], None]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The collaborators of one daemon, built by :func:`daemon.service.app.build_daemon`."""
+
+    channels: Channels
+    pipeline: Pipeline
+    labels: LabelPath
+    positions: LabelPositions
+    commit: CommitProtocol
+    rebalance: RebalanceHandler
+    restorer: Restorer
+    reporter: StatusAssembler
+    lag: LagPoller
+    queues: ExpertQueues
+    intake: LabelIntake
+    policy: Policy
+    model: ModelCheckpoint
+    metrics: Metrics
+    health: Health
+    clock: Clock
 
 
 class Daemon:
-    """One labelgate instance: wires a policy, a learner, the queues and the channels.
-
-    Nothing happens in the constructor; :meth:`restore` reads durable state and :meth:`run`
-    processes until asked to stop (or until a finite source is exhausted).
-    """
+    """One labelgate instance. Nothing happens in the constructor; :meth:`startup` restores
+    durable state and :meth:`run` processes until asked to stop (or until a finite source is
+    exhausted), then shuts down."""
 
     def __init__(
         self,
         settings: Settings,
-        channels: Channels,
-        policy: Policy,
-        learner: Learner,
-        metrics: Metrics,
-        health: Health,
-        clock: Clock,
+        parts: Parts,
         on_tick: Callable[[Status], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.channels = channels
-        self.policy = policy
-        self.learner = learner
-        self.metrics = metrics
-        self.health = health
-        self.clock = clock
+        self.parts = parts
         self.on_tick = on_tick
-        self.parser = Parser(
-            settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes
-        )
-        self.queues = ExpertQueues(settings, channels.requests)
-        self.pending = self.queues.pending
-        self.tracker = OffsetTracker()
-        self.state_log = StateLog(channels.state, settings.instance_id, channels.state_partitions)
-        self.partitions = PartitionState(
-            self.pending,
-            policy.budget,
-            settings.closed_request_horizon_seconds,
-            settings.closed_request_memory,
-        )
-        self.transaction = channels.transaction
         self.config_hash = settings.fingerprint()
-        self.evidence = EvidenceBuilder(
-            self.config_hash, policy.id, settings.policy.model_dump(mode="json")
-        )
-        self.checkpoint_path = settings.state_dir / f"model-{settings.instance_id}.pkl"
-        self._online_scores = settings.model.score_source is ScoreSource.ONLINE
         self._batch = settings.kafka.consume_batch_size
         self._poll_timeout = settings.kafka.poll_timeout_seconds
-        self._label_positions: dict[int, int] = {}
-        self._model_offsets: dict[int, dict[int, int]] = {}
-        self._model_dirty = False
-        self._labels: Any = None
-        self._last_commit = time.monotonic()
-        self._last_commit_wall: float | None = None
-        self._last_lag = 0.0
+        self._started = False
         self._last_status = 0.0
-        self._lag: dict[tuple[str, int], int] = {}
-        self._items = 0
-        self._status = Status(pending_capacity=self.pending.capacity)
-        mon = settings.monitoring
-        self.feedback = FeedbackMonitor(
-            window=mon.window,
-            top_k=mon.subgroup_top_k,
-            attributes=mon.subgroup_attributes,
-            shift_features=mon.shift_features,
-            shift_bins=mon.shift_bins,
-            shift_warmup=mon.shift_warmup,
-            drift_delta=mon.drift_delta,
-            audit_reasons=frozenset(mon.audit_reasons),
-            non_human_roles=frozenset(mon.non_human_roles),
-        )
-        self.burn = BurnRate(mon.burn_window_seconds)
-        self._feedback = FeedbackSnapshot()
-        self._last_feedback = 0.0
-        self.rebalance = RebalanceHandler(
-            self._commit,
-            self.tracker,
-            settings.kafka.flush_timeout_seconds,
-            self._assigned,
-            self._revoked,
-        )
-        self.intake = LabelIntake(
-            self.queues, policy, metrics, self.burn, self.evidence, channels.audit, self._learn
-        )
-        self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
-        p = settings.policy
-        exponent = p.queue_gate_exponent
-        self._gates = (
-            {q.name: QueueCapacityGate(q.capacity, exponent, p.seed) for q in settings.queues}
-            if exponent is not None
-            else {}
-        )
-        # Decide once which optional views of an item the configured strategy needs.
-        self._needs_vector = p.diversity is not None
-        self._needs_committee = p.strategy is StrategyName.QUERY_BY_COMMITTEE
+        self._status = Status(pending_capacity=parts.queues.capacity)
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ read-only views
     @property
     def status(self) -> Status:
         """The latest snapshot (safe to read from another thread)."""
         return self._status
 
-    def restore(self) -> None:
-        """Fence an earlier incarnation, then rebuild policy state, the label reader and the
-        model from durable sources; partition state arrives with each assigned partition."""
-        if self.transaction is not None:
-            self.transaction.start(self.settings.kafka.flush_timeout_seconds * 6)
-        instance = self.state_log.instance_partition()
-        restored = self.state_log.restore(self.channels.read_state([instance]))
-        state_offsets: dict[int, int] = {}
-        if restored.policy is not None:
-            problems = self.policy.load_state(restored.policy.policy)
-            if problems:
-                log.warning(
-                    "policy_state_not_restored",
-                    parts=problems,
-                    hint="the configuration changed; these parts start fresh",
-                )
-            state_offsets = {int(p): o for p, o in restored.policy.label_offsets.items()}
-        self.partitions.set_total(self.channels.predictions.partition_count())
-        checkpoint = Learner.load(self.checkpoint_path)
-        if checkpoint is not None:
-            self.learner, extra = checkpoint
-            # Per input partition: labels below these positions are in the model already.
-            self._model_offsets = {
-                int(p): {int(lp): o for lp, o in offsets.items()}
-                for p, offsets in extra.get("partition_label_offsets", {}).items()
-            }
-        elif restored.policy is not None:
-            log.warning("model_checkpoint_missing", path=str(self.checkpoint_path))
-        self._label_positions = dict(state_offsets)
-        self._labels = self.channels.open_labels(state_offsets)
-        if self.settings.source == "file":
-            self._assigned([(self.channels.predictions.name, 0)])
-        self.health.restored = True
-        log.info(
-            "state_restored",
-            model_version=self.learner.version,
-            label_offsets=state_offsets,
-        )
+    @property
+    def health(self) -> Health:
+        """Liveness and readiness."""
+        return self.parts.health
+
+    @property
+    def rebalance(self) -> RebalanceHandler:
+        """The consumer-group callbacks."""
+        return self.parts.rebalance
+
+    @property
+    def policy(self) -> Policy:
+        """The acquisition policy (its id names the run in reports)."""
+        return self.parts.policy
+
+    @property
+    def learner(self) -> Learner:
+        """The online model as it is now."""
+        return self.parts.model.learner
+
+    @property
+    def metrics(self) -> Metrics:
+        """The Prometheus metrics (on their injected registry)."""
+        return self.parts.metrics
+
+    # ------------------------------------------------------------------ lifecycle
+    def startup(self) -> None:
+        """Rebuild budget, open requests and the model from durable sources; open labels."""
+        p = self.parts
+        start = p.restorer.restore()
+        p.positions.reset(start)
+        p.labels.open(p.channels.open_labels(start))
+        p.health.restored = True
+        self._started = True
         self._refresh_status()
 
-    def _assigned(self, tps: list[TopicPartition]) -> None:
-        """Partitions arrive: restore their ledgers and requests from the state log (what their
-        previous owner committed), and re-read labels they have not seen yet."""
-        parts = sorted({p for _, p in tps} - self.partitions.owned)
-        if not parts:
-            return
-        started = time.monotonic()
-        state_parts = sorted({self.state_log.partition_of(p) for p in parts})
-        records = self.state_log.restore_partitions(self.channels.read_state(state_parts), parts)
-        rewind = self.partitions.assign(records, self._label_positions)
-        if rewind is not None and self._labels is not None:
-            self._labels.close()
-            self._labels = self.channels.open_labels(rewind)
-            self._label_positions = dict(rewind)
-        log.info(
-            "partitions_restored",
-            partitions=parts,
-            pending=sum(len(r.open) for r in records.values()),
-            closed=sum(len(r.closed) for r in records.values()),
-            labels_rewound=rewind,
-            seconds=round(time.monotonic() - started, 3),
-        )
-
-    def _revoked(self, tps: list[TopicPartition]) -> None:
-        """Partitions left (after the hand-over commit): their state is the next owner's."""
-        self.partitions.revoke(p for _, p in tps)
-
-    def abandon(self) -> None:
-        """Drop everything since the last commit (the transaction is aborted) and close."""
-        self.rebalance.suspended = True
-        self.health.restored = False
-        try:
-            if self.transaction is not None:
-                self.transaction.abort(5.0)
-        finally:
-            if self._labels is not None:
-                self._labels.close()
-            self.channels.close(5.0)
-
     def run(self, stop: StopFlag) -> None:
-        """Process until ``stop`` is set or a finite source is exhausted, then shut down cleanly."""
-        if self._labels is None:
-            self.restore()
-        predictions = self.channels.predictions
-        while not stop.is_set:
-            self.health.beat()
-            self._poll_labels()
-            records = predictions.poll(self._batch, self._poll_timeout)
-            for record in records:
-                self._on_prediction(record)
-            self._tick(time.monotonic())
-            if predictions.exhausted and not records:
-                break
+        """Process until ``stop`` is set or a finite source is exhausted; always shut down."""
+        if not self._started:
+            self.startup()
+        p = self.parts
+        predictions = p.channels.predictions
+        try:
+            while not stop.is_set:
+                p.health.beat()
+                p.labels.poll()
+                records = predictions.poll(self._batch, self._poll_timeout)
+                p.pipeline.process(records)
+                self.tick(time.monotonic())
+                if predictions.exhausted and not records:
+                    break
+        except TransactionAbortedError:
+            # Memory is ahead of the committed state: committing it now would be wrong.
+            self.abandon()
+            raise
+        except BaseException:
+            self.shutdown()
+            raise
         self.shutdown()
 
-    def shutdown(self) -> None:
-        """Stop consuming; deliver, checkpoint, commit; close. Bounded by the grace period."""
-        self.health.stopping = True
-        self._feedback = self.feedback.snapshot()
-        deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+    def abandon(self) -> None:
+        """Drop everything since the last commit (the open transaction is aborted) and close,
+        without committing: a new daemon resumes from the committed state."""
+        p = self.parts
+        p.rebalance.suspended = True
+        p.health.restored = False
         try:
-            self._commit(deadline, final=True)
-            self._refresh_status()
+            if p.channels.transaction is not None:
+                p.channels.transaction.abort(5.0)
         finally:
-            if self._labels is not None:
-                self._labels.close()
-            self.channels.close(max(0.0, deadline - time.monotonic()))
-        log.info(
-            "stopped",
-            items=self._items,
-            model_version=self.learner.version,
-            pending=len(self.pending),
-        )
+            p.labels.close()
+            p.channels.close(5.0)
 
-    # ------------------------------------------------------------------ predictions
-    def _on_prediction(self, record: Record) -> None:
-        started = time.perf_counter()
-        tp = (record.topic, record.partition)
-        self.partitions.select(record.partition)
-        parsed = self.parser.prediction(record, self.clock.now())
-        if isinstance(parsed, DeadLetterRecord):
-            self._dead_letter(parsed, record, self.tracker.begin(tp, record.offset, 1).delivered)
-            return
-        self.clock.observe(parsed.event_time.timestamp())
-        now = self.clock.now()
-        online = self.learner.score(parsed.features)
-        scores = online if self._online_scores or parsed.proba is None else parsed.proba
-        uncertainty = least_confidence(scores)
-        queue: str | None = None
-        rule: str | None = None
-        cost = parsed.cost or 1.0
-        if parsed.id in self.pending or self.partitions.is_closed(parsed.id):
-            # A redelivered item whose request is open or was closed: never a second request.
-            decision = Decision(False, Reason.DUPLICATE, 0.0, uncertainty, None)
-            item = ItemView(parsed.id, scores)
-        else:
-            route = self.queues.route(parsed, uncertainty)
-            rule = route.rule
-            queue = self.queues.choose(route)
-            cost = self.queues.cost(queue, parsed.cost or 1.0)
-            item = self._item(parsed, scores, online, cost)
-            decision = self.policy.decide(item, now)
-            gate = self._gates.get(queue)
-            if decision.query and gate is not None and self.pending.has_room(queue):
-                decision = gate.apply(decision, item, self.pending.outstanding(queue))
-            if decision.query:
-                queue, cost, decision = self._admit(parsed, queue, cost, decision, now)
-        ticket = self.tracker.begin(tp, record.offset, 2 if decision.query else 1)
-        redaction: dict[str, str] = {}
-        request: PendingRequest | None = None
-        if decision.query and queue is not None:
-            self.policy.commit(decision, replace(item, cost=cost), now)
-            self.metrics.budget_charged.inc(cost)
-            self.burn.add(now, cost)
-            request = self.queues.pending_for(parsed, decision, queue, rule, self.policy.id, now)
-            self.partitions.opened(parsed.id, record.partition)
-            redaction = self.queues.open(request, ticket.delivered)
-            self.metrics.queries.labels(queue).inc()
-        self._decisions[decision.reason].inc()
-        self._send_decision(
-            parsed, record, online, scores, decision, request, redaction, now, ticket.delivered
-        )
-        self.feedback.observe_item(parsed.group, decision.query, decision.utility, parsed.features)
-        self._items += 1
-        self.metrics.items.inc()
-        self.metrics.decision_latency.observe(time.perf_counter() - started)
-
-    def _item(
-        self, event: PredictionEvent, scores: Any, online: dict[str, float], cost: float
-    ) -> ItemView:
-        vector: tuple[float, ...] = ()
-        if self._needs_vector:
-            vector = tuple(
-                float(v)
-                for _, v in sorted(event.features.items())
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            )
-        committee: tuple[Any, ...] = ()
-        if self._needs_committee and event.proba is not None and online:
-            committee = (event.proba, online)
-        return ItemView(
-            event.id, scores, cost, self.learner.classes_seen, event.group, committee, vector
-        )
-
-    def _admit(
-        self, event: PredictionEvent, queue: str, cost: float, decision: Decision, now: float
-    ) -> tuple[str | None, float, Decision]:
-        """Capacity and overflow; a refusal is not charged (decide first, then commit)."""
-        admission = self.queues.admit(queue, decision.utility)
-        if admission.queue is None:
-            return None, cost, decision.refused(Reason.QUEUE_FULL)
-        if admission.evicted is not None:
-            self.partitions.closing(admission.evicted, "evicted")
-            self.intake.close(admission.evicted, now, "evicted")
-        if admission.spilled:
-            cost = self.queues.cost(admission.queue, event.cost or 1.0)
-            if not self.policy.budget.allows(cost, now):
-                return None, cost, decision.refused(Reason.BUDGET_EXHAUSTED)
-        return admission.queue, cost, decision
-
-    def _send_decision(
-        self,
-        event: PredictionEvent,
-        record: Record,
-        online: dict[str, float],
-        scores: Any,
-        decision: Decision,
-        request: PendingRequest | None,
-        redaction: dict[str, str],
-        now: float,
-        on_delivery: Delivered,
-    ) -> None:
-        budget = self.policy.snapshot(now)
-        queue = request.queue if request is not None else None
-        evidence = self.evidence.decision(
-            record,
-            now,
-            id=event.id,
-            event_time=event.event_time,
-            model_version=event.model_version,
-            online_model_version=self.learner.version,
-            scores=dict(scores),
-            score_source="online" if scores is online else "production",
-            online_prediction=self.learner.predict(online),
-            production_prediction=event.prediction,
-            uncertainty=decision.utility,
-            threshold=decision.threshold,
-            probability=decision.probability,
-            query=decision.query,
-            reason=decision.reason.value,
-            budget_spent=budget.spent,
-            budget_limit=budget.limit,
-            budget_remaining=budget.remaining,
-            budget_fraction=budget.fraction,
-            queue_state=self.pending.counts(),
-            queue=queue,
-            route_rule=request.route_rule if request is not None else None,
-            request_id=request.request_id if request is not None else None,
-            instructions_id=(
-                self.queues.queue_settings(queue).instructions_id if queue is not None else None
-            ),
-            redaction=redaction,
-            group=event.group,
-        )
-        self.channels.audit.send(evidence, event.id.encode(), on_delivery)
-
-    def _dead_letter(
-        self, record: DeadLetterRecord, source: Record, on_delivery: Delivered | None
-    ) -> None:
-        self.channels.dead_letter.send(encode(record), source.key, on_delivery)
-        self.metrics.dead_letters.labels(record.kind, record.reason.value).inc()
-        log.warning(
-            "dead_lettered",
-            kind=record.kind,
-            reason=record.reason.value,
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
-        )
-
-    # ------------------------------------------------------------------ labels
-    def _poll_labels(self) -> None:
-        for record in self._labels.poll(self._batch, 0.0):
-            self._on_label(record)
-
-    def _on_label(self, record: Record) -> None:
-        now = self.clock.now()
-        self._label_positions[record.partition] = record.offset + 1
-        parsed = self.parser.label(record, now)
-        if isinstance(parsed, DeadLetterRecord):
-            self._dead_letter(parsed, record, None)
-            return
-        request = self.pending.get(parsed.id)
-        if request is None:
-            if not self.partitions.owns_all and not self.partitions.is_closed(parsed.id):
-                # Another replica owns the request (every replica reads every label): it
-                # records the label, this one stays silent.
-                self.metrics.labels.labels("not_owned").inc()
-                return
-        elif not self.partitions.applies(parsed.id, record.partition, record.offset):
-            return  # applied before (by this replica before a rewind, or the previous owner)
-        owner = self.partitions.partition_of(parsed.id)
-        if owner is not None:
-            self.partitions.select(owner)
-        self.intake.take(parsed, record, now)
-        if request is not None and parsed.id not in self.pending:
-            self.partitions.closing(request, "answered")
-
-    def _learn(
-        self,
-        request: PendingRequest,
-        label: str,
-        role: str,
-        record: Record,
-        used_for: str,
-        now: float,
-    ) -> None:
-        owner = self.partitions.partition_of(request.id)
-        learned = self._model_offsets.get(owner, {}) if owner is not None else {}
-        if record.offset < learned.get(record.partition, 0):
-            self.metrics.labels.labels("replayed").inc()
-            return
-        self.feedback.observe_label(
-            label=label,
-            production_prediction=request.prediction,
-            production_confidence=request.confidence,
-            probability=request.probability,
-            reason=request.reason,
-            uncertainty=request.utility,
-            features=request.features,
-            role=role,
-        )
-        self.metrics.label_latency.observe(max(0.0, now - request.requested_at))
-        if used_for == "evaluation":
-            self.metrics.labels.labels("evaluation").inc()
-            return
-        self.learner.learn(request.features, label)
-        self._model_dirty = True
-        self.metrics.labels.labels("learned").inc()
-
-    # ------------------------------------------------------------------ bookkeeping
-    def _tick(self, mono: float) -> None:
-        for sink in self.channels.outputs():
-            sink.serve_deliveries()
-        self._store_offsets()
-        now = self.clock.now()
-        for request in self.pending.expire(now):
-            owner = self.partitions.partition_of(request.id)
-            if owner is not None:
-                self.partitions.select(owner)
-            self.partitions.closing(request, "expired")
-            self.intake.close(request, now, "expired")
-        if mono - self._last_commit >= self.settings.kafka.commit_interval_seconds:
-            self._commit(mono + self.settings.kafka.flush_timeout_seconds)
-        if mono - self._last_feedback >= self.settings.monitoring.refresh_seconds:
-            self._feedback = self.feedback.snapshot()
-            self._last_feedback = mono
-        if mono - self._last_lag >= _LAG_INTERVAL:
-            self._lag = self.channels.predictions.lag()
-            self._last_lag = mono
-        self.health.assigned = self.channels.predictions.assigned
+    def tick(self, mono: float) -> None:
+        """Bookkeeping between batches: settle offsets, expire requests, commit when due,
+        refresh lag and the status snapshot."""
+        p = self.parts
+        p.commit.settle()
+        now = p.clock.now()
+        for request in p.queues.expire(now):
+            p.intake.close(request, now, RequestOutcome.EXPIRED)
+        if p.commit.due(mono):
+            p.commit.commit(mono + self.settings.kafka.flush_timeout_seconds)
+        p.reporter.refresh_feedback(mono)
+        p.lag.poll(mono)
+        p.health.assigned = p.channels.predictions.assigned
         if self.on_tick is not None or mono - self._last_status >= _STATUS_INTERVAL:
             self._refresh_status()
             self._last_status = mono
 
-    def _store_offsets(self) -> None:
-        moved = self.tracker.advance()
-        if self.tracker.failures:
-            raise DeliveryError(f"output delivery failed: {self.tracker.failures[0]}")
-        if moved:
-            self.channels.predictions.store_offsets(moved)
-
-    def _commit(self, deadline: float, final: bool = False) -> None:
-        """Checkpoint the model, write the state changes, commit them with the offsets.
-
-        Exactly-once: one transaction holds every output since the last commit, the state
-        changes and the input offsets; the model checkpoint is written just before it with the
-        label positions it has learned, so a crash between the two only means labels the model
-        already knows are matched again without being learned again. At-least-once: deliver,
-        write state, then commit the delivered offsets.
-        """
-        if self.transaction is None:
-            left = self.channels.flush(max(0.0, deadline - time.monotonic()))
-            self._store_offsets()
-            if left:
-                log.warning("flush_incomplete", undelivered=left, final=final)
-                if not final:
-                    return
-        now = self.clock.now()
-        if self._model_dirty or final:
-            learned = self.partitions.positions(self._label_positions)
-            self.learner.save(
-                self.checkpoint_path,
-                {
-                    "partition_label_offsets": {
-                        str(p): {str(lp): o for lp, o in offsets.items()}
-                        for p, offsets in learned.items()
-                    }
-                },
-            )
-            self._model_offsets.update(learned)
-            self._model_dirty = False
-        self.partitions.write(self.state_log, self._label_positions, now)
-        offsets = {str(p): o for p, o in self._label_positions.items()}
-        policy_state = PolicyState(
-            policy=self.policy.state_dict(), label_offsets=offsets, saved_at=now
+    def shutdown(self) -> None:
+        """Stop consuming; deliver, checkpoint, commit; close. Bounded by the grace period."""
+        p = self.parts
+        p.health.stopping = True
+        p.reporter.refresh_feedback()
+        deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        try:
+            p.commit.commit(deadline, final=True)
+            self._refresh_status()
+        finally:
+            p.labels.close()
+            p.channels.close(max(0.0, deadline - time.monotonic()))
+        log.info(
+            "stopped",
+            items=self._status.items,
+            model_version=p.model.learner.version,
+            pending=len(p.queues),
         )
-        self.state_log.write(policy_state)
-        if self.transaction is not None:
-            self.transaction.commit(
-                self.channels.predictions.positions(), max(1.0, deadline - time.monotonic())
-            )
-        else:
-            left = self.channels.flush_state(max(0.0, deadline - time.monotonic()))
-            if left:
-                log.error("state_flush_incomplete", undelivered=left)
-                return
-            self.channels.predictions.commit()
-        self.metrics.commits.inc()
-        self._last_commit = time.monotonic()
-        self._last_commit_wall = time.time()
 
     def _refresh_status(self) -> None:
-        now = self.clock.now()
-        budget = self.partitions.snapshot(self.policy.snapshot(now), now)
-        rate = self.burn.rate(now)
-        ages = self.pending.oldest_ages(now)
-        self._status = Status(
-            budget_spent=budget.spent,
-            budget_limit=budget.limit,
-            budget_remaining=budget.remaining,
-            budget_fraction_target=self.settings.policy.budget.fraction,
-            budget_fraction_estimate=budget.fraction,
-            period_start=budget.period_start,
-            period_end=budget.period_end,
-            pending=len(self.pending),
-            pending_capacity=self.pending.capacity,
-            oldest_pending_age_seconds=max(ages.values(), default=0.0),
-            queues={
-                q.name: QueueStatus(
-                    self.pending.outstanding(q.name),
-                    q.capacity,
-                    ages[q.name],
-                    q.ttl_seconds,
-                    agreement=self.intake.mean_agreement(q.name),
-                )
-                for q in self.settings.queues
-            },
-            last_commit=self._last_commit_wall,
-            burn_rate=rate,
-            exhaustion_forecast_seconds=seconds_to_exhaustion(budget.remaining, rate),
-            feedback=self._feedback,
-            model_version=self.learner.version,
-            classes_seen=self.learner.classes_seen,
-            policy=self.policy.id,
-            lag=self._lag,
-            items=self._items,
-        )
+        self._status = self.parts.reporter.assemble()
         if self.on_tick is not None:
             self.on_tick(self._status)

@@ -17,8 +17,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
+from connectors.protocols import Sink
+from connectors.record import Record
+from daemon.contracts.evidence import EvidenceBuilder
+from daemon.contracts.messages import LabelEvent, RequestOutcome
 from daemon.contracts.pending_request import PendingRequest
-from daemon.labeling.pending import PendingStore
+from daemon.labeling.admission import AdmissionStep
+from daemon.labeling.intake import LabelIntake, LabelUse, LabelVerdict
+from daemon.labeling.queues import ExpertQueues
+from daemon.monitoring.metrics import Metrics
+from daemon.service.pipeline import Decided, ItemStage, Scored, Selected
 from daemon.service.state import (
     ClosedRequest,
     LedgerState,
@@ -26,7 +34,7 @@ from daemon.service.state import (
     RequestRecord,
     StateLog,
 )
-from policies import BudgetManager, BudgetSnapshot
+from policies import BudgetManager, BudgetSnapshot, Decision, ItemView, Reason
 from policies.budget import absolute_members
 
 
@@ -35,9 +43,9 @@ class PartitionState:
 
     Parameters
     ----------
-    pending
-        The one pending store; this object tells it which requests arrive and leave with a
-        partition, and reads its changes at commit.
+    queues
+        The owner of the open requests; this object tells it which requests arrive and leave
+        with a partition, and reads its changes at commit.
     budget
         The policy's budget; its absolute members are switched to the ledger of the partition of
         the item being decided (:meth:`select`).
@@ -48,12 +56,12 @@ class PartitionState:
 
     def __init__(
         self,
-        pending: PendingStore,
+        queues: ExpertQueues,
         budget: BudgetManager,
         horizon_seconds: float = 7 * 86400.0,
         memory: int = 100_000,
     ) -> None:
-        self.pending = pending
+        self.pending = queues
         self.horizon_seconds = horizon_seconds
         self.memory = memory
         self._caps = absolute_members(budget)
@@ -285,3 +293,89 @@ class PartitionState:
 def _fresh() -> dict[str, object]:
     """The state of an absolute budget that has spent nothing yet."""
     return {"period": None, "spent": 0.0}
+
+
+class PartitionIntake(LabelIntake):
+    """Label intake that knows which partition owns each request.
+
+    A label whose request this replica does not hold is someone else's when another replica
+    owns partitions (every replica reads every label): it is skipped silently and counted
+    ``not_owned``, so a label is recorded once, by the owner of its request. A label already
+    applied to its request's partition (re-read after a rewind or a crash) is skipped too.
+    Before a label or a closing can charge a re-ask, the request's ledger is selected.
+    """
+
+    def __init__(
+        self,
+        partitions: PartitionState,
+        queues: ExpertQueues,
+        admission: AdmissionStep,
+        metrics: Metrics,
+        evidence: EvidenceBuilder,
+        audit: Sink,
+    ) -> None:
+        super().__init__(queues, admission, metrics, evidence, audit)
+        self.partitions = partitions
+
+    def take(self, label: LabelEvent, record: Record, now: float) -> LabelVerdict:
+        """Resolve the label if this replica owns its request and has not applied it yet."""
+        parts = self.partitions
+        request = self.queues.get(label.id)
+        if request is None:
+            if not parts.owns_all and not parts.is_closed(label.id):
+                self.metrics.labels.labels("not_owned").inc()
+                return LabelVerdict(LabelUse.AWAITING, role=label.labeler_role)
+        elif not parts.applies(label.id, record.partition, record.offset):
+            return LabelVerdict(LabelUse.AWAITING, role=label.labeler_role)
+        owner = parts.partition_of(label.id)
+        if owner is not None:
+            parts.select(owner)
+        verdict = super().take(label, record, now)
+        if request is not None and label.id not in self.queues:
+            parts.closing(request, "answered")
+        return verdict
+
+    def close(self, request: PendingRequest, now: float, outcome: RequestOutcome) -> None:
+        """Close an open request, on its partition's ledger, remembering why."""
+        owner = self.partitions.partition_of(request.id)
+        if owner is not None:
+            self.partitions.select(owner)
+        self.partitions.closing(request, outcome.value)
+        super().close(request, now, outcome)
+
+
+class LedgerDecide:
+    """The decide stage on the ledger of the item's partition; a closed request is final.
+
+    A redelivered item whose request was answered, withdrawn or expired gets no new request
+    (reason ``duplicate``), as long as the closed-request memory remembers it.
+    """
+
+    def __init__(self, partitions: PartitionState, decide: ItemStage[Scored, Decided]) -> None:
+        self.partitions = partitions
+        self.decide = decide
+
+    def __call__(self, scored: Scored) -> Decided:
+        """Select the partition's ledger, then decide."""
+        decoded = scored.decoded
+        self.partitions.select(decoded.record.partition)
+        if self.partitions.is_closed(decoded.event.id):
+            decision = Decision(False, Reason.DUPLICATE, 0.0, scored.uncertainty, None)
+            return Decided(scored, ItemView(decoded.event.id, scored.scores), decision, None)
+        return self.decide(scored)
+
+
+class OwnedAdmit:
+    """The admit stage, telling the partition state which partition a new request belongs to."""
+
+    def __init__(self, partitions: PartitionState, admit: ItemStage[Decided, Selected]) -> None:
+        self.partitions = partitions
+        self.admit = admit
+
+    def __call__(self, decided: Decided) -> Selected:
+        """Admit, then note the new request's partition."""
+        selected = self.admit(decided)
+        if selected.admitted.request is not None:
+            record = decided.scored.decoded.record
+            self.partitions.opened(selected.admitted.request.id, record.partition)
+        return selected
