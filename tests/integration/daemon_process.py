@@ -45,6 +45,12 @@ class DaemonProcess:
 
     def start(self) -> DaemonProcess:
         """Start the process and wait until it is ready (/readyz 200)."""
+        self.launch()
+        wait_for(lambda: self.http("/readyz")[0] == 200, 60, "daemon ready", self)
+        return self
+
+    def launch(self) -> DaemonProcess:
+        """Start the process without waiting for it."""
         self._log_fh = self.log.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
@@ -53,8 +59,19 @@ class DaemonProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        wait_for(lambda: self.http("/readyz")[0] == 200, 60, "daemon ready", self)
         return self
+
+    @property
+    def ready(self) -> bool:
+        """Whether /readyz answers 200 now."""
+        return self.http("/readyz")[0] == 200
+
+    def sigkill(self) -> None:
+        """SIGKILL the process (a crash: no shutdown, no commit) and reap it."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+        self._log_fh.close()
 
     def http(self, path: str) -> tuple[int, bytes]:
         """GET a path of the ops server; (0, b"") when it is not reachable."""
