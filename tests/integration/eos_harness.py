@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from daemon.tools import replay
-from tests.integration.daemon_process import read_all
+from tests.integration.daemon_process import committed_offsets, end_offsets, read_all
 
 
 def topics_for(factory: Any, partitions: int = 3) -> dict[str, str]:
@@ -194,6 +194,15 @@ class Expert(threading.Thread):
         self._halt.set()
         self.join(60)
         assert self.error is None, self.error
+
+
+def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether the group has committed every offset of the topic (False while the broker is
+    still electing coordinators after a restart)."""
+    try:
+        return committed_offsets(bootstrap, group, topic) == end_offsets(bootstrap, topic)
+    except KafkaException:
+        return False
 
 
 def fold_state(bootstrap: str, topic: str) -> dict[bytes, dict[str, Any]]:

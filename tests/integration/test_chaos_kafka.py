@@ -15,7 +15,6 @@ import time
 from daemon.tools import replay
 from tests.integration.daemon_process import (
     DaemonProcess,
-    committed_offsets,
     end_offsets,
     free_port,
     wait_for,
@@ -25,6 +24,7 @@ from tests.integration.eos_harness import (
     Expert,
     PacedProducer,
     assert_exactly_once,
+    caught_up,
     checkpoint_version,
     committed_outcome,
     daemon_config,
@@ -63,11 +63,11 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
     try:
         producer.start()
         expert.start()
-        for _ in range(KILLS):
+        for kill in range(KILLS):
             daemon = DaemonProcess(config, port, log, env).launch()
-            if rng.random() < 0.3:
-                # Early: during start-up, restore or the first rebalance.
-                time.sleep(rng.uniform(0.2, 2.5))
+            if kill % 4 == 0:
+                # Early: while importing, restoring or joining the group.
+                time.sleep(rng.uniform(0.05, 1.0))
             else:
                 wait_for(lambda d=daemon: d.ready, 60, "daemon ready", daemon)
                 time.sleep(rng.uniform(0.1, 4.0))
@@ -81,9 +81,8 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
         daemon = DaemonProcess(config, port, log, env).start()
         producer.join(300)
         assert producer.error is None, producer.error
-        ends = end_offsets(kafka_bootstrap, topics["predictions"])
         wait_for(
-            lambda: committed_offsets(kafka_bootstrap, unique_group, topics["predictions"]) == ends,
+            lambda: caught_up(kafka_bootstrap, unique_group, topics["predictions"]),
             240,
             "every prediction committed",
             daemon,
