@@ -199,8 +199,11 @@ class PartitionState:
         return item_id in self._of and item_id not in self.pending
 
     def applies(self, item_id: str, label_partition: int, offset: int) -> bool:
-        """Whether a label at this position is still to be applied to the item's request."""
+        """Whether a label at this position is still to be applied to the item's request (open
+        or closed here): False for a label re-read below its partition's label position."""
         p = self._of.get(item_id)
+        if p is None:
+            p = self._closed_index.get(item_id)
         if p is None:
             return True
         return offset >= self._floors.get(p, {}).get(label_partition, 0)
@@ -320,12 +323,12 @@ class PartitionIntake(LabelIntake):
     def take(self, label: LabelEvent, record: Record, now: float) -> LabelVerdict:
         """Resolve the label if this replica owns its request and has not applied it yet."""
         parts = self.partitions
+        if not parts.applies(label.id, record.partition, record.offset):
+            # Read again (after a rewind or a restart): applied already, recorded already.
+            return LabelVerdict(LabelUse.AWAITING, role=label.labeler_role)
         request = self.queues.get(label.id)
-        if request is None:
-            if not parts.owns_all and not parts.is_closed(label.id):
-                self.metrics.labels.labels("not_owned").inc()
-                return LabelVerdict(LabelUse.AWAITING, role=label.labeler_role)
-        elif not parts.applies(label.id, record.partition, record.offset):
+        if request is None and not parts.owns_all and not parts.is_closed(label.id):
+            self.metrics.labels.labels("not_owned").inc()
             return LabelVerdict(LabelUse.AWAITING, role=label.labeler_role)
         owner = parts.partition_of(label.id)
         if owner is not None:

@@ -155,3 +155,26 @@ def test_labels_behind_a_new_partition_rewind_the_reader_but_apply_once():
     assert not ps.applies("old", 0, 8)
     assert ps.applies("old", 0, 9)
     assert ps.positions({0: 9}) == {0: {0: 9}, 1: {0: 9}}
+
+
+def test_a_label_read_again_for_a_closed_request_is_not_applied_again():
+    """After a rewind, a label below the partition's position whose request is closed already
+    is not applied (no second label record); a later label for it is."""
+    ps, q, _ = state()
+    ps.assign({0: PartitionRecords(open=[req("a")])}, {0: 0})
+    ps.closing(req("a"), "answered")
+    q.remove("a")
+    ps.write(StateLog(Recorder(), "x"), {0: 7}, now=1.0)
+    ps.assign({1: PartitionRecords()}, {0: 7})
+    rewind = ps.assign(
+        {
+            2: PartitionRecords(
+                ledger=LedgerState(budgets=[{"period": None, "spent": 0.0}], label_offsets={"0": 3})
+            )
+        },
+        {0: 7},
+    )
+    assert rewind == {0: 3}
+    assert ps.is_closed("a")
+    assert not ps.applies("a", 0, 5)
+    assert ps.applies("a", 0, 7)
