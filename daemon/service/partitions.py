@@ -125,7 +125,9 @@ class PartitionState:
                 self._ledgers[p] = [_fresh() for _ in self._caps]
             floors = {int(k): v for k, v in (ledger.label_offsets if ledger else {}).items()}
             for lp, offset in reader.items():
-                floors.setdefault(lp, offset)  # no requests saw labels before: nothing to redo
+                # A partition without a ledger has no requests: no earlier label concerns it. A
+                # label partition its previous owner never read has nothing applied: from 0.
+                floors.setdefault(lp, offset if ledger is None else 0)
                 if floors[lp] < offset:
                     rewind[lp] = min(rewind.get(lp, offset), floors[lp])
             self._floors[p] = floors
