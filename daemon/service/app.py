@@ -7,8 +7,7 @@ from collections.abc import Callable
 import structlog
 from prometheus_client import CollectorRegistry
 
-from daemon.config import Settings
-from daemon.config import Strategy as StrategyName
+from daemon.config import Settings, StrategyName
 from daemon.contracts.evidence import EvidenceBuilder
 from daemon.contracts.parsing import Parser
 from daemon.labeling.admission import AdmissionStep
@@ -100,7 +99,7 @@ def compose(
     vectors = p.diversity is not None
     admission = AdmissionStep(settings, queues, ledger, policy.id, vectors=vectors)
     evidence = EvidenceBuilder(settings.fingerprint(), policy.id, p.model_dump(mode="json"))
-    intake = LabelIntake(queues, admission, metrics, evidence, channels.audit)
+    intake = LabelIntake(queues, admission, metrics, evidence, channels.evidence)
     feedback = FeedbackMonitor(
         window=mon.window,
         top_k=mon.subgroup_top_k,
@@ -130,7 +129,7 @@ def compose(
         queues,
         intake,
         evidence,
-        channels.audit,
+        channels.evidence,
         dead_letters,
         model,
         feedback,

@@ -58,7 +58,7 @@ class Emit:
         queues: ExpertQueues,
         intake: LabelIntake,
         evidence: EvidenceBuilder,
-        audit: Sink,
+        trail: Sink,
         dead_letters: DeadLetters,
         model: ModelCheckpoint,
         feedback: FeedbackMonitor,
@@ -69,7 +69,7 @@ class Emit:
         self.queues = queues
         self.intake = intake
         self.evidence = evidence
-        self.audit = audit
+        self.trail = trail
         self.dead_letters = dead_letters
         self.model = model
         self.feedback = feedback
@@ -159,6 +159,6 @@ class Emit:
         if request is not None:
             self.queues.send(request, message, done)
         self._decisions[decision.reason].inc()
-        self.audit.send(evidence, event.id.encode(), done)
+        self.trail.send(evidence, event.id.encode(), done)
         self.feedback.observe_item(event.group, decision.query, decision.utility, event.features)
         self.metrics.items.inc()

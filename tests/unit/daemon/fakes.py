@@ -129,7 +129,7 @@ class MemoryChannels:
         return Channels(
             predictions=self.predictions,
             requests={q.name: self.requests for q in settings.queues},
-            audit=self.audit,
+            evidence=self.audit,
             dead_letter=self.dead_letter,
             state=self.state,
             open_labels=lambda start: self.labels,
