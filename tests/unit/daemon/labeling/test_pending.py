@@ -104,12 +104,6 @@ def test_oldest_age_is_measured_from_the_oldest_request():
     assert store.oldest_ages(100.0)["other"] == 0.0
 
 
-def test_pending_request_round_trips_through_json():
-    """A request survives the JSON form the state log stores."""
-    r = req("a", 10)
-    assert PendingRequest.model_validate_json(r.model_dump_json()) == r
-
-
 @given(
     st.lists(st.tuples(st.sampled_from(["fast", "slow"]), st.floats(0, 1000)), max_size=40),
     st.floats(0, 1000),
