@@ -97,16 +97,23 @@ class MemorySource:
 
 
 class NoLabels:
-    """A label source that never yields."""
+    """A label source over a list of payloads (none by default); offsets are list positions."""
 
     name = "labels"
-    exhausted = True
 
-    def __init__(self) -> None:
+    def __init__(self, payloads: Iterable[bytes] = ()) -> None:
+        self.records = [Record(p, None, self.name, 0, i) for i, p in enumerate(payloads)]
+        self._next = 0
         self.closed = False
 
+    @property
+    def exhausted(self) -> bool:
+        return self._next >= len(self.records)
+
     def poll(self, max_records: int, timeout: float) -> list[Record]:
-        return []
+        out = self.records[self._next : self._next + max_records]
+        self._next += len(out)
+        return out
 
     def close(self) -> None:
         self.closed = True

@@ -10,11 +10,20 @@ import pytest
 
 from daemon.config import Settings
 from daemon.contracts.messages import DeadLetterReason
-from daemon.errors import StateError
-from daemon.service.app import build_daemon, serve
+from daemon.errors import DeliveryError, StateError
+from daemon.service.app import serve
+from daemon.service.lifecycle import StopFlag
 from daemon.tools import replay
 from policies import Reason
 from policies.decision import QUERY_REASONS
+from tests.unit.daemon.fakes import (
+    MemoryChannels,
+    MemorySink,
+    MemorySource,
+    memory_daemon,
+    prediction,
+)
+from tests.unit.daemon.fakes import settings as memory_settings
 
 N = 2000
 FRACTION = 0.1
@@ -329,32 +338,12 @@ def test_redelivered_pending_item_is_a_duplicate(tmp_path):
     assert counter(daemon, "labelgate_decisions_total", reason="duplicate") == 1
 
 
-def test_build_daemon_has_no_side_effects(tmp_path):
-    """Building a daemon writes nothing; outputs appear only once it runs."""
-    predictions, _ = replay.generate(tmp_path / "replay", n=10, malformed_every=0)
-    build_daemon(make_settings(tmp_path, predictions, "out"))
-    assert not (tmp_path / "out").exists()
-    assert not (tmp_path / "state").exists()
-    assert not (tmp_path / "state.jsonl").exists()
-
-
 def test_a_delivery_error_still_closes_the_consumer_and_the_sinks(tmp_path):
     """run() raises DeliveryError when an output fails, and shuts down on the way out."""
-    from daemon.errors import DeliveryError  # noqa: PLC0415
-    from daemon.service.lifecycle import StopFlag  # noqa: PLC0415
-    from tests.unit.daemon.fakes import (  # noqa: PLC0415
-        MemoryChannels,
-        MemorySink,
-        MemorySource,
-        memory_daemon,
-        prediction,
-        settings,
-    )
-
     memory = MemoryChannels(
         MemorySource([prediction(i) for i in range(3)]), audit=MemorySink("audit", fail=True)
     )
-    daemon = memory_daemon(settings(tmp_path), memory)
+    daemon = memory_daemon(memory_settings(tmp_path), memory)
     with pytest.raises(DeliveryError, match="delivery refused"):
         daemon.run(StopFlag())
     assert memory.predictions.closed
@@ -367,17 +356,8 @@ def test_a_delivery_error_still_closes_the_consumer_and_the_sinks(tmp_path):
 
 def test_a_stop_request_ends_the_loop_with_a_final_commit(tmp_path):
     """With the stop flag set, run() processes nothing more, commits once and closes."""
-    from daemon.service.lifecycle import StopFlag  # noqa: PLC0415
-    from tests.unit.daemon.fakes import (  # noqa: PLC0415
-        MemoryChannels,
-        MemorySource,
-        memory_daemon,
-        prediction,
-        settings,
-    )
-
     memory = MemoryChannels(MemorySource([prediction(0)]))
-    daemon = memory_daemon(settings(tmp_path), memory)
+    daemon = memory_daemon(memory_settings(tmp_path), memory)
     stop = StopFlag()
     stop.set()
     daemon.run(stop)
