@@ -2,7 +2,8 @@
 
 ``run`` reads like a table of contents: beat → take labels → poll a batch → pipeline (decode →
 score → decide → admit → emit) → tick (settle offsets, expire requests, commit when due,
-refresh lag and status) → check stop. It shuts down on every exit path.
+refresh lag and status) → check stop. It shuts down on every exit path. Everything produced
+between two commits belongs to the commit protocol's unit of work (``commit.begin``).
 """
 
 from __future__ import annotations
@@ -133,8 +134,10 @@ class Daemon:
         try:
             while not stop.is_set:
                 p.health.beat()
+                p.commit.begin()
                 p.labels.poll()
                 records = predictions.poll(self._batch, self._poll_timeout)
+                p.commit.begin()
                 p.pipeline.process(records)
                 self.tick(time.monotonic())
                 if predictions.exhausted and not records:
