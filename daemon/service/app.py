@@ -23,6 +23,7 @@ from daemon.service.budget_share import BudgetShare
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock, EventClock, WallClock
 from daemon.service.commit import AtLeastOnceCommit
+from daemon.service.dead_letters import DeadLetters
 from daemon.service.health import Health
 from daemon.service.labels import LabelPath
 from daemon.service.lag import LagPoller
@@ -33,7 +34,7 @@ from daemon.service.rebalance import RebalanceHandler
 from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
 from daemon.service.snapshot import StatusAssembler
-from daemon.service.stages import Admit, DeadLetters, Decide, Decode, Emit, Score
+from daemon.service.stages import Admit, Decide, Decode, Emit, Score
 from daemon.service.state import StateLog
 from daemon.service.wiring import (
     Channels,

@@ -17,7 +17,7 @@ from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.metrics import Metrics
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock
-from daemon.service.stages.emit import DeadLetters
+from daemon.service.dead_letters import DeadLetters
 
 log = structlog.get_logger("labelgate.labels")
 
