@@ -128,7 +128,12 @@ class Daemon:
     def run(self, stop: StopFlag) -> None:
         """Process until ``stop`` is set or a finite source is exhausted; always shut down."""
         if not self._started:
-            self.startup()
+            try:
+                self.startup()
+            except BaseException:
+                # Nothing was processed: close without committing (the state stays as it was).
+                self._close(time.monotonic() + self.settings.shutdown_grace_seconds)
+                raise
         p = self.parts
         predictions = p.channels.predictions
         try:
@@ -172,14 +177,20 @@ class Daemon:
             p.commit.commit(deadline, final=True)
             self._refresh_status()
         finally:
-            p.labels.close()
-            p.channels.close(max(0.0, deadline - time.monotonic()))
+            self._close(deadline)
         log.info(
             "stopped",
             items=self._status.items,
             model_version=p.model.learner.version,
             pending=len(p.queues),
         )
+
+    def _close(self, deadline: float) -> None:
+        """Close the label source and every channel (consumers leave their group)."""
+        try:
+            self.parts.labels.close()
+        finally:
+            self.parts.channels.close(max(0.0, deadline - time.monotonic()))
 
     def _refresh_status(self) -> None:
         self._status = self.parts.reporter.assemble()

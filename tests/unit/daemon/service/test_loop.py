@@ -364,3 +364,20 @@ def test_a_stop_request_ends_the_loop_with_a_final_commit(tmp_path):
     assert memory.audit.sent == []
     assert memory.predictions.commits == 1
     assert memory.predictions.closed
+
+
+def test_a_failed_restore_closes_the_channels_and_commits_nothing(tmp_path):
+    """StateError during startup: run() re-raises after closing, without writing state."""
+    memory = MemoryChannels(MemorySource([prediction(0)]))
+    daemon = memory_daemon(memory_settings(tmp_path), memory)
+
+    def broken_state():
+        raise StateError("state log entry is not valid")
+
+    daemon.parts.channels.read_state = broken_state
+    with pytest.raises(StateError):
+        daemon.run(StopFlag())
+    assert memory.predictions.closed
+    assert memory.state.closed
+    assert memory.state.sent == []
+    assert memory.predictions.commits == 0
