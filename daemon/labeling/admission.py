@@ -226,4 +226,6 @@ def _repeat(request: PendingRequest) -> Decision:
         reason = Reason(request.reason)
     except ValueError:  # a request restored from an older state with a retired reason
         reason = Reason.UNCERTAIN
-    return Decision(True, reason, request.probability, request.utility)
+    return Decision(
+        query=True, reason=reason, probability=request.probability, utility=request.utility
+    )
