@@ -157,7 +157,10 @@ class Daemon:
         p.commit.settle()
         now = p.clock.now()
         for request in p.queues.expire(now):
-            p.intake.close(request, now, RequestOutcome.EXPIRED)
+            try:
+                p.intake.close(request, now, RequestOutcome.EXPIRED)
+            except Exception as exc:  # one request's failure must not stop the loop
+                log.error("expiry_failed", item=request.id, queue=request.queue, exc_info=exc)
         if p.commit.due(mono):
             p.commit.commit(mono + self.settings.kafka.flush_timeout_seconds)
         p.reporter.refresh_feedback(mono)

@@ -381,3 +381,24 @@ def test_a_failed_restore_closes_the_channels_and_commits_nothing(tmp_path):
     assert memory.state.closed
     assert memory.state.sent == []
     assert memory.predictions.commits == 0
+
+
+def test_a_failure_while_closing_one_expired_request_does_not_stop_the_loop(tmp_path, monkeypatch):
+    """Closing an expired request raises once: logged, and the run still ends normally."""
+    from daemon.labeling.intake import LabelIntake  # noqa: PLC0415
+
+    def close(self, request, now, outcome):
+        raise RuntimeError("withdrawal failed")
+
+    monkeypatch.setattr(LabelIntake, "close", close)
+    memory = MemoryChannels(MemorySource([prediction(0), prediction(100)]))
+    config = memory_settings(
+        tmp_path,
+        queues=[{"name": "default", "ttl_seconds": 10}],
+        kafka={"consume_batch_size": 1},
+    )
+    daemon = memory_daemon(config, memory)
+    daemon.run(StopFlag())
+    decisions = [d["id"] for d in memory.audit.documents() if d["kind"] == "decision"]
+    assert decisions == ["it-000", "it-100"]
+    assert memory.predictions.commits == 1
