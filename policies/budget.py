@@ -347,4 +347,3 @@ def absolute_members(budget: BudgetManager) -> list[AbsoluteBudget]:
     if isinstance(budget, CombinedBudget):
         return [cap for member in budget.budgets for cap in absolute_members(member)]
     return []
-
