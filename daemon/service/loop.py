@@ -111,6 +111,7 @@ class Daemon:
             drift_delta=mon.drift_delta,
             audit_reasons=frozenset(mon.audit_reasons),
             non_human_roles=frozenset(mon.non_human_roles),
+            classes=len(settings.classes),
         )
         self.burn = BurnRate(mon.burn_window_seconds)
         self._feedback = FeedbackSnapshot()
@@ -263,7 +264,9 @@ class Daemon:
         self._send_decision(
             parsed, record, online, scores, decision, request, redaction, now, ticket.delivered
         )
-        self.feedback.observe_item(parsed.group, decision.query, decision.utility, parsed.features)
+        self.feedback.observe_item(
+            parsed.group, decision.query, decision.utility, parsed.features, decision.reason.value
+        )
         self._items += 1
         self.metrics.items.inc()
         self.metrics.decision_latency.observe(time.perf_counter() - started)
@@ -418,7 +421,8 @@ class Daemon:
             reason=request.reason,
             uncertainty=request.utility,
             features=request.features,
-            role=role,
+            roles=tuple(x.labeler_role for x in request.labels if x.label == label) or (role,),
+            trained=used_for != "evaluation",
         )
         self.metrics.label_latency.observe(max(0.0, now - request.requested_at))
         if used_for == "evaluation":

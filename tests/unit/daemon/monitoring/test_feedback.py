@@ -10,6 +10,7 @@ import pytest
 
 from daemon.monitoring.drift import DriftMonitor
 from daemon.monitoring.estimates import ErrorEstimates
+from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.shift import ShiftMonitor, jensen_shannon, psi
 from daemon.monitoring.subgroups import OTHER, SubgroupMonitor
 
@@ -34,8 +35,9 @@ def test_starved_subgroup_has_low_representation_ratio():
     assert got == pytest.approx(expected)
     assert got["B"] < 0.5 < 1.0 < got["A"]
     disparity = SubgroupMonitor.disparity(monitor.shares())["segment"]
-    rates = {
-        g: sum(1 for x, q in window if x == g and q) / sum(1 for x, _ in window if x == g)
+    rates = {  # Laplace-smoothed selection rates, as docs/metrics.md defines them
+        g: (sum(1 for x, q in window if x == g and q) + 1)
+        / (sum(1 for x, _ in window if x == g) + 2)
         for g in ("A", "B")
     }
     assert disparity == pytest.approx(rates["A"] / rates["B"])
@@ -138,3 +140,115 @@ def test_audit_estimate_uses_only_audit_labels():
     assert got["audit"].n == 10
     assert got["naive"].error_rate == pytest.approx(17 / 30)
     assert got["naive"].calibration_error is None
+
+
+def test_top_k_are_the_most_frequent_values_not_the_first_seen():
+    """Rare values seen first do not take the top-K series from frequent values seen later."""
+    monitor = SubgroupMonitor(window=2000, top_k=2)
+    for i in range(5):
+        monitor.observe({"region": f"rare{i}"}, queried=True)
+    for i in range(1000):
+        monitor.observe({"region": "EU" if i % 3 else "US"}, queried=i % 10 == 0)
+    window = {s.group: s for s in monitor.shares()}
+    assert set(window) == {"EU", "US", OTHER}
+    assert window[OTHER].items == 5
+    assert window[OTHER].queries == 5
+    totals = monitor.items_total
+    assert totals[("region", "EU")] == 666
+    assert totals[("region", "US")] == 334
+    assert totals[("region", OTHER)] == 5
+    assert monitor.queries_total[("region", OTHER)] == 5
+
+
+def test_disparity_is_finite_when_a_group_gets_no_queries():
+    """A group with no queries gives a finite, documented disparity; small groups and other
+    are left out."""
+    monitor = SubgroupMonitor(window=1000, top_k=3)
+    for i in range(300):
+        monitor.observe({"region": "A"}, queried=i % 10 == 0)
+        monitor.observe({"region": "B"}, queried=False)
+    for _ in range(10):
+        monitor.observe({"region": "tiny"}, queried=False)
+    got = SubgroupMonitor.disparity(monitor.shares())
+    assert got == {"region": pytest.approx((31 / 302) / (1 / 302))}
+    assert math.isfinite(got["region"])
+
+
+def test_shift_windows_cover_the_same_period():
+    """Labels that arrived before the last ``window`` streamed items leave the labeled histogram."""
+    monitor = ShiftMonitor(features=[], bins=10, window=1000, min_labeled=50)
+    for i in range(1000):
+        monitor.observe_stream(0.1, {})
+        if i < 100:
+            monitor.observe_labeled(0.45, {})  # early labels: very uncertain
+    assert monitor.compute()["uncertainty"][0] > 1.0
+    for i in range(1000):
+        monitor.observe_stream(0.1, {})
+        if i % 10 == 0:
+            monitor.observe_labeled(0.1, {})  # labels of this period: like the stream
+    got_psi, got_js = monitor.compute()["uncertainty"]
+    assert got_psi == pytest.approx(0.0)
+    assert got_js == pytest.approx(0.0)
+
+
+def test_cold_start_does_not_feed_uncertainty_statistics():
+    """Cold-start decisions (a forced utility of 1.0) feed neither the uncertainty histogram
+    nor the uncertainty drift detector; their features still count."""
+    monitor = FeedbackMonitor(window=100, shift_features=["x"], shift_warmup=10, classes=2)
+    for i in range(20):
+        monitor.observe_item({}, True, 1.0, {"x": float(i)}, reason="cold_start")
+    tracked = monitor.shift._tracked
+    assert not tracked["uncertainty"].stream.recent
+    assert len(tracked["x"].stream.recent) == 20
+    assert monitor.drift._uncertainty.n_detections == 0
+    assert monitor.drift._uncertainty.width == 0
+
+
+def test_uncertainty_bins_span_the_range_of_least_confidence():
+    """With two classes least confidence is at most 0.5: the bins cover [0, 0.5], none wasted."""
+    monitor = FeedbackMonitor(window=1000, classes=2)
+    assert monitor.shift._tracked["uncertainty"].edges == pytest.approx(
+        [0.05 * i for i in range(1, 10)]
+    )
+
+
+def test_model_updates_count_trained_labels_by_who_gave_them():
+    """Audit labels never count as model updates; a consensus is human if a human agreed."""
+    monitor = FeedbackMonitor(non_human_roles=frozenset({"llm"}))
+    common = {
+        "label": "a",
+        "production_prediction": "a",
+        "production_confidence": 0.9,
+        "probability": 0.5,
+        "uncertainty": 0.2,
+        "features": {},
+    }
+    monitor.observe_label(reason="uncertain", roles=("llm", "expert"), **common)
+    monitor.observe_label(reason="uncertain", roles=("llm",), **common)
+    monitor.observe_label(reason="audit", roles=("llm",), trained=False, **common)
+    assert dict(monitor.model_updates) == {"human": 1, "non_human": 1}
+
+
+def test_audit_estimate_defaults_to_audit_labels_only():
+    """Exploration labels (reason random) count in naive and IPW, not in the audit estimate."""
+    monitor = FeedbackMonitor()
+    common = {"production_confidence": None, "uncertainty": 0.2, "features": {}}
+    for i in range(10):
+        monitor.observe_label(
+            label="a",
+            production_prediction="b" if i < 5 else "a",
+            probability=0.1,
+            reason="random",
+            **common,
+        )
+        monitor.observe_label(
+            label="a",
+            production_prediction="b" if i < 1 else "a",
+            probability=0.1,
+            reason="audit",
+            trained=False,
+            **common,
+        )
+    got = monitor.estimates.compute()
+    assert (got["audit"].n, got["audit"].error_rate) == (10, pytest.approx(0.1))
+    assert got["naive"].n == 20
