@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
@@ -252,3 +253,164 @@ def test_audit_estimate_defaults_to_audit_labels_only():
     got = monitor.estimates.compute()
     assert (got["audit"].n, got["audit"].error_rate) == (10, pytest.approx(0.1))
     assert got["naive"].n == 20
+
+
+# ------------------------------------------------------------------ recomputed from the records
+# Every exported feedback metric of the biased replay run, recomputed from its evidence records
+# (decisions and labels, in the order the daemon wrote them) and the prediction inputs, by code
+# written from docs/metrics.md rather than by calling the monitors.
+
+
+def _recompute_psi_js(stream: list[float], labeled: list[float], edges: list[float]):
+    def shares(values):
+        counts = [0] * (len(edges) + 1)
+        for v in values:
+            counts[sum(v >= e for e in edges)] += 1
+        return [c / len(values) for c in counts]
+
+    s, lab = shares(stream), shares(labeled)
+    psi_value = sum(
+        (max(a, 1e-4) - max(e, 1e-4)) * math.log(max(a, 1e-4) / max(e, 1e-4))
+        for e, a in zip(s, lab, strict=True)
+    )
+    m = [(a + b) / 2 for a, b in zip(s, lab, strict=True)]
+
+    def kl(p, q):
+        return sum(x * math.log2(x / y) for x, y in zip(p, q, strict=True) if x > 0)
+
+    return psi_value, math.sqrt((kl(s, m) + kl(lab, m)) / 2)
+
+
+def test_exported_feedback_metrics_recomputed_from_the_records(biased_run):
+    """Subgroup counts and shares, disparity, shift, error and calibration estimates, effective
+    sample size, model updates, label outcomes and drift detections all match a recomputation
+    from the run's evidence and label records."""
+    from river.drift import ADWIN  # noqa: PLC0415 - the reference detector for this test only
+
+    run = biased_run
+    window = run.settings.monitoring.window
+    top_k = run.settings.monitoring.subgroup_top_k
+    decisions, labels, position = [], [], 0
+    for r in run.records:
+        if r["kind"] == "decision":
+            decisions.append(r)
+            position += 1
+        elif r["kind"] == "label" and r.get("used_for"):
+            labels.append((position, r))
+    by_id = {d["id"]: d for d in decisions}
+    get = run.sample
+
+    # Cumulative subgroup counters: the K most frequent values, the rest summed as "other".
+    for attribute in ("region", "tier"):
+        items, queries = Counter(), Counter()
+        for d in decisions:
+            items[d["group"][attribute]] += 1
+            queries[d["group"][attribute]] += d["query"]
+        named = sorted(items, key=lambda v: (-items[v], v))[:top_k]
+        for value in named:
+            key = {"attribute": attribute, "group": value}
+            assert get("labelgate_subgroup_items_total", key) == items[value]
+            assert get("labelgate_subgroup_queries_total", key) == queries[value]
+        other = {"attribute": attribute, "group": "other"}
+        rest = [v for v in items if v not in named]
+        assert get("labelgate_subgroup_items_total", other) == (
+            sum(items[v] for v in rest) if rest else None
+        )
+
+    # Window shares and the smoothed selection-rate disparity, over the last `window` items.
+    recent = decisions[-window:]
+    n_queries = sum(d["query"] for d in recent)
+    for attribute in ("region", "tier"):
+        items = Counter(d["group"][attribute] for d in recent)
+        queries = Counter(d["group"][attribute] for d in recent if d["query"])
+        named = sorted(items, key=lambda v: (-items[v], v))[:top_k]
+        groups = {v: (items[v], queries[v]) for v in named}
+        rest = [v for v in items if v not in named]
+        if rest:
+            groups["other"] = (sum(items[v] for v in rest), sum(queries[v] for v in rest))
+        for value, (n, q) in groups.items():
+            key = {"attribute": attribute, "group": value}
+            population, share = n / len(recent), q / n_queries
+            assert get("labelgate_subgroup_population_share", key) == pytest.approx(population)
+            assert get("labelgate_subgroup_queried_share", key) == pytest.approx(share)
+            assert get("labelgate_subgroup_representation_ratio", key) == pytest.approx(
+                share / population
+            )
+        rates = [(q + 1) / (n + 2) for v, (n, q) in groups.items() if v != "other" and n >= 30]
+        assert get(
+            "labelgate_subgroup_selection_rate_disparity", {"attribute": attribute}
+        ) == pytest.approx(max(rates) / min(rates))
+
+    # Shift of the labeled set against the stream over the same period (the last `window`
+    # items; labels by arrival), without cold-start uncertainties.
+    horizon = len(decisions) - window
+    period_labels = [r for pos, r in labels if pos > horizon]
+    stream_u = [d["uncertainty"] for d in recent if d["reason"] != "cold_start"]
+    labeled_u = [
+        by_id[r["id"]]["uncertainty"] for r in period_labels if r["reason"] != "cold_start"
+    ]
+    edges = [0.5 * i / 10 for i in range(1, 10)]  # two classes: least confidence <= 0.5
+    psi_u, js_u = _recompute_psi_js(stream_u, labeled_u, edges)
+    assert get("labelgate_labeled_shift_psi", {"feature": "uncertainty"}) == pytest.approx(psi_u)
+    assert get("labelgate_labeled_shift_jensen_shannon", {"feature": "uncertainty"}) == (
+        pytest.approx(js_u)
+    )
+    assert psi_u > 0.2, "uncertainty sampling shifts the labeled set"
+    xs = [run.predictions[d["id"]]["features"]["x"] for d in decisions]
+    warm = sorted(xs[:500])
+    x_edges = sorted({warm[500 * i // 10] for i in range(1, 10)})
+    psi_x, js_x = _recompute_psi_js(
+        xs[-window:], [run.predictions[r["id"]]["features"]["x"] for r in period_labels], x_edges
+    )
+    assert get("labelgate_labeled_shift_psi", {"feature": "x"}) == pytest.approx(psi_x)
+    assert get("labelgate_labeled_shift_jensen_shannon", {"feature": "x"}) == pytest.approx(js_x)
+
+    # Error and calibration, three ways, over the last `window` resolved labels.
+    last = [r for _, r in labels][-window:]
+    wrong = [float(r["production_prediction"] != r["label"]) for r in last]
+    conf = [max(run.predictions[r["id"]]["proba"].values()) for r in last]
+    weights = [1.0 / max(r["probability"], 1e-6) for r in last]
+    audit = [r["reason"] == "audit" for r in last]
+    for name, rows in (
+        ("naive", [(1.0, e, c) for e, c in zip(wrong, conf, strict=True)]),
+        ("ipw", list(zip(weights, wrong, conf, strict=True))),
+        ("audit", [(1.0, e, c) for e, c, a in zip(wrong, conf, audit, strict=True) if a]),
+    ):
+        total = sum(w for w, _, _ in rows)
+        error = sum(w * e for w, e, _ in rows) / total
+        assert get("labelgate_error_rate", {"estimator": name}) == pytest.approx(error)
+        bins = defaultdict(lambda: [0.0, 0.0, 0.0])
+        for w, e, c in rows:
+            b = bins[min(9, int(c * 10))]
+            b[0] += w * (1 - e)
+            b[1] += w * c
+            b[2] += w
+        ece = sum(abs(a - c) for a, c, _ in bins.values()) / total
+        assert get("labelgate_calibration_error", {"estimator": name}) == pytest.approx(ece)
+    ess = sum(weights) ** 2 / sum(w * w for w in weights)
+    assert get("labelgate_effective_sample_size") == pytest.approx(ess)
+
+    # Model updates: labels that trained the model, by who gave them; label outcomes.
+    trained = [r for _, r in labels if r["used_for"] == "training"]
+    assert get("labelgate_model_updates_total", {"oracle": "human"}) == len(trained)
+    assert get("labelgate_model_updates_total", {"oracle": "non_human"}) is None
+    assert get("labelgate_labels_total", {"outcome": "learned"}) == len(trained)
+    evaluation = [r for _, r in labels if r["used_for"] == "evaluation"]
+    assert evaluation
+    assert all(r["reason"] == "audit" for r in evaluation)
+    assert get("labelgate_labels_total", {"outcome": "evaluation"}) == len(evaluation)
+    for reason, n in Counter(d["reason"] for d in decisions).items():
+        assert get("labelgate_decisions_total", {"reason": reason}) == n
+
+    # Drift detections: a reference ADWIN fed the same two signals.
+    disagreement, uncertainty = ADWIN(delta=0.002), ADWIN(delta=0.002)
+    hits = Counter()
+    for r in (r for _, r in labels):
+        disagreement.update(float(r["production_prediction"] != r["label"]))
+        hits["oracle_disagreement"] += disagreement.drift_detected
+    for d in decisions:
+        if d["reason"] != "cold_start":
+            uncertainty.update(d["uncertainty"])
+            hits["uncertainty"] += uncertainty.drift_detected
+    for signal in ("oracle_disagreement", "uncertainty"):
+        assert get("labelgate_drift_detections_total", {"signal": signal}) == hits[signal]
