@@ -529,6 +529,7 @@ class Daemon:
             policy=self.policy.id,
             lag=self._lag,
             items=self._items,
+            clock=now,
         )
         if self.on_tick is not None:
             self.on_tick(self._status)
