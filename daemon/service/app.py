@@ -111,6 +111,7 @@ def compose(
         drift_delta=mon.drift_delta,
         audit_reasons=frozenset(mon.audit_reasons),
         non_human_roles=frozenset(mon.non_human_roles),
+        classes=len(settings.classes),
     )
     state_log = StateLog(channels.state, settings.instance_id)
     commit = AtLeastOnceCommit(

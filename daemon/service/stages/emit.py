@@ -133,5 +133,7 @@ class Emit:
             self.queues.send(request, message, done)
         self._decisions[decision.reason].inc()
         self.trail.send(evidence, event.id.encode(), done)
-        self.feedback.observe_item(event.group, decision.query, decision.utility, event.features)
+        self.feedback.observe_item(
+            event.group, decision.query, decision.utility, event.features, decision.reason.value
+        )
         self.metrics.items.inc()

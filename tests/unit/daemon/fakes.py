@@ -209,8 +209,10 @@ class RecordingStrategy:
         from policies import Decision, Reason  # noqa: PLC0415
 
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 0.5)
-        return Decision(True, Reason.UNCERTAIN, 1.0, 0.5)
+            return Decision(
+                query=False, reason=Reason.BUDGET_EXHAUSTED, probability=0.0, utility=0.5
+            )
+        return Decision(query=True, reason=Reason.UNCERTAIN, probability=1.0, utility=0.5)
 
     def commit(self, decision, item) -> None:
         self.commits.append((item.key, decision.reason.value, item.cost))

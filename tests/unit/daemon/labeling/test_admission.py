@@ -60,7 +60,8 @@ class Setup:
     def admit(self, ev, utility=0.5, query=True):
         placement = self.admission.place(ev, 0.3)
         item = ItemView(ev.id, ev.proba or {}, placement.cost, 2, ev.group)
-        decision = Decision(query, Reason.UNCERTAIN if query else Reason.CONFIDENT, 1.0, utility)
+        reason = Reason.UNCERTAIN if query else Reason.CONFIDENT
+        decision = Decision(query=query, reason=reason, probability=1.0, utility=utility)
         return placement, self.admission.admit(ev, item, decision, placement, NOW)
 
     def spent(self):
@@ -231,3 +232,79 @@ def test_full_queue_spills_to_its_overflow_queue(tmp_path):
     assert [d["reason"] for d in decisions[4:]] == ["queue_full"] * 4
     assert [r["id"] for r in read_jsonl(tmp_path / "a.jsonl")] == ["it-000"]
     assert [r["id"] for r in read_jsonl(tmp_path / "b.jsonl")] == ["it-001", "it-002", "it-003"]
+
+
+def test_logged_probability_accounts_for_queue_room(tmp_path):
+    """Queried or not, an item logs its marginal chance: the rule's rate thinned by the gate
+    while the queue has room, and 0 once it is full and its overflow rule takes nothing."""
+    write_predictions(tmp_path / "p.jsonl", 60)
+    config = file_settings(
+        tmp_path,
+        [{"name": "a", "capacity": 4, "file": str(tmp_path / "a.jsonl")}],
+        policy={
+            "strategy": "random",
+            "cold_start_items": 0,
+            "queue_gate_exponent": 1.0,
+            "budget": {"fraction": 0.5, "window": 10},
+        },
+        routing={"default": ["a"]},
+    )
+    serve(config)
+    decisions = [e for e in read_jsonl(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
+    depth, seen = 0, set()
+    for d in decisions:
+        if d["reason"] in ("over_pace", "budget_exhausted"):
+            expected = 0.0
+        elif depth < 4:
+            expected = 0.5 * (1 - depth / 4)
+        else:
+            expected = 0.0
+        assert d["probability"] == pytest.approx(expected), d
+        seen.add((depth < 4, d["query"]))
+        depth += d["query"]  # nobody answers: every request stays outstanding
+    assert depth == 4
+    assert {(True, True), (True, False), (False, False)} <= seen
+    assert any(d["reason"] == "queue_tight" for d in decisions)
+
+
+def test_would_admit_mirrors_admit_without_changing_anything(tmp_path):
+    """The non-mutating check names the queue admit would use, for room, spill and replace."""
+    s = Setup(
+        tmp_path,
+        [
+            {"name": "a", "capacity": 1, "overflow": "replace"},
+            {"name": "s", "capacity": 1, "overflow": "spill", "spill_to": "a"},
+        ],
+        routing={"default": ["a"]},
+    )
+    assert s.admission.would_admit("a", 0.5) == "a"
+    s.queues.track(waiting("x", "a", 0.3))
+    assert s.admission.would_admit("a", 0.2) is None
+    assert s.admission.would_admit("a", 0.5) == "a"
+    assert "x" in s.queues, "nothing was evicted"
+    assert s.admission.would_admit("s", 0.5) == "s"
+    s.queues.track(waiting("y", "s", 0.3))
+    assert s.admission.would_admit("s", 0.9) is None, "its spill queue is full too"
+
+
+def test_an_unqueried_item_for_a_full_queue_keeps_its_chance_only_if_overflow_would_take_it(
+    tmp_path,
+):
+    """Full queue: replace keeps the probability for a more useful item, skip zeroes it."""
+    for overflow, utility, expected in [
+        ("replace", 0.9, 0.4),
+        ("replace", 0.1, 0.0),
+        ("skip", 0.9, 0.0),
+    ]:
+        s = Setup(tmp_path, [{"name": "default", "capacity": 1, "overflow": overflow}])
+        s.queues.track(waiting("w", "default", 0.5))
+        ev = event("new")
+        placement = s.admission.place(ev, 0.3)
+        item = ItemView(ev.id, ev.proba or {}, placement.cost, 2, ev.group)
+        decision = Decision(
+            query=False, reason=Reason.NOT_SAMPLED, probability=0.4, utility=utility
+        )
+        admitted = s.admission.admit(ev, item, decision, placement, NOW)
+        assert admitted.decision.probability == expected
+        assert admitted.request is None
+        assert "w" in s.queues

@@ -22,7 +22,7 @@ def _ledger(limit=10.0):
 def test_a_charge_reaches_policy_hooks_budget_metrics_and_burn_together():
     """One call: commit hook sees the item, budget spent, counters and burn rate move."""
     ledger, strategy, policy, metrics, burn = _ledger()
-    decision = Decision(True, Reason.UNCERTAIN, 1.0, 0.4)
+    decision = Decision(query=True, reason=Reason.UNCERTAIN, probability=1.0, utility=0.4)
     ledger.charge(decision, ItemView("a", {}, 2.5), "crowd", now=60.0)
     assert strategy.commits == [("a", "uncertain", 2.5)]
     assert policy.snapshot(60.0).spent == 2.5
