@@ -42,7 +42,7 @@ def _raise_if_fatal(err: Any) -> None:
 
 
 class KafkaOutputs:
-    """One producer shared by every output topic (requests, audit, dead letters, state).
+    """One producer shared by every output topic (requests, evidence, dead letters, state).
 
     With ``transactional_id`` the producer is transactional: :meth:`start` fences earlier
     incarnations of the same id and opens the first transaction, and everything produced belongs
@@ -94,13 +94,18 @@ class KafkaOutputs:
 
         ``init_transactions`` aborts whatever transaction a crashed predecessor left open, so
         its outputs never become visible and the state it was writing is not waited for.
-        A no-op for a non-transactional producer or when already started.
+        A no-op for a non-transactional producer or when already started. Raises
+        :class:`~connectors.errors.ConnectorError` when the transaction coordinator cannot be
+        reached within ``timeout`` seconds.
         """
         if self.transactional_id is None or self._in_transaction:
             return
         producer = self._client()
         deadline = time.monotonic() + timeout
-        _transact(lambda: producer.init_transactions(_left(deadline)), "init", deadline)
+        try:
+            _transact(lambda: producer.init_transactions(_left(deadline)), "init", deadline)
+        except TransactionAbortedError as exc:
+            raise ConnectorError(f"cannot initialise transactions: {exc}") from exc
         producer.begin_transaction()
         self._in_transaction = True
 

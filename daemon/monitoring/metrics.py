@@ -64,6 +64,11 @@ class _StatusCollector(Collector):
                 s.period_end,
             ),
             (
+                "clock_timestamp_seconds",
+                "The daemon's clock (event time with clock=event): budget periods run on it.",
+                s.clock,
+            ),
+            (
                 "model_labels_learned",
                 "Labels the online model has learned (its version).",
                 s.model_version,
@@ -263,7 +268,7 @@ class Metrics:
         )
         self.decision_latency = Histogram(
             "labelgate_decision_latency_seconds",
-            "Parse-to-decision time per item.",
+            "Processing time per item (a batch's decode-to-emit time over its items).",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

@@ -47,6 +47,13 @@ class CommitProtocol(Protocol):
     def last_commit(self) -> float | None:
         """Wall-clock time of the last successful commit (None before the first)."""
 
+    def begin(self) -> None:
+        """Open the unit of work the next outputs belong to, if none is open (idempotent).
+
+        The loop calls it before it takes labels and again after each poll (a rebalance inside
+        the poll may have committed).
+        """
+
     def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
         """Register an input record before its ``outputs`` are sent; the returned callback is
         the delivery report of each of them."""
@@ -123,6 +130,9 @@ class AtLeastOnceCommit:
     def last_commit(self) -> float | None:
         """Wall-clock time of the last successful commit (None before the first)."""
         return self._last_wall
+
+    def begin(self) -> None:
+        """Nothing to open: at-least-once outputs are sent as they come."""
 
     def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
         """Register an input record before its outputs are sent."""
@@ -248,6 +258,10 @@ class ExactlyOnceCommit:
     def last_commit(self) -> float | None:
         """Wall-clock time of the last successful commit (None before the first)."""
         return self._last_wall
+
+    def begin(self) -> None:
+        """Nothing to open here: the producer begins the next transaction as soon as one is
+        committed (and the first one when the daemon starts)."""
 
     def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
         """Nothing to track: the transaction makes the outputs visible with the offsets."""

@@ -365,7 +365,13 @@ class LedgerDecide:
         decoded = scored.decoded
         self.partitions.select(decoded.record.partition)
         if self.partitions.is_closed(decoded.event.id):
-            decision = Decision(False, Reason.DUPLICATE, 0.0, scored.uncertainty, None)
+            decision = Decision(
+                query=False,
+                reason=Reason.DUPLICATE,
+                probability=0.0,
+                utility=scored.uncertainty,
+                threshold=None,
+            )
             return Decided(scored, ItemView(decoded.event.id, scored.scores), decision, None)
         return self.decide(scored)
 

@@ -109,4 +109,5 @@ class StatusAssembler:
             policy=self.policy.id,
             lag=self.lag.lag,
             items=self.items(),
+            clock=now,
         )
