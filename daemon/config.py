@@ -8,17 +8,71 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from daemon.errors import ConfigError
 
 PositiveSeconds = Annotated[float, Field(gt=0.0)]
+MASK = "**********"
+"""What a secret looks like when printed (the same as pydantic's ``SecretStr``)."""
+
+_SECRET_WORDS = ("password", "secret", "token", "credential", "jaas", "oauthbearer.config")
+_PATH_SUFFIXES = (".location", ".keytab")
+_PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+# Properties labelgate sets itself because its delivery guarantees depend on them.
+_MANAGED_PROPERTIES = frozenset(
+    {
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "enable.idempotence",
+        "isolation.level",
+        "transactional.id",
+    }
+)
+
+
+def is_secret_property(name: str) -> bool:
+    """Whether a librdkafka property holds a secret (a password, token, or key material).
+
+    Conservative: anything naming a password, secret, token, credential or JAAS/OAuth config, and
+    anything naming a key except a file path to one (``ssl.key.location``).
+
+    >>> [is_secret_property(k) for k in ("sasl.password", "ssl.key.pem", "ssl.key.location")]
+    [True, True, False]
+    """
+    lowered = name.lower()
+    if any(word in lowered for word in _SECRET_WORDS):
+        return True
+    return "key" in lowered and not lowered.endswith(_PATH_SUFFIXES)
+
+
+def _property_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _masked_properties(props: dict[str, str]) -> dict[str, str]:
+    return {k: MASK if is_secret_property(k) else v for k, v in props.items()}
 
 
 class _Section(BaseModel):
@@ -52,7 +106,15 @@ class KafkaSettings(_Section):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     extra: dict[str, str] = Field(
-        default_factory=dict, description="Extra librdkafka properties, passed through as is."
+        default_factory=dict,
+        description=(
+            "Extra librdkafka properties, passed through; secret-looking ones (password, secret, "
+            "token, key material) are masked when printed."
+        ),
+    )
+    startup_timeout_seconds: PositiveSeconds = Field(
+        default=30.0,
+        description="How long startup waits for the broker (metadata) before failing.",
     )
     consume_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
     poll_timeout_seconds: PositiveSeconds = 0.2
@@ -63,6 +125,51 @@ class KafkaSettings(_Section):
     )
     topic_partitions: Annotated[int, Field(ge=1)] = 1
     topic_replication_factor: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _extra_as_text(cls, value: Any) -> Any:
+        """YAML reads ``linger.ms: 5`` as a number; librdkafka takes every value as text."""
+        if not isinstance(value, dict):
+            return value
+        return {key: _property_text(item) for key, item in value.items()}
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_names(cls, extra: dict[str, str]) -> dict[str, str]:
+        for name in extra:
+            if not _PROPERTY_NAME.match(name):
+                raise ValueError(f"{name!r} is not a librdkafka property name")
+            if name in _MANAGED_PROPERTIES:
+                raise ValueError(f"{name!r} is set by labelgate (its delivery guarantees need it)")
+        return extra
+
+    @field_serializer("extra")
+    def _masked_extra(self, extra: dict[str, str]) -> dict[str, str]:
+        return _masked_properties(extra)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, _masked_properties(value) if name == "extra" else value
+
+    def setting_for(self, prop: str) -> str:
+        """The configuration path that sets a librdkafka property, for error messages."""
+        first_class = {
+            "bootstrap.servers": "bootstrap_servers",
+            "client.id": "client_id",
+            "group.id": "group_id",
+            "security.protocol": "security_protocol",
+            "sasl.mechanism": "sasl_mechanism",
+            "sasl.username": "sasl_username",
+            "sasl.password": "sasl_password",
+            "ssl.ca.location": "ssl_ca_location",
+            "ssl.certificate.location": "ssl_certificate_location",
+            "ssl.key.location": "ssl_key_location",
+            "ssl.key.password": "ssl_key_password",
+        }
+        if prop in self.extra or prop not in first_class:
+            return f"kafka.extra.{prop}"
+        return f"kafka.{first_class[prop]}"
 
     def common(self) -> dict[str, str]:
         """librdkafka properties shared by consumers, producers and the admin client."""
@@ -336,6 +443,15 @@ class SchemaSettings(_Section):
 
     strict: bool = Field(default=False, description="Reject unknown fields in predictions.")
     max_message_bytes: Annotated[int, Field(ge=256)] = 1_000_000
+    max_abs_feature: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
+        default=1e12,
+        description=(
+            "Largest magnitude of a numeric feature (and of a cost hint); beyond it: out_of_range."
+        ),
+    )
+    max_string_length: Annotated[int, Field(ge=1)] = Field(
+        default=4096, description="Longest string feature value or feature name; beyond: too_long."
+    )
 
 
 class MonitoringSettings(_Section):

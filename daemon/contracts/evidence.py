@@ -6,10 +6,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic_core import to_json
-
 from connectors.record import Record
-from daemon.contracts.messages import EvidenceKind, EvidenceRecord, SourcePosition
+from daemon.contracts.messages import (
+    EvidenceKind,
+    EvidenceRecord,
+    SourcePosition,
+    encode_json,
+)
 from daemon.contracts.pending_request import PendingRequest
 
 
@@ -41,7 +44,7 @@ class EvidenceBuilder:
         schema allows. A test validates the output against :class:`EvidenceRecord`.
         """
         when = _utc(now)
-        return to_json(
+        return encode_json(
             {
                 "schema_version": 1,
                 "kind": "decision",
@@ -56,7 +59,8 @@ class EvidenceBuilder:
                 "policy": self.policy,
                 "policy_params": self.policy_params,
                 **fields,
-            }
+            },
+            "evidence",
         )
 
     def about(

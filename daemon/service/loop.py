@@ -74,9 +74,7 @@ class Daemon:
         self.health = health
         self.clock = clock
         self.on_tick = on_tick
-        self.parser = Parser(
-            settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes
-        )
+        self.parser = Parser.from_settings(settings)
         self.queues = ExpertQueues(settings, channels.requests)
         self.pending = self.queues.pending
         self.tracker = OffsetTracker()
