@@ -8,6 +8,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from daemon.config import Settings
+from daemon.errors import ServerError
 from daemon.model.learner import Learner
 from daemon.monitoring.metrics import Metrics
 from daemon.monitoring.status import Status
@@ -15,6 +16,7 @@ from daemon.service.clock import Clock, EventClock, WallClock
 from daemon.service.health import Health
 from daemon.service.lifecycle import StopFlag, capture_signals
 from daemon.service.loop import Daemon
+from daemon.service.preflight import check_startup
 from daemon.service.server import OpsServer
 from daemon.service.wiring import build_file_channels, build_kafka_channels, build_policy
 
@@ -55,8 +57,13 @@ def serve(
     stop: StopFlag | None = None,
     on_tick: Callable[[Status], None] | None = None,
 ) -> Daemon:
-    """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports."""
+    """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports.
+
+    Startup checks (state_dir, Kafka properties, broker, topics, files, the ops port) run before
+    anything is consumed, so a misconfiguration fails at once as one typed error.
+    """
     stop = stop or StopFlag()
+    check_startup(settings)
     registry = CollectorRegistry()
     daemon = build_daemon(settings, registry, on_tick)
     server = None
@@ -68,7 +75,14 @@ def serve(
             daemon.health,
             lambda: daemon.status,
         )
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            address = f"{settings.server.host}:{settings.server.port}"
+            raise ServerError(
+                f"server.port {settings.server.port}: cannot listen on {address}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         log.info("ops_server_listening", host=settings.server.host, port=server.port)
     try:
         with capture_signals(stop):
