@@ -8,7 +8,6 @@ prints none of librdkafka's own lines and surfaces as one typed error instead.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,6 @@ from connectors.errors import ConnectorError
 _QUIET = logging.getLogger("labelgate.preflight.librdkafka")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
-_QUOTED = re.compile(r'"([^"]*)"')
 
 
 class PropertyError(ConnectorError):
@@ -64,16 +62,13 @@ def check_properties(conf: Mapping[str, str]) -> None:
     reason = _refusal(conf)
     if reason is None:
         return
-    culprit = next((k for k, v in conf.items() if _refusal({k: v}) is not None), None)
-    if culprit is not None:
-        reason = _refusal({culprit: conf[culprit]}) or reason
-        value = conf[culprit]
-        if value:
-            # librdkafka may quote the value; it may be a secret.
+    # The culprit is the property refused alone for the same reason; a reason that only the
+    # combination causes (a SASL mechanism with a protocol) is reported without one.
+    culprit = next((k for k, v in conf.items() if _refusal({k: v}) == reason), None)
+    for value in conf.values():
+        if value and value not in conf:
+            # librdkafka may quote a value, and a value may be a secret.
             reason = reason.replace(f'"{value}"', '"***"')
-    quoted = _QUOTED.findall(reason)
-    if culprit is None and quoted and quoted[0] in conf:
-        culprit = quoted[0]
     raise PropertyError(culprit, reason)
 
 
