@@ -78,6 +78,7 @@ def _label_text(value: Any) -> Any:
 Label = Annotated[str, BeforeValidator(_label_text), Field(min_length=1, max_length=256)]
 FeatureValue = float | int | bool | str | None
 ItemId = Annotated[str, Field(min_length=1, max_length=512)]
+ShortText = Annotated[str, Field(max_length=256)]
 
 
 class _Message(BaseModel):
@@ -103,8 +104,8 @@ class PredictionEvent(_Message):
     features: dict[str, FeatureValue]
     prediction: Label
     proba: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
-    model_version: str | None = None
-    group: dict[str, Annotated[str, Field(max_length=256)]] = Field(default_factory=dict)
+    model_version: ShortText | None = None
+    group: dict[ShortText, ShortText] = Field(default_factory=dict)
     cost: Annotated[float, Field(gt=0.0)] | None = None
 
     _event_time_in_range = field_validator("event_time")(_in_time_range)
@@ -172,8 +173,8 @@ class LabelEvent(_Message):
     schema_version: Literal[1] = 1
     id: ItemId
     label: Label | None = None
-    labeler_role: str = "expert"
-    labeler_id: str | None = None
+    labeler_role: ShortText = "expert"
+    labeler_id: ShortText | None = None
     labeled_at: AwareDatetime
     confidence: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     abstain: bool = False

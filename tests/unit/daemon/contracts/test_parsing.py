@@ -418,3 +418,23 @@ def test_hostile_values_give_a_bounded_event_or_a_strict_json_dead_letter(change
                     assert math.isfinite(value)
                     assert abs(value) <= 1e12
             strict_loads(encode(result))
+
+
+@pytest.mark.parametrize(
+    ("kind", "doc"),
+    [
+        ("prediction", {**GOOD, "model_version": "v" * 257}),
+        ("prediction", {**GOOD, "group": {"k" * 257: "EU"}}),
+        ("label", {**LABEL, "labeler_id": "a" * 257}),
+        ("label", {**LABEL, "labeler_role": "r" * 257}),
+    ],
+)
+def test_free_text_fields_that_reach_evidence_or_metrics_are_bounded(kind, doc):
+    """model_version, group keys, labeler id and role are at most 256 characters: too_long."""
+    parser = Parser(CLASSES)
+    result = (
+        parser.prediction(record(doc), NOW)
+        if kind == "prediction"
+        else parser.label(record(doc), NOW)
+    )
+    dead(result, R.TOO_LONG)
