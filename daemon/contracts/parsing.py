@@ -29,6 +29,7 @@ _BY_TYPE = {
     "less_than": DeadLetterReason.OUT_OF_RANGE,
     "less_than_equal": DeadLetterReason.OUT_OF_RANGE,
     "string_too_long": DeadLetterReason.TOO_LONG,
+    "too_long": DeadLetterReason.TOO_LONG,
 }
 # When one message has several problems, the reason is the most telling one; its detail lists all.
 _PRECEDENCE = (

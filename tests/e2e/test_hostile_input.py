@@ -213,3 +213,61 @@ def test_status_and_metrics_never_show_kafka_secrets(tmp_path):
     for body in bodies.values():
         assert SECRET.encode() not in body
     assert strict_loads(bodies["/status"])["items"] >= 0
+
+
+def _label(literal_field: str, literal: str) -> bytes:
+    doc = json.dumps({"id": "item-1", "label": "ok", "labeled_at": "2026-01-01T00:00:00Z"})
+    doc = json.loads(doc) | {literal_field: "@"}
+    return json.dumps(doc).replace('"@"', literal).encode()
+
+
+HOSTILE_LABELS: list[tuple[bytes, str]] = [
+    (_label("confidence", "NaN"), "non_finite"),
+    (_label("confidence", "1e308"), "out_of_range"),
+    (_label("labeled_at", '"9999-12-31T23:59:59Z"'), "out_of_range"),
+    (_label("label", json.dumps("x" * 300)), "too_long"),
+    (_label("labeler_id", json.dumps("y" * 300)), "too_long"),
+    (_label("extra", DEEP), "too_deep"),
+    (_label("id", "1" + "0" * 5000), "out_of_range"),
+    (_label("label", '"spam"'), "unknown_class"),
+    (b'{"id": "x", "label": ', "invalid_json"),
+    (b"[]", "schema_violation"),
+]
+
+
+def test_hostile_label_events_are_dead_lettered_and_valid_ones_recorded(tmp_path):
+    """A label file with hostile lines: each is dead-lettered (kind label) with its reason; the
+    valid labels are recorded, the run ends normally."""
+    predictions, _, valid_ids = _write_inputs(tmp_path)
+    lines: list[bytes] = []
+    expected: dict[int, str] = {}
+    for i, item_id in enumerate(valid_ids[:40]):
+        if i < len(HOSTILE_LABELS):
+            raw, reason = HOSTILE_LABELS[i]
+            expected[len(lines)] = reason
+            lines.append(raw)
+        label = {"id": item_id, "label": "ok", "labeled_at": "2026-01-01T12:00:00Z"}
+        lines.append(json.dumps(label).encode())
+    labels = tmp_path / "labels.jsonl"
+    labels.write_bytes(b"\n".join(lines) + b"\n")
+    config = _config(tmp_path, predictions, {"enabled": False})
+    doc = yaml.safe_load(config.read_text())
+    del doc["expert"]
+    doc["files"]["labels"] = str(labels)
+    config.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    dead = [
+        d for d in _strict_lines(tmp_path / "out" / "dead-letter.jsonl") if d["kind"] == "label"
+    ]
+    assert {d["source"]["offset"]: d["reason"] for d in dead} == expected
+    audit = _strict_lines(tmp_path / "out" / "audit.jsonl")
+    assert len([e for e in audit if e["kind"] == "label"]) == 40

@@ -427,10 +427,11 @@ def test_hostile_values_give_a_bounded_event_or_a_strict_json_dead_letter(change
         ("prediction", {**GOOD, "group": {"k" * 257: "EU"}}),
         ("label", {**LABEL, "labeler_id": "a" * 257}),
         ("label", {**LABEL, "labeler_role": "r" * 257}),
+        ("label", {**LABEL, "label": "x" * 300}),
     ],
 )
 def test_free_text_fields_that_reach_evidence_or_metrics_are_bounded(kind, doc):
-    """model_version, group keys, labeler id and role are at most 256 characters: too_long."""
+    """model_version, group keys, labels, labeler id and role are at most 256 characters."""
     parser = Parser(CLASSES)
     result = (
         parser.prediction(record(doc), NOW)
