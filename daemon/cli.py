@@ -13,6 +13,7 @@ from daemon.errors import (
     ERRORS,
     ConfigError,
     ConnectorError,
+    EncodingError,
     LabelgateError,
     ServerError,
     StateError,
@@ -33,7 +34,8 @@ EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (StateError, EXIT_STATE),
     (ConnectorError, EXIT_IO),
     (ServerError, EXIT_SERVER),
-    (LabelgateError, EXIT_INTERNAL),
+    (EncodingError, EXIT_INTERNAL),  # labelgate produced a NaN: a bug, not the user's input
+    (LabelgateError, EXIT_CONFIG),  # the commands' own argument errors (simulate, evidence)
 )
 """Error family -> exit status, first match wins (documented in ``--help`` and the README)."""
 
@@ -41,7 +43,8 @@ EPILOG = """\
 exit status:
   0    success (run: stopped by SIGTERM/SIGINT or the end of a file source)
   1    internal error (an unexpected exception, with a traceback: a bug, please report it)
-  2    usage or configuration error (invalid setting, unknown kafka.extra property)
+  2    usage or configuration error (invalid setting, unknown kafka.extra property,
+       bad arguments to simulate or evidence)
   3    state error (state_dir not writable, checkpoint or state log unreadable)
   4    input/output unavailable (broker unreachable, topic missing, file unreadable,
        output not delivered)
@@ -54,7 +57,7 @@ Except for 1, errors are reported without a traceback as "labelgate: error: <set
 
 def exit_code(error: Exception) -> int:
     """The exit status for an error raised on purpose (see :data:`EXIT_CODES`)."""
-    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), EXIT_INTERNAL)
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), EXIT_CONFIG)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from daemon.errors import (
     ConnectorError,
     DeliveryError,
     EncodingError,
+    LabelgateError,
     ServerError,
     StateError,
 )
@@ -80,10 +81,11 @@ def test_check_config_on_missing_file_exits_2(tmp_path, capsys):
         (DeliveryError("x"), 4),
         (ServerError("x"), 5),
         (EncodingError("x"), 1),
+        (LabelgateError("unknown stream 'x'"), 2),
     ],
 )
 def test_each_error_family_has_its_exit_status(error, code):
-    """Config 2, state 3, Kafka/files 4, ops server 5, any other labelgate error 1."""
+    """Config 2, state 3, Kafka/files 4, ops server 5, a NaN output 1, other usage errors 2."""
     assert exit_code(error) == code
 
 
