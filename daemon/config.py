@@ -594,6 +594,19 @@ def format_validation_error(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what, on one line, without PyYAML's snippet of the file: that line may hold a
+    secret."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return type(error).__name__
+    parts = []
+    for text, mark in ((error.context, error.context_mark), (error.problem, error.problem_mark)):
+        if text:
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            parts.append(f"{text}{at}")
+    return "; ".join(parts) or type(error).__name__
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Load and validate settings from a YAML file (optional) plus the environment.
 
@@ -609,7 +622,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -300,3 +300,14 @@ def test_schema_limits_have_sensible_defaults_and_refuse_infinity():
     for bad in (float("inf"), 0):
         with pytest.raises(ValidationError):
             Settings(classes=["a", "b"], schema={"max_abs_feature": bad})
+
+
+def test_yaml_errors_name_the_position_without_quoting_the_file(tmp_path):
+    """A YAML syntax error is one line with line/column, never the file's text (secrets)."""
+    text = f'classes: [a, b]\nkafka:\n  sasl_password: "{SECRET}\n  group_id: x\n'
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, text))
+    message = str(info.value)
+    assert SECRET not in message
+    assert "\n" not in message
+    assert "line 3, column 18" in message
