@@ -25,7 +25,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from daemon.errors import ConfigError
 
@@ -635,6 +640,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
+    except SettingsError as exc:
+        # A LABELGATE_* variable holding a value that is not JSON where JSON is expected; the
+        # value itself is not repeated (it may be a secret).
+        raise ConfigError(f"environment: {exc}") from exc
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:

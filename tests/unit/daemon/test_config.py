@@ -311,3 +311,11 @@ def test_yaml_errors_name_the_position_without_quoting_the_file(tmp_path):
     assert SECRET not in message
     assert "\n" not in message
     assert "line 3, column 18" in message
+
+
+def test_unparseable_environment_value_is_a_config_error(tmp_path, monkeypatch):
+    """A LABELGATE_* variable that should hold JSON but does not is a ConfigError, no traceback."""
+    monkeypatch.setenv("LABELGATE_KAFKA__EXTRA", "{not json " + SECRET)
+    with pytest.raises(ConfigError, match=r"^environment: .*field \"kafka\"") as info:
+        load_settings(_write(tmp_path, "classes: [a, b]\n"))
+    assert SECRET not in str(info.value)
