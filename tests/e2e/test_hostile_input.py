@@ -271,3 +271,80 @@ def test_hostile_label_events_are_dead_lettered_and_valid_ones_recorded(tmp_path
     assert {d["source"]["offset"]: d["reason"] for d in dead} == expected
     audit = _strict_lines(tmp_path / "out" / "audit.jsonl")
     assert len([e for e in audit if e["kind"] == "label"]) == 40
+
+
+def _extreme(rng: random.Random) -> object:
+    """A feature value that is valid but extreme: at the limits, tiny, long, odd text."""
+    r = rng.random()
+    if r < 0.25:
+        return rng.choice([1e12, -1e12, 10**12, -(10**12), 5e-324, -0.0, 0, 1e-300, 9.99e11])
+    if r < 0.35:
+        return rng.choice(["", "x" * 4096, "\u00e9", "NaN", "Infinity", "\u0000"])
+    if r < 0.4:
+        return rng.choice([True, False, None])
+    return rng.gauss(0.0, rng.choice([1.0, 1e3, 1e9, 1e11]))
+
+
+@pytest.mark.parametrize("score_source", ["online", "production"])
+@pytest.mark.parametrize("classifier", ["logistic_regression", "gaussian_nb", "hoeffding_tree"])
+@pytest.mark.parametrize(
+    "strategy",
+    ["fixed_uncertainty", "entropy_sampling", "selective_sampling", "query_by_committee"],
+)
+def test_extreme_valid_values_keep_every_strategy_running_with_finite_scores(
+    tmp_path, strategy, classifier, score_source
+):
+    """Valid items at the limits (+-1e12, 5e-324, 4096-character strings, certain or almost
+    certain probas, extreme costs) run through each strategy and model: no exception, finite
+    scores, strict JSON outputs, one decision per item."""
+    rng = random.Random(f"{strategy}/{classifier}/{score_source}")
+    lines, truth = [], []
+    for i in range(300):
+        p = rng.choice([0.0, 1.0, 0.5, 0.9999999, 1e-300, rng.random()])
+        # Within the 1e-3 sum tolerance: one class almost certain, the other exactly 0.
+        rest = 0.0 if p in (0.9999999, 1e-300) else 1.0 - p
+        if p == 1e-300:
+            p, rest = rest, 0.9999999
+        item = {
+            "id": f"i{i}",
+            "event_time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+            "features": {f"f{k}": _extreme(rng) for k in range(rng.randint(0, 6))},
+            "prediction": rng.choice(["ok", "fraud"]),
+            "proba": {"ok": p, "fraud": rest},
+            "cost": rng.choice([None, 1e-300, 1e12, 1.0]),
+            "group": {"g": rng.choice(["x", "y", ""])},
+        }
+        lines.append(json.dumps(item))
+        truth.append(json.dumps({"id": item["id"], "label": rng.choice(["ok", "fraud"])}))
+    (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "t.jsonl").write_text("\n".join(truth) + "\n")
+    out = tmp_path / "out"
+    settings = load_settings(
+        None,
+        classes=["ok", "fraud"],
+        clock="event",
+        files={
+            "predictions": tmp_path / "p.jsonl",
+            "audit": out / "audit.jsonl",
+            "requests": out / "requests.jsonl",
+            "dead_letter": out / "dead-letter.jsonl",
+            "state": out / "state.jsonl",
+        },
+        expert={"truth": tmp_path / "t.jsonl", "delay_seconds": 0},
+        policy={
+            "strategy": strategy,
+            "budget": {"fraction": 0.3},
+            "cost_sensitive": True,
+            "diversity": {"radius": 0.1},
+        },
+        model={"classifier": classifier, "score_source": score_source},
+        server={"enabled": False},
+        state_dir=tmp_path / "state",
+    )
+    serve(settings, StopFlag())
+    decisions = [e for e in _strict_lines(out / "audit.jsonl") if e["kind"] == "decision"]
+    assert len(decisions) == 300
+    for e in decisions:
+        assert all(isinstance(v, float) and math.isfinite(v) for v in e["scores"].values())
+    for name in ("requests.jsonl", "dead-letter.jsonl", "state.jsonl"):
+        _strict_lines(out / name)
