@@ -211,6 +211,7 @@ class DeadLetterReason(StrEnum):
     SCHEMA_VIOLATION = "schema_violation"
     NON_FINITE = "non_finite"
     UNKNOWN_CLASS = "unknown_class"
+    UNKNOWN_TASK = "unknown_task"  # an answer (e.g. from Label Studio) for no known request
     OVERSIZED = "oversized"
     UNSUPPORTED_VERSION = "unsupported_version"
 
