@@ -3,6 +3,8 @@
 # needs, idempotently, never into the repository:
 #   label-studio   from PyPI into a venv under ${XDG_CACHE_HOME:-$HOME/.cache}/labelgate/label-studio
 #                  (its own venv: Label Studio pins Django and friends, which must not meet ours)
+#   playwright-core  from npm into .../labelgate/playwright, to drive that Chromium (no browser
+#                  download: it only speaks the DevTools protocol to the Debian package)
 #   chromium       the Debian package, for the headless check that a task page shows the
 #                  pre-annotation (apt-get; sudo only when not root); optional: a failure only warns
 #                  and the browser check is skipped
@@ -10,6 +12,7 @@
 set -euo pipefail
 
 LABEL_STUDIO_VERSION="${LABEL_STUDIO_VERSION:-1.23.2}"
+PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.65.1}"
 PY="${PY:-$(command -v python3.11 || command -v python3)}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/labelgate"
 VENV="${LABEL_STUDIO_VENV:-$CACHE/label-studio}"
@@ -46,6 +49,21 @@ elif command -v apt-get >/dev/null; then
     fi
 else
     log "WARNING: no apt-get; install chromium yourself for the browser check"
+fi
+
+PLAYWRIGHT_DIR="$CACHE/playwright"
+if [ -f "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json" ] \
+    && grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json"; then
+    log "playwright-core $PLAYWRIGHT_VERSION present"
+elif command -v npm >/dev/null; then
+    log "installing playwright-core $PLAYWRIGHT_VERSION (npm) into $PLAYWRIGHT_DIR"
+    mkdir -p "$PLAYWRIGHT_DIR"
+    if ! PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
+        --prefix "$PLAYWRIGHT_DIR" "playwright-core@$PLAYWRIGHT_VERSION" </dev/null >&2; then
+        log "WARNING: playwright-core could not be installed; the browser check will fail"
+    fi
+else
+    log "WARNING: no npm; install Node.js for the browser check"
 fi
 
 echo "$VENV/bin/label-studio"

@@ -17,13 +17,17 @@ from typing import Protocol
 from connectors.errors import DeliveryError
 from connectors.kafka import KafkaOutputs, ensure_topics, read_topic
 
+#: Closed requests remembered (oldest forgotten first): a replay of one never reopens its task.
+CLOSED_MEMORY = 100_000
+
 #: How far behind the read mark a poll looks again: Label Studio's writes commit in any order
 #: within this window, so an annotation stamped just before the mark may appear just after it.
 SLACK = timedelta(seconds=120)
 
 
 class Cursor:
-    """Handled annotation versions (id → ``updated_at``) and the read mark.
+    """Handled annotation versions (id → ``updated_at``), the read mark, and the requests
+    whose task the bridge removed (so a replayed request does not bring its task back).
 
     >>> c, v = Cursor(), "2026-01-01T00:00:00Z"
     >>> c.seen(5, v), c.mark(5, v), c.seen(5, v)
@@ -32,10 +36,27 @@ class Cursor:
     False
     """
 
-    def __init__(self, handled: Mapping[int, str] | None = None, since: str | None = None) -> None:
+    def __init__(
+        self,
+        handled: Mapping[int, str] | None = None,
+        since: str | None = None,
+        closed: list[str] | None = None,
+    ) -> None:
         self.handled: dict[int, str] = dict(handled or {})
         self.since = since
+        self.closed: dict[str, None] = dict.fromkeys(closed or [])
         self._dirty = False
+
+    def close(self, request_id: str) -> None:
+        """Remember a request whose task is gone for good (withdrawn, or skipped)."""
+        self.closed[request_id] = None
+        while len(self.closed) > CLOSED_MEMORY:
+            del self.closed[next(iter(self.closed))]
+        self._dirty = True
+
+    def is_closed(self, request_id: str) -> bool:
+        """Whether a request's task was removed (a replay must not create it again)."""
+        return request_id in self.closed
 
     def seen(self, annotation_id: int, version: str) -> bool:
         """Whether this version of an annotation was handled (forwarded or dead-lettered)."""
@@ -86,7 +107,11 @@ class Cursor:
     def to_json(self) -> bytes:
         """The cursor as strict JSON."""
         return json.dumps(
-            {"since": self.since, "handled": {str(k): v for k, v in self.handled.items()}},
+            {
+                "since": self.since,
+                "handled": {str(k): v for k, v in self.handled.items()},
+                "closed": list(self.closed),
+            },
             sort_keys=True,
         ).encode()
 
@@ -96,7 +121,8 @@ class Cursor:
         doc = json.loads(raw)
         handled = {int(k): str(v) for k, v in dict(doc.get("handled") or {}).items()}
         since = doc.get("since")
-        return cls(handled, since if isinstance(since, str) else None)
+        closed = [str(r) for r in doc.get("closed") or []]
+        return cls(handled, since if isinstance(since, str) else None, closed)
 
 
 def _parse(stamp: str) -> datetime:

@@ -305,6 +305,9 @@ class Bridge:
 
     def create(self, request: LabelRequest, record: Record | None = None) -> None:
         """The request's task, unless one exists already (replay, redelivery, restart)."""
+        if self.cursor.is_closed(request.request_id):
+            self.metrics.tasks_duplicate.inc()
+            return
         ref = self.index.by_request(request.request_id)
         if ref is None and request.request_id in self._ambiguous:
             # An earlier create may have reached Label Studio: look before creating again.
@@ -368,15 +371,24 @@ class Bridge:
         first: an answer given just before the withdrawal still reaches the daemon."""
         ref = self.index.by_request(request.request_id)
         if ref is None:
+            if not self.cursor.is_closed(request.request_id):
+                self.cursor.close(request.request_id)
+                self.cursor_store.save(self.cursor)
             return
         annotations = self.client.annotations(ref.task_id)
         task = {"id": ref.task_id, "data": {"request_id": ref.request_id, "id": ref.item_id}}
         self.forward([(a, task) for a in annotations])
-        self.client.delete_task(ref.task_id)
-        self.index.discard(ref.task_id)
-        self.cursor.forget([int(a["id"]) for a in annotations if isinstance(a.get("id"), int)])
+        self._remove(ref, [_int(a.get("id")) for a in annotations])
         self.metrics.withdrawn(request.reason)
         log.info("task_withdrawn", queue=self.queue_name, task=ref.task_id, reason=request.reason)
+
+    def _remove(self, ref: TaskRef, annotation_ids: list[int]) -> None:
+        """Delete a task for good: remembered as closed (durably) before it is deleted."""
+        self.cursor.close(ref.request_id)
+        self.cursor_store.save(self.cursor)
+        self.client.delete_task(ref.task_id)
+        self.index.discard(ref.task_id)
+        self.cursor.forget(annotation_ids)
 
     def _commit(self) -> None:
         # Dead letters of the requests below must be delivered before their offsets commit.
@@ -419,51 +431,66 @@ class Bridge:
 
     def forward(self, items: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> int:
         """Send the unhandled annotations on (label events or dead letters), wait for their
-        delivery, then record them in the cursor; return how many were sent."""
+        delivery, then record them in the cursor; return how many label events were sent."""
         marks: list[tuple[int, str]] = []
-        kinds: list[tuple[str, float | None]] = []
+        sent: list[tuple[int, Answer]] = []
         self._failures.clear()
         for annotation, task in items:
-            annotation_id = annotation.get("id")
-            if not isinstance(annotation_id, int):
-                self._dead_letter(
-                    DeadLetterReason.SCHEMA_VIOLATION,
-                    "annotation without an id",
-                    self._ls_position(_int(task.get("id")), -1),
-                    payload_text({"annotation": dict(annotation)}),
-                )
-                continue
-            version = str(annotation.get("updated_at") or annotation.get("created_at") or "")
-            if self.cursor.seen(annotation_id, version):
-                continue
-            outcome = self._answer(annotation, task)
-            if isinstance(outcome, Rejection):
-                self._dead_letter(
-                    outcome.reason,
-                    outcome.detail,
-                    self._ls_position(_int(task.get("id")), annotation_id),
-                    payload_text(outcome.payload),
-                )
-            else:
-                self.labels.send(encode(outcome.event), outcome.event.id.encode(), self._delivered)
-                kind = "abstain" if outcome.event.abstain else "label"
-                if annotation_id in self.cursor.handled:
-                    kind = "update"
-                kinds.append((kind, _age(outcome.event.labeled_at)))
-            marks.append((annotation_id, version))
+            handled = self._send(annotation, task)
+            if handled is not None:
+                marks.append((handled[0], handled[1]))
+                if handled[2] is not None:
+                    sent.append((handled[0], handled[2]))
         if not marks:
             return 0
         left = self.labels.flush(self.flush_timeout)
         if left or self._failures:
             raise DeliveryError(f"label events not delivered: {self._failures or left}")
+        updates = {a for a, _ in sent if a in self.cursor.handled}
         for annotation_id, version in marks:
             self.cursor.mark(annotation_id, version)
         self.cursor_store.save(self.cursor)
-        for kind, age in kinds:
-            self.metrics.forwarded(kind)
+        for annotation_id, answer in sent:
+            kind = "abstain" if answer.event.abstain else "label"
+            self.metrics.forwarded("update" if annotation_id in updates else kind)
+            age = _age(answer.event.labeled_at)
             if age is not None:
                 self.metrics.answer_lag.observe(age)
-        return len(kinds)
+        # A skip closes the request in the daemon (abstain), so its task leaves the queue too.
+        for _, answer in sent:
+            ref = self.index.by_request(answer.request_id) if answer.event.abstain else None
+            if ref is not None:
+                self._remove(ref, [])
+                self.metrics.withdrawn("skipped")
+        return len(sent)
+
+    def _send(
+        self, annotation: Mapping[str, Any], task: Mapping[str, Any]
+    ) -> tuple[int, str, Answer | None] | None:
+        """Queue one annotation's label event (or dead letter); None when already handled."""
+        annotation_id = annotation.get("id")
+        if not isinstance(annotation_id, int):
+            self._dead_letter(
+                DeadLetterReason.SCHEMA_VIOLATION,
+                "annotation without an id",
+                self._ls_position(_int(task.get("id")), -1),
+                payload_text({"annotation": dict(annotation)}),
+            )
+            return None
+        version = str(annotation.get("updated_at") or annotation.get("created_at") or "")
+        if self.cursor.seen(annotation_id, version):
+            return None
+        outcome = self._answer(annotation, task)
+        if isinstance(outcome, Rejection):
+            self._dead_letter(
+                outcome.reason,
+                outcome.detail,
+                self._ls_position(_int(task.get("id")), annotation_id),
+                payload_text(outcome.payload),
+            )
+            return annotation_id, version, None
+        self.labels.send(encode(outcome.event), outcome.event.id.encode(), self._delivered)
+        return annotation_id, version, outcome
 
     def _answer(self, annotation: Mapping[str, Any], task: Mapping[str, Any]) -> Answer | Rejection:
         task_id = task.get("id")

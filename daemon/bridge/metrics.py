@@ -106,4 +106,4 @@ class BridgeMetrics:
         self._errors.labels(self.queue, operation).inc()
 
 
-_REASONS = frozenset({"expired", "evicted", "withdrawn", "replaced", "rerouted"})
+_REASONS = frozenset({"expired", "evicted", "withdrawn", "replaced", "rerouted", "skipped"})
