@@ -296,7 +296,13 @@ class LabelStudioSettings(_Section):
         description="URL at which Label Studio reaches the bridge's /webhook; none: polling only.",
     )
     webhook_secret: SecretStr | None = Field(
-        default=None, description="Shared secret Label Studio sends with every webhook call."
+        default=None,
+        description="Shared secret Label Studio sends with every webhook call; "
+        "default: the variable named by webhook_secret_env, if set.",
+    )
+    webhook_secret_env: str = Field(
+        default="LABEL_STUDIO_WEBHOOK_SECRET",
+        description="Environment variable holding the webhook secret.",
     )
     roles: dict[str, str] = Field(
         default_factory=dict,

@@ -55,6 +55,13 @@ def token_of(ls: LabelStudioSettings) -> str:
     return token
 
 
+def webhook_secret_of(ls: LabelStudioSettings) -> str | None:
+    """The webhook secret: from the config, else from its environment variable, else none."""
+    if ls.webhook_secret is not None:
+        return ls.webhook_secret.get_secret_value()
+    return os.environ.get(ls.webhook_secret_env, "").strip() or None
+
+
 def build_bridge(
     settings: Settings, queue_name: str | None, stop: StopFlag, registry: CollectorRegistry
 ) -> tuple[Bridge, BridgeServer]:
@@ -81,7 +88,7 @@ def build_bridge(
     outputs = KafkaOutputs(common)
     health = BridgeHealth()
     inbox: queue.Queue[bytes] = queue.Queue()
-    secret = ls.webhook_secret.get_secret_value() if ls.webhook_secret else None
+    secret = webhook_secret_of(ls)
     bridge = Bridge(
         queue_name=q.name,
         client=client,

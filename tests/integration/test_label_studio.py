@@ -174,6 +174,7 @@ def test_experts_label_in_label_studio(
                     },
                 }
             ],
+            "routing": {"default": [QUEUE]},
             "redaction_salt": "test-salt",
             "server": {"host": "127.0.0.1", "port": daemon_port},
             "state_dir": str(tmp_path / "state"),
