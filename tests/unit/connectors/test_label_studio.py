@@ -44,7 +44,7 @@ class Stub:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = _any
+            do_GET = do_POST = do_PATCH = do_DELETE = _any  # noqa: N815 - stdlib handler names
 
             def log_message(self, *args: object) -> None:
                 return None
