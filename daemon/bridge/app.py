@@ -106,9 +106,7 @@ def build_bridge(
         source=source,
         labels=outputs.sink(kafka.topics.labels),
         dead_letters=outputs.sink(kafka.topics.dead_letter),
-        cursor_store=KafkaCursorStore(
-            {**common, "isolation.level": "read_committed"}, ls.cursor_topic, group
-        ),
+        cursor_store=KafkaCursorStore(common, ls.cursor_topic, group),
         metrics=BridgeMetrics(registry, q.name),
         health=health,
         inbox=inbox,

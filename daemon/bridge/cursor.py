@@ -149,7 +149,8 @@ class CursorStore(Protocol):
 
 
 class KafkaCursorStore:
-    """A cursor as the latest value of one key in a compacted topic (created if missing)."""
+    """A cursor as the latest value of one key in a compacted topic (created if missing), read
+    ``read_committed``."""
 
     def __init__(
         self, conf: Mapping[str, str], topic: str, key: str, timeout: float = 30.0
@@ -159,12 +160,13 @@ class KafkaCursorStore:
         self.key = key
         self.timeout = timeout
         self._outputs = KafkaOutputs(self.conf)
+        self._read_conf = {**self.conf, "isolation.level": "read_committed"}
 
     def load(self) -> Cursor:
         """Read the topic to its end and keep this bridge's last value."""
         ensure_topics(self.conf, [self.topic], 1, 1, compacted=[self.topic], timeout=self.timeout)
         latest: bytes | None = None
-        for key, value in read_topic(self.conf, self.topic, timeout=self.timeout):
+        for key, value in read_topic(self._read_conf, self.topic, timeout=self.timeout):
             if key == self.key.encode():
                 latest = value
         return Cursor() if latest is None else Cursor.from_json(latest)

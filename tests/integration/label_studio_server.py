@@ -114,6 +114,16 @@ class LabelStudioServer:
             self._log_fh.close()
             self.proc = None
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections hang, as with an overloaded server."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a frozen server go on (SIGCONT)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
     def log_tail(self, n: int = 40) -> str:
         """The last lines of the server log."""
         try:

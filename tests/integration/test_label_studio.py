@@ -167,6 +167,8 @@ def test_experts_label_in_label_studio(
                         "roles": {"alice@example.com": "specialist", "bob": "senior"},
                         "cursor_topic": cursor_topic,
                         "poll_interval_seconds": 2.0,
+                        "timeout_seconds": 3.0,
+                        "retries": 1,
                         "backoff_seconds": 0.2,
                         "backoff_max_seconds": 2.0,
                         "host": "127.0.0.1",
@@ -298,6 +300,25 @@ def test_experts_label_in_label_studio(
         assert {"ls-004", "ls-005"} <= withdrawn
         remaining = {t["data"].get("id") for t in tasks()}
         assert {"ls-000", "ls-001", "ls-002", "ls-009"} <= remaining
+
+        # Label Studio hangs (SIGSTOP): the bridge turns unready and recovers when it is back;
+        # the request sent meanwhile becomes exactly one task (a create that may have reached
+        # the server is looked up before it is sent again).
+        ls.pause()
+        try:
+            produce(kafka_bootstrap, topics["predictions"], [_prediction(10, 0.8, TTL * 3 + 1)])
+            wait_for(
+                lambda: bridge.http("/readyz")[0] == 503, 180, "unready while LS hangs", bridge
+            )
+            assert bridge.metric('labelgate_bridge_label_studio_up{queue="experts"}') == 0
+        finally:
+            ls.resume()
+        wait_for(lambda: bridge.http("/readyz")[0] == 200, 180, "ready again", bridge)
+        wait_for(
+            lambda: "ls-010" in {t["data"].get("id") for t in tasks()}, 120, "late task", bridge
+        )
+        assert [t["data"].get("id") for t in tasks()].count("ls-010") == 1
+        assert bridge.counter("labelgate_bridge_errors_total") >= 1
 
         assert bridge.terminate() == 0, bridge.log_tail()
         assert daemon.terminate() == 0, daemon.log_tail()
