@@ -80,8 +80,14 @@ def build_bridge(
     )
     group = ls.group_id or f"{kafka.group_id}-bridge-{q.name}"
     source = KafkaGroupSource(
-        # Requests become visible at the daemon's transaction commit: never read aborted ones.
-        {**common, "isolation.level": "read_committed"},
+        {
+            **common,
+            # Requests become visible at the daemon's transaction commit: never read aborted ones.
+            "isolation.level": "read_committed",
+            # One bridge per queue: a restarted one takes its partitions back at once, and a
+            # second one started by mistake is fenced instead of sharing the requests.
+            "group.instance.id": group,
+        },
         q.topic or kafka.topics.requests,
         group,
     )
