@@ -375,7 +375,12 @@ class Bridge:
                 self.cursor.close(request.request_id)
                 self.cursor_store.save(self.cursor)
             return
-        annotations = self.client.annotations(ref.task_id)
+        try:
+            annotations = self.client.annotations(ref.task_id)
+        except LabelStudioRejectedError as exc:
+            if exc.status != 404:
+                raise
+            annotations = []  # someone deleted the task in Label Studio already
         task = {"id": ref.task_id, "data": {"request_id": ref.request_id, "id": ref.item_id}}
         self.forward([(a, task) for a in annotations])
         self._remove(ref, [_int(a.get("id")) for a in annotations])

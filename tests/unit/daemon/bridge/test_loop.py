@@ -484,3 +484,22 @@ def test_a_refused_token_is_a_config_error(status):
     w.ls.find_project = refuse
     with pytest.raises(ConfigError, match="refused the token"):
         w.bridge()
+
+
+def test_withdrawal_of_a_task_deleted_by_hand():
+    """A task someone deleted in Label Studio is simply gone when its request is withdrawn."""
+    from connectors.label_studio import LabelStudioRejectedError  # noqa: PLC0415
+
+    w = World([_request(1)])
+    b = w.bridge()
+    b.step()
+
+    def missing(tid):
+        raise LabelStudioRejectedError("gone", 404, "")
+
+    w.ls.annotations = missing
+    w.ls.tasks_.clear()
+    w.source.messages.append(_request(1, withdrawn=True, reason="expired"))
+    b.step()
+    assert w.source.committed == 2
+    assert len(b.index) == 0
