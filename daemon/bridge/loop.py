@@ -538,6 +538,7 @@ class Bridge:
         while self._hooks:
             self.handle_webhook(self._hooks[0])
             self._hooks.pop(0)
+            self.metrics.webhooks.inc()
 
     def handle_webhook(self, body: bytes) -> None:
         """One webhook call: annotations created or updated are forwarded, deletions noted."""

@@ -41,7 +41,7 @@ class BridgeMetrics:
         )
         self.annotations_deleted = Counter(
             "labelgate_bridge_annotations_deleted_total",
-            "Annotations deleted in Label Studio after they were forwarded (not retracted).",
+            "Annotations deleted in Label Studio after they were handled (not retracted).",
             labels,
             registry=registry,
         ).labels(queue)
@@ -51,6 +51,12 @@ class BridgeMetrics:
             [*labels, "reason"],
             registry=registry,
         )
+        self.webhooks = Counter(
+            "labelgate_bridge_webhooks_received_total",
+            "Webhook calls from Label Studio handled by the loop.",
+            labels,
+            registry=registry,
+        ).labels(queue)
         self._errors = Counter(
             "labelgate_bridge_errors_total",
             "Failed Label Studio or Kafka operations (retried later), by operation.",

@@ -151,7 +151,8 @@ def test_experts_label_in_label_studio(
                 {
                     "name": QUEUE,
                     "role": "specialist",
-                    "capacity": 100,
+                    "capacity": 6,
+                    "overflow": "replace",
                     "ttl_seconds": TTL,
                     "topic": topics["requests"],
                     "labels_required": 2,
@@ -266,6 +267,32 @@ def test_experts_label_in_label_studio(
             bridge,
         )
 
+        assert bridge.counter("labelgate_bridge_webhooks_received_total") >= 1
+
+        # An answer changed after submitting is sent again (the daemon keeps the first); a
+        # deleted one is counted.
+        first = as_expert["alice"].annotations(by_item["ls-000"]["id"])[0]
+        as_expert["alice"].update_annotation(first["id"], result=_choice("1"))
+        wait_for(
+            lambda: (
+                bridge.counter(
+                    'labelgate_bridge_annotations_forwarded_total{queue="experts",kind="update"}'
+                )
+                == 1
+            ),
+            60,
+            "the update forwarded",
+            bridge,
+        )
+        bad = as_expert["alice"].annotations(by_item["ls-004"]["id"])[0]
+        as_expert["alice"].delete_annotation(bad["id"])
+        wait_for(
+            lambda: bridge.counter("labelgate_bridge_annotations_deleted_total") == 1,
+            60,
+            "the deletion counted",
+            bridge,
+        )
+
         # The bridge dies mid-run: while it is down, Bob answers and requests are replayed.
         bridge.sigkill()
         for item, label in truth.items():
@@ -319,6 +346,31 @@ def test_experts_label_in_label_studio(
         )
         assert [t["data"].get("id") for t in tasks()].count("ls-010") == 1
         assert bridge.counter("labelgate_bridge_errors_total") >= 1
+
+        # A full queue replaces its least useful request with a more uncertain one: the
+        # displaced request is withdrawn and its task leaves Label Studio.
+        produce(
+            kafka_bootstrap,
+            topics["predictions"],
+            [_prediction(11 + i, 0.97, TTL * 3 + 2 + i) for i in range(4)]
+            + [_prediction(15, 0.5, TTL * 3 + 6)],
+        )
+        wait_for(
+            lambda: any(r["withdrawn"] and r["reason"] == "evicted" for r in requests()),
+            120,
+            "an eviction",
+            daemon,
+        )
+        [evicted] = [r["id"] for r in requests() if r["withdrawn"] and r["reason"] == "evicted"]
+        wait_for(
+            lambda: (
+                evicted not in {t["data"].get("id") for t in tasks()}
+                and "ls-015" in {t["data"].get("id") for t in tasks()}
+            ),
+            120,
+            "the evicted task removed, the new one created",
+            bridge,
+        )
 
         assert bridge.terminate() == 0, bridge.log_tail()
         assert daemon.terminate() == 0, daemon.log_tail()
