@@ -153,18 +153,31 @@ class KafkaCursorStore:
     ``read_committed``."""
 
     def __init__(
-        self, conf: Mapping[str, str], topic: str, key: str, timeout: float = 30.0
+        self,
+        conf: Mapping[str, str],
+        topic: str,
+        key: str,
+        timeout: float = 30.0,
+        replication_factor: int = 1,
     ) -> None:
         self.conf = dict(conf)
         self.topic = topic
         self.key = key
         self.timeout = timeout
+        self.replication_factor = replication_factor
         self._outputs = KafkaOutputs(self.conf)
         self._read_conf = {**self.conf, "isolation.level": "read_committed"}
 
     def load(self) -> Cursor:
         """Read the topic to its end and keep this bridge's last value."""
-        ensure_topics(self.conf, [self.topic], 1, 1, compacted=[self.topic], timeout=self.timeout)
+        ensure_topics(
+            self.conf,
+            [self.topic],
+            1,
+            self.replication_factor,
+            compacted=[self.topic],
+            timeout=self.timeout,
+        )
         latest: bytes | None = None
         for key, value in read_topic(self._read_conf, self.topic, timeout=self.timeout):
             if key == self.key.encode():

@@ -154,7 +154,6 @@ class Bridge:
         self.health.started = True
         self.health.beat()
         try:
-            self.cursor = self.cursor_store.load()
             if self._connect():
                 while not self.stop.is_set:
                     self.health.beat()
@@ -210,6 +209,7 @@ class Bridge:
 
     def _setup(self) -> None:
         s = self.spec
+        self.cursor = self.cursor_store.load()
         try:
             self._project = ensure_project(
                 self.client, s.classes, s.title, s.project_id, s.label_config, s.overlap

@@ -273,7 +273,6 @@ class World:
             Timing(poll_interval=0.0, commit_interval=0.0, backoff=0.0, backoff_max=0.0),
             sleep=lambda _s: None,
         )
-        b.cursor = self.store.load()
         assert b._connect()
         return b
 
@@ -503,3 +502,25 @@ def test_withdrawal_of_a_task_deleted_by_hand():
     b.step()
     assert w.source.committed == 2
     assert len(b.index) == 0
+
+
+def test_kafka_down_at_start_is_retried():
+    """A cursor that cannot be read yet (Kafka down) delays the start instead of ending it."""
+    from connectors.errors import ConnectorError  # noqa: PLC0415
+
+    w = World([_request(1)])
+    real = w.store.load
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectorError("broker unreachable")
+        return real()
+
+    w.store.load = flaky
+    b = w.bridge()
+    b.step()
+    assert len(calls) == 2
+    assert _items(w.ls) == ["item-1"]
+    assert w.metric("labelgate_bridge_errors_total", operation="connect") == 1
