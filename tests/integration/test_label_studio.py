@@ -276,7 +276,7 @@ def test_experts_label_in_label_studio(
         wait_for(
             lambda: (
                 bridge.counter(
-                    'labelgate_bridge_annotations_forwarded_total{queue="experts",kind="update"}'
+                    'labelgate_bridge_annotations_forwarded_total{kind="update",queue="experts"}'
                 )
                 == 1
             ),
