@@ -30,6 +30,7 @@ from connectors.label_studio import (
 )
 from connectors.protocols import Sink, TopicPartition
 from connectors.record import Record
+from daemon.bridge import webhooks
 from daemon.bridge.cursor import Cursor, CursorStore
 from daemon.bridge.index import TaskIndex, TaskRef, ref_of
 from daemon.bridge.metrics import BridgeMetrics
@@ -542,63 +543,20 @@ class Bridge:
 
     def handle_webhook(self, body: bytes) -> None:
         """One webhook call: annotations created or updated are forwarded, deletions noted."""
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        call = webhooks.read(body, self.project.project_id)
+        if isinstance(call, webhooks.Malformed):
             self._dead_letter(
-                DeadLetterReason.INVALID_JSON,
-                str(exc)[:300],
-                self._ls_position(-1, -1),
-                body.decode(errors="replace"),
+                call.reason, call.detail, self._ls_position(-1, -1), body.decode(errors="replace")
             )
-            return
-        if not isinstance(doc, dict):
-            self._dead_letter(
-                DeadLetterReason.SCHEMA_VIOLATION,
-                "webhook body is not an object",
-                self._ls_position(-1, -1),
-                body.decode(errors="replace"),
-            )
-            return
-        action = doc.get("action")
-        project = doc.get("project")
-        if isinstance(project, Mapping) and project.get("id") not in (
-            None,
-            self.project.project_id,
-        ):
-            return  # another project's webhook pointed at us: not ours to forward
-        if action == "ANNOTATIONS_DELETED":
-            ids = [
-                _int(a.get("id")) for a in doc.get("annotations") or [] if isinstance(a, Mapping)
-            ]
-            forwarded = [i for i in ids if i in self.cursor.handled]
-            for _ in forwarded:
+        elif isinstance(call, webhooks.Deleted):
+            handled = [i for i in call.annotation_ids if i in self.cursor.handled]
+            for _ in handled:
                 self.metrics.annotations_deleted.inc()
-            if forwarded:
-                log.warning("forwarded_annotations_deleted", annotations=forwarded)
-            self.cursor.forget(ids)
-            return
-        if action not in ("ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED"):
-            return
-        annotations = doc.get("annotation")
-        tasks = doc.get("task")
-        pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
-        if isinstance(annotations, Mapping) and isinstance(tasks, Mapping):
-            pairs = [(annotations, tasks)]
-        elif isinstance(annotations, list) and isinstance(tasks, list):
-            by_id = {t.get("id"): t for t in tasks if isinstance(t, Mapping)}
-            for a in annotations:
-                if isinstance(a, Mapping):
-                    pairs.append((a, by_id.get(a.get("task"), {"id": a.get("task")})))
-        else:
-            self._dead_letter(
-                DeadLetterReason.SCHEMA_VIOLATION,
-                f"{action} without annotation and task",
-                self._ls_position(-1, -1),
-                body.decode(errors="replace"),
-            )
-            return
-        self.forward(pairs)
+            if handled:
+                log.warning("handled_annotations_deleted", annotations=handled)
+            self.cursor.forget(call.annotation_ids)
+        elif isinstance(call, webhooks.Forward):
+            self.forward(call.pairs)
 
     # -- dead letters ------------------------------------------------------------------------
 

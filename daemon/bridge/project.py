@@ -11,16 +11,9 @@ import structlog
 
 from connectors.label_studio import LabelStudioClient, choices_config, choices_of
 from daemon.bridge.server import SECRET_HEADER
+from daemon.bridge.webhooks import ACTIONS as WEBHOOK_ACTIONS
 
 log = structlog.get_logger("labelgate.bridge")
-
-#: The webhook actions the bridge listens to.
-WEBHOOK_ACTIONS = (
-    "ANNOTATION_CREATED",
-    "ANNOTATIONS_CREATED",
-    "ANNOTATION_UPDATED",
-    "ANNOTATIONS_DELETED",
-)
 
 
 @dataclass(frozen=True, slots=True)
