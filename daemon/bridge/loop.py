@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import queue
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -31,25 +30,24 @@ from connectors.label_studio import (
 from connectors.protocols import Sink, TopicPartition
 from connectors.record import Record
 from daemon.bridge import webhooks
+from daemon.bridge.answers import AnswerForwarder, Forwarded
 from daemon.bridge.cursor import Cursor, CursorStore
+from daemon.bridge.deadletters import DeadLetters
 from daemon.bridge.index import TaskIndex, TaskRef, ref_of
 from daemon.bridge.metrics import BridgeMetrics
 from daemon.bridge.project import Project, ensure_project, ensure_webhook
 from daemon.bridge.server import BridgeHealth
-from daemon.bridge.tasks import Answer, Labeler, Rejection, TaskMapper, payload_text
+from daemon.bridge.tasks import TaskMapper
 from daemon.contracts.messages import (
     DeadLetterReason,
-    DeadLetterRecord,
     LabelRequest,
     SourcePosition,
-    encode,
 )
 from daemon.errors import ConfigError
 from daemon.service.lifecycle import StopFlag
 
 log = structlog.get_logger("labelgate.bridge")
 
-_MAX_PAYLOAD = 64_000
 _LAG_EVERY = 5.0
 
 
@@ -136,7 +134,8 @@ class Bridge:
         self.cursor = Cursor()
         self._project: Project | None = None
         self._mapper: TaskMapper | None = None
-        self._users: dict[int, Labeler] = {}
+        self.dead = DeadLetters(dead_letters, metrics, self._delivered)
+        self._answers: AnswerForwarder | None = None
         self._hooks: list[bytes] = []
         self._backlog: list[Record] = []
         self._offsets: dict[TopicPartition, int] = {}
@@ -167,7 +166,7 @@ class Bridge:
         self._drain_webhooks()
         now = self.clock()
         if now >= self._next_poll:
-            self.catch_up()
+            self._closed_by_experts(self.answers.catch_up())
             self._next_poll = self.clock() + self.timing.poll_interval
         self._consume()
         if self._uncommitted and self.clock() >= self._next_commit:
@@ -225,9 +224,23 @@ class Bridge:
         surplus = self.index.rebuild(self.client.tasks(self._project.project_id))
         if surplus:
             log.warning("label_studio_duplicate_tasks", tasks=surplus)
+        self.dead.project_id = self._project.project_id
+        self._answers = AnswerForwarder(
+            self.client,
+            self._project.project_id,
+            self._mapper,
+            self.index,
+            self.cursor,
+            self.cursor_store,
+            self.labels,
+            self.dead,
+            self.metrics,
+            self.queue_name,
+            self.flush_timeout,
+        )
         self.health.label_studio = True
         self.metrics.label_studio_up.set(1)
-        self.catch_up()
+        self._closed_by_experts(self.answers.catch_up())
         self._next_poll = self.clock() + self.timing.poll_interval
 
     def _guarded(self, operation: str, action: Callable[[], None]) -> bool:
@@ -262,6 +275,12 @@ class Bridge:
         return self._project
 
     @property
+    def answers(self) -> AnswerForwarder:
+        """The annotation side of the connected project."""
+        assert self._answers is not None, "not connected"
+        return self._answers
+
+    @property
     def mapper(self) -> TaskMapper:
         """The request/annotation mapping for the connected project."""
         assert self._mapper is not None, "not connected"
@@ -288,7 +307,7 @@ class Bridge:
             reason = (
                 DeadLetterReason.INVALID_JSON if json_error else DeadLetterReason.SCHEMA_VIOLATION
             )
-            self._dead_letter(
+            self.dead.send(
                 reason,
                 _first_line(exc),
                 SourcePosition(
@@ -333,9 +352,9 @@ class Bridge:
             position = (
                 SourcePosition(topic=record.topic, partition=record.partition, offset=record.offset)
                 if record is not None
-                else self._ls_position(-1, -1)
+                else self.dead.position(-1, -1)
             )
-            self._dead_letter(
+            self.dead.send(
                 DeadLetterReason.SCHEMA_VIOLATION,
                 f"Label Studio rejected the task: {exc}",
                 position,
@@ -383,7 +402,7 @@ class Bridge:
                 raise
             annotations = []  # someone deleted the task in Label Studio already
         task = {"id": ref.task_id, "data": {"request_id": ref.request_id, "id": ref.item_id}}
-        self.forward([(a, task) for a in annotations])
+        self.answers.forward([(a, task) for a in annotations])
         self._remove(ref, [_int(a.get("id")) for a in annotations])
         self.metrics.withdrawn(request.reason)
         log.info("task_withdrawn", queue=self.queue_name, task=ref.task_id, reason=request.reason)
@@ -398,8 +417,10 @@ class Bridge:
 
     def _commit(self) -> None:
         # Dead letters of the requests below must be delivered before their offsets commit.
-        if self.labels.flush(self.flush_timeout):
-            raise DeliveryError("outputs not delivered; offsets not committed")
+        left = self.labels.flush(self.flush_timeout)
+        failures, self._failures = self._failures, []
+        if left or failures:
+            raise DeliveryError(f"outputs not delivered ({failures or left}); not committed")
         if self._offsets:
             self.source.store_offsets(dict(self._offsets))
             self._offsets.clear()
@@ -407,128 +428,6 @@ class Bridge:
             self.source.commit()
             self._uncommitted = False
         self._next_commit = self.clock() + self.timing.commit_interval
-
-    # -- annotations -> label events ---------------------------------------------------------
-
-    def catch_up(self) -> None:
-        """Poll the tasks changed since the cursor's mark and forward what is not yet handled."""
-        since = self.cursor.poll_from
-        filters = None
-        if since is not None:
-            filters = {
-                "conjunction": "and",
-                "items": [
-                    {
-                        "filter": "filter:tasks:updated_at",
-                        "operator": "greater",
-                        "type": "Datetime",
-                        "value": since,
-                    }
-                ],
-            }
-        tasks = list(self.client.tasks(self.project.project_id, filters))
-        self.forward([(a, t) for t in tasks for a in (t.get("annotations") or [])])
-        stamps = [t["updated_at"] for t in tasks if isinstance(t.get("updated_at"), str)]
-        if stamps:
-            self.cursor.advance(max(stamps, key=_parse_stamp))
-        if self.cursor.dirty:
-            self.cursor_store.save(self.cursor)
-        self.metrics.last_poll.set(time.time())
-
-    def forward(self, items: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> int:
-        """Send the unhandled annotations on (label events or dead letters), wait for their
-        delivery, then record them in the cursor; return how many label events were sent."""
-        marks: list[tuple[int, str]] = []
-        sent: list[tuple[int, Answer]] = []
-        self._failures.clear()
-        for annotation, task in items:
-            handled = self._send(annotation, task)
-            if handled is not None:
-                marks.append((handled[0], handled[1]))
-                if handled[2] is not None:
-                    sent.append((handled[0], handled[2]))
-        if not marks:
-            return 0
-        left = self.labels.flush(self.flush_timeout)
-        if left or self._failures:
-            raise DeliveryError(f"label events not delivered: {self._failures or left}")
-        updates = {a for a, _ in sent if a in self.cursor.handled}
-        for annotation_id, version in marks:
-            self.cursor.mark(annotation_id, version)
-        self.cursor_store.save(self.cursor)
-        for annotation_id, answer in sent:
-            kind = "abstain" if answer.event.abstain else "label"
-            self.metrics.forwarded("update" if annotation_id in updates else kind)
-            age = _age(answer.event.labeled_at)
-            if age is not None:
-                self.metrics.answer_lag.observe(age)
-        # A skip closes the request in the daemon (abstain), so its task leaves the queue too.
-        for _, answer in sent:
-            ref = self.index.by_request(answer.request_id) if answer.event.abstain else None
-            if ref is not None:
-                self._remove(ref, [])
-                self.metrics.withdrawn("skipped")
-        return len(sent)
-
-    def _send(
-        self, annotation: Mapping[str, Any], task: Mapping[str, Any]
-    ) -> tuple[int, str, Answer | None] | None:
-        """Queue one annotation's label event (or dead letter); None when already handled."""
-        annotation_id = annotation.get("id")
-        if not isinstance(annotation_id, int):
-            self._dead_letter(
-                DeadLetterReason.SCHEMA_VIOLATION,
-                "annotation without an id",
-                self._ls_position(_int(task.get("id")), -1),
-                payload_text({"annotation": dict(annotation)}),
-            )
-            return None
-        version = str(annotation.get("updated_at") or annotation.get("created_at") or "")
-        if self.cursor.seen(annotation_id, version):
-            return None
-        outcome = self._answer(annotation, task)
-        if isinstance(outcome, Rejection):
-            self._dead_letter(
-                outcome.reason,
-                outcome.detail,
-                self._ls_position(_int(task.get("id")), annotation_id),
-                payload_text(outcome.payload),
-            )
-            return annotation_id, version, None
-        self.labels.send(encode(outcome.event), outcome.event.id.encode(), self._delivered)
-        return annotation_id, version, outcome
-
-    def _answer(self, annotation: Mapping[str, Any], task: Mapping[str, Any]) -> Answer | Rejection:
-        task_id = task.get("id")
-        ref = self.index.by_task(task_id) if isinstance(task_id, int) else None
-        if ref is None:
-            return Rejection(
-                DeadLetterReason.UNKNOWN_TASK,
-                f"task {task_id!r} holds no request of queue {self.queue_name!r}",
-                {"annotation": dict(annotation), "task_id": task_id},
-            )
-        known = {"id": ref.task_id, "data": {"request_id": ref.request_id, "id": ref.item_id}}
-        return self.mapper.answer(annotation, known, self._labeler(annotation.get("completed_by")))
-
-    def _labeler(self, completed_by: Any) -> Labeler:
-        if isinstance(completed_by, Mapping):
-            user_id = _int(completed_by.get("id"))
-            if user_id >= 0 and completed_by.get("email") is not None:
-                return Labeler(
-                    user_id,
-                    str(completed_by.get("email") or ""),
-                    str(completed_by.get("username") or ""),
-                )
-        else:
-            user_id = _int(completed_by)
-        if user_id < 0:
-            return Labeler(-1)
-        if user_id not in self._users:
-            doc = self.client.user(user_id)
-            self._users[user_id] = Labeler(
-                user_id, str(doc.get("email") or ""), str(doc.get("username") or "")
-            )
-        return self._users[user_id]
 
     def _drain_webhooks(self) -> None:
         while True:
@@ -545,8 +444,8 @@ class Bridge:
         """One webhook call: annotations created or updated are forwarded, deletions noted."""
         call = webhooks.read(body, self.project.project_id)
         if isinstance(call, webhooks.Malformed):
-            self._dead_letter(
-                call.reason, call.detail, self._ls_position(-1, -1), body.decode(errors="replace")
+            self.dead.send(
+                call.reason, call.detail, self.dead.position(-1, -1), body.decode(errors="replace")
             )
         elif isinstance(call, webhooks.Deleted):
             handled = [i for i in call.annotation_ids if i in self.cursor.handled]
@@ -556,32 +455,15 @@ class Bridge:
                 log.warning("handled_annotations_deleted", annotations=handled)
             self.cursor.forget(call.annotation_ids)
         elif isinstance(call, webhooks.Forward):
-            self.forward(call.pairs)
+            self._closed_by_experts(self.answers.forward(call.pairs))
 
-    # -- dead letters ------------------------------------------------------------------------
-
-    def _ls_position(self, task_id: int, annotation_id: int) -> SourcePosition:
-        """Where a Label Studio answer came from: project, task (as partition), annotation."""
-        project = self._project.project_id if self._project is not None else -1
-        return SourcePosition(
-            topic=f"label-studio/project-{project}", partition=task_id, offset=annotation_id
-        )
-
-    def _dead_letter(
-        self, reason: DeadLetterReason, detail: str, source: SourcePosition, payload: str
-    ) -> None:
-        record = DeadLetterRecord(
-            reason=reason,
-            detail=detail[:1000],
-            kind="label",
-            source=source,
-            rejected_at=datetime.now(UTC),
-            payload=payload[:_MAX_PAYLOAD],
-            payload_truncated=len(payload) > _MAX_PAYLOAD,
-        )
-        self.dead_letters.send(encode(record), None, self._delivered)
-        self.metrics.dead_letter(reason.value)
-        log.warning("bridge_dead_letter", reason=reason.value, detail=detail[:200])
+    def _closed_by_experts(self, done: Forwarded) -> None:
+        """A skip closes the request in the daemon (abstain), so its task leaves the queue too."""
+        for request_id in done.skipped:
+            ref = self.index.by_request(request_id)
+            if ref is not None:
+                self._remove(ref, [])
+                self.metrics.withdrawn("skipped")
 
     def _delivered(self, error: Exception | None) -> None:
         if error is not None:
@@ -594,15 +476,3 @@ def _int(value: Any) -> int:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-
-
-def _parse_stamp(stamp: str) -> datetime:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-
-
-def _age(labeled_at: datetime) -> float | None:
-    age = (datetime.now(UTC) - labeled_at).total_seconds()
-    return age if age >= 0 else None
