@@ -306,7 +306,8 @@ class LabelStudioSettings(_Section):
     )
     roles: dict[str, str] = Field(
         default_factory=dict,
-        description="Label Studio user (email or username) -> labeler_role; default: queue role.",
+        description="Label Studio user (email or username) or group (@domain) -> labeler_role; "
+        "default: the queue's role.",
     )
     group_id: str | None = Field(
         default=None, description="Consumer group of the bridge; default labelgate-bridge-<queue>."

@@ -78,7 +78,8 @@ class TaskMapper:
     from_name, to_name
         The names of the labeling config's ``Choices`` tag and the object it labels.
     roles
-        Label Studio user (email or username) → ``labeler_role``.
+        Label Studio user (email or username) or group of users (``@domain``) →
+        ``labeler_role``.
     default_role
         The role of users not in ``roles`` (the queue's role).
     """
@@ -181,8 +182,10 @@ class TaskMapper:
         return Answer(event=event, request_id=data["request_id"])
 
     def role_of(self, labeler: Labeler) -> str:
-        """The configured role of a user (by email, then username), else the queue's role."""
-        for key in (labeler.email, labeler.username):
+        """The configured role of a user: by email, then username, then ``@domain`` of the
+        email (a group: Label Studio Community has no user groups), else the queue's role."""
+        domain = "@" + labeler.email.rsplit("@", 1)[1] if "@" in labeler.email else ""
+        for key in (labeler.email, labeler.username, domain):
             if key and key in self.roles:
                 return self.roles[key]
         return self.default_role

@@ -86,10 +86,11 @@ def test_annotation_becomes_a_label_event_with_the_mapped_role():
     assert out.request_id == "r-1"
 
 
-def test_role_by_username_then_default():
-    """A username in the mapping counts; unknown users get the queue's role."""
-    m = _mapper()
+def test_role_by_username_then_domain_then_default():
+    """A username counts, then the email's @domain (a group); others get the queue's role."""
+    m = TaskMapper(["ok"], roles={"bob": "crowd", "@clinic.org": "doctor"}, default_role="sp")
     assert m.role_of(Labeler(1, "b@x", "bob")) == "crowd"
+    assert m.role_of(Labeler(2, "ann@clinic.org", "ann")) == "doctor"
     assert m.role_of(Labeler(2, "c@x", "carl")) == "sp"
     assert Labeler(4).name == "ls-user-4"
 
