@@ -6,6 +6,9 @@ Reads like its table of contents: connect → (drain webhooks → catch up when 
 requests → commit) until stopped. Nothing is dropped when Label Studio is down: the step that
 failed is retried with a growing (bounded) pause, requests stay uncommitted until their task
 exists, and answers stay in Label Studio until their label event is delivered.
+
+The loop owns the request side (tasks created, withdrawn, removed); the annotation side is its
+collaborator :class:`~daemon.bridge.answers.AnswerForwarder`, which returns what it did.
 """
 
 from __future__ import annotations
