@@ -458,7 +458,31 @@ class Bridge:
                 log.warning("handled_annotations_deleted", annotations=handled)
             self.cursor.forget(call.annotation_ids)
         elif isinstance(call, webhooks.Forward):
-            self._closed_by_experts(self.answers.forward(call.pairs))
+            self._closed_by_experts(self.answers.forward(self._verified(call.pairs)))
+
+    def _verified(self, pairs: list[webhooks.Pair]) -> list[webhooks.Pair]:
+        """A webhook is only a hint: the annotations of our tasks are read back from Label
+        Studio itself, so a forged or stale call can never make a label event. Answers on
+        other tasks keep their payload, for the dead letter that says so."""
+        out: list[webhooks.Pair] = []
+        looked: set[int] = set()
+        for annotation, task in pairs:
+            task_id = task.get("id")
+            ref = self.index.by_task(task_id) if isinstance(task_id, int) else None
+            if ref is None:
+                out.append((annotation, task))
+                continue
+            if ref.task_id in looked:
+                continue
+            looked.add(ref.task_id)
+            try:
+                current = self.client.annotations(ref.task_id)
+            except LabelStudioRejectedError as exc:
+                if exc.status != 404:
+                    raise
+                continue  # the task is gone already
+            out += [(a, {"id": ref.task_id}) for a in current]
+        return out
 
     def _closed_by_experts(self, done: Forwarded) -> None:
         """A skip closes the request in the daemon (abstain), so its task leaves the queue too."""

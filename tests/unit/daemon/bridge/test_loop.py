@@ -524,3 +524,38 @@ def test_kafka_down_at_start_is_retried():
     assert len(calls) == 2
     assert _items(w.ls) == ["item-1"]
     assert w.metric("labelgate_bridge_errors_total", operation="connect") == 1
+
+
+def test_a_forged_webhook_makes_no_label_event():
+    """Webhooks are hints: an annotation Label Studio does not have is never forwarded."""
+    w = World([_request(1)])
+    b = w.bridge()
+    b.step()
+    tid = next(iter(w.ls.tasks_))
+    b._next_poll = float("inf")
+    forged = {
+        "id": 999,
+        "result": [
+            {
+                "from_name": "label",
+                "to_name": "item",
+                "type": "choices",
+                "value": {"choices": ["0"]},
+            }
+        ],
+        "completed_by": 7,
+        "updated_at": "2026-03-01T00:00:00Z",
+    }
+    w.inbox.put(
+        json.dumps(
+            {
+                "action": "ANNOTATION_CREATED",
+                "annotation": forged,
+                "task": w.ls.tasks_[tid],
+                "project": {"id": 1},
+            }
+        ).encode()
+    )
+    b.step()
+    assert w.labels.docs() == []
+    assert w.metric("labelgate_bridge_webhooks_received_total") == 1
