@@ -147,8 +147,16 @@ class EvidenceKind(StrEnum):
     ESCALATION = "escalation"  # disagreeing labels sent the item to an adjudicator queue
 
 
+class RequestOutcome(StrEnum):
+    """How an open request ended unanswered (evidence ``resolution``, withdrawal ``reason``)."""
+
+    EXPIRED = "expired"  # its queue's TTL ran out
+    EVICTED = "evicted"  # a more useful item took its place in a full queue
+    REROUTED = "rerouted"  # after expiring, it was asked again in the fallback queue
+
+
 class EvidenceRecord(_Message):
-    """The audit trail: why an item was (or was not) queried, and what happened to its request.
+    """The evidence trail: why an item was (or was not) queried, and what happened to its request.
 
     Append-only; ``kind`` says which moment a record documents. A decision record carries the
     decision-time fields, a label record the label-time fields, both carry ``id`` so that a
@@ -214,6 +222,9 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_TASK = "unknown_task"  # an answer (e.g. from Label Studio) for no known request
     OVERSIZED = "oversized"
     UNSUPPORTED_VERSION = "unsupported_version"
+    PROCESSING_ERROR = (
+        "processing_error"  # valid input whose processing raised (a bug or bad state)
+    )
 
 
 class DeadLetterRecord(_Message):

@@ -121,11 +121,10 @@ def report(settings: Settings, truth: dict[str, str], seconds: float, policy: st
             if int(ev["id"].rsplit("-", 1)[1]) >= half:
                 late += 1
                 late_hits += hit
-    dead = (
-        sum(1 for _ in settings.files.dead_letter.open())
-        if settings.files.dead_letter.exists()
-        else 0
-    )
+    dead = 0
+    if settings.files.dead_letter.exists():
+        with settings.files.dead_letter.open() as fh:
+            dead = sum(1 for _ in fh)
     learned = 0
     with settings.files.requests.open() as fh:
         learned = sum(1 for _ in fh)
