@@ -1,4 +1,4 @@
-"""The ``labelgate`` command line: run, demo, simulate, evidence, check-config, schema."""
+"""The ``labelgate`` command line: run, bridge, demo, simulate, evidence, check-config, schema."""
 
 from __future__ import annotations
 
@@ -69,6 +69,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bridge(args: argparse.Namespace) -> int:
+    from daemon.bridge.app import serve_bridge  # noqa: PLC0415 - only the bridge needs it
+
+    settings = load_settings(args.config)
+    configure_logging(settings.log_level, settings.log_format)
+    serve_bridge(settings, args.queue)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from daemon.tools.demo import run_demo  # noqa: PLC0415 - only the demo needs the replay generator
 
@@ -135,6 +144,16 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", type=Path, required=False, help="YAML config file")
     run.set_defaults(func=_cmd_run)
+    bridge = sub.add_parser("bridge", help="run a bridge to an annotation tool")
+    tools = bridge.add_subparsers(dest="tool", required=True)
+    label_studio = tools.add_parser(
+        "label-studio", help="label requests become Label Studio tasks, answers label events"
+    )
+    label_studio.add_argument("--config", type=Path, required=False, help="YAML config file")
+    label_studio.add_argument(
+        "--queue", default=None, help="queue to bridge (default: the one with label_studio)"
+    )
+    label_studio.set_defaults(func=_cmd_bridge)
     demo = sub.add_parser("demo", help="run on the bundled replay with a simulated expert")
     demo.add_argument("--out", default="run/demo", help="working directory for outputs")
     demo.add_argument("--items", type=int, default=20_000)

@@ -372,6 +372,76 @@ class Resolution(StrEnum):
     MAJORITY = "majority"
 
 
+class LabelStudioSettings(_Section):
+    """A Label Studio project that serves one queue, through ``labelgate bridge label-studio``.
+
+    The token is a personal access token (or a legacy token where the organisation enabled
+    them); give it here or, better, in the environment variable named by ``token_env`` (Helm
+    sets that from a Secret).
+    """
+
+    url: Annotated[str, Field(pattern=r"^https?://")] = Field(
+        description="Base URL of the Label Studio server, e.g. http://label-studio:8080."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="API token; default: the variable named by token_env."
+    )
+    token_env: str = Field(
+        default="LABEL_STUDIO_TOKEN", description="Environment variable holding the token."
+    )
+    auth: Literal["auto", "personal", "legacy"] = Field(
+        default="auto",
+        description="personal: JWT refresh -> access (Bearer); legacy: 'Token'; auto: by shape.",
+    )
+    project_id: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Existing project; default: found or created by title."
+    )
+    project_title: str | None = Field(
+        default=None, description="Project title; default 'labelgate <queue>'."
+    )
+    label_config: str | None = Field(
+        default=None,
+        description="Labeling config (XML); its <Choices> must be exactly the classes. "
+        "Default: generated from classes.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="URL at which Label Studio reaches the bridge's /webhook; none: polling only.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret Label Studio sends with every webhook call; "
+        "default: the variable named by webhook_secret_env, if set.",
+    )
+    webhook_secret_env: str = Field(
+        default="LABEL_STUDIO_WEBHOOK_SECRET",
+        description="Environment variable holding the webhook secret.",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Label Studio user (email or username) or group (@domain) -> labeler_role; "
+        "default: the queue's role.",
+    )
+    group_id: str | None = Field(
+        default=None, description="Consumer group of the bridge; default labelgate-bridge-<queue>."
+    )
+    cursor_topic: str = Field(
+        default="labelgate-bridge-state",
+        description="Compacted topic keeping the bridge's durable annotation cursor.",
+    )
+    poll_interval_seconds: PositiveSeconds = Field(
+        default=10.0, description="Catch-up poll of annotations (webhooks are the fast path)."
+    )
+    timeout_seconds: PositiveSeconds = 10.0
+    retries: Annotated[int, Field(ge=0, le=20)] = Field(
+        default=3, description="Extra attempts per HTTP call while Label Studio is down or 5xx."
+    )
+    backoff_seconds: PositiveSeconds = 0.5
+    backoff_max_seconds: PositiveSeconds = 30.0
+    host: str = Field(default="0.0.0.0", description="Bridge's HTTP server (webhook, metrics).")
+    port: Annotated[int, Field(ge=0, le=65535)] = 8081
+
+
 class QueueSettings(_Section):
     """One expert (oracle) queue."""
 
@@ -404,6 +474,9 @@ class QueueSettings(_Section):
     redact: dict[str, RedactionMode] = Field(
         default_factory=dict,
         description="Per field (feature name or group.<attr>): drop, mask or hash.",
+    )
+    label_studio: LabelStudioSettings | None = Field(
+        default=None, description="Serve this queue from a Label Studio project (the bridge)."
     )
 
     @model_validator(mode="after")

@@ -310,6 +310,7 @@ class DeadLetterReason(StrEnum):
     TOO_LONG = "too_long"  # a string beyond its field's length or max_string_length
     TOO_DEEP = "too_deep"  # JSON nested deeper than the parser's recursion limit
     UNKNOWN_CLASS = "unknown_class"
+    UNKNOWN_TASK = "unknown_task"  # an answer (e.g. from Label Studio) for no known request
     OVERSIZED = "oversized"
     UNSUPPORTED_VERSION = "unsupported_version"
     PROCESSING_ERROR = (
