@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
-from pydantic_core import to_json
-
 from connectors.record import Record
-from daemon.contracts.messages import EvidenceKind, EvidenceRecord, SourcePosition
+from daemon.contracts.messages import (
+    EvidenceKind,
+    EvidenceRecord,
+    SourcePosition,
+    encode_json,
+)
 from daemon.contracts.pending_request import PendingRequest
 
 
@@ -98,7 +101,7 @@ class EvidenceBuilder:
         schema allows. A test validates the output against :class:`EvidenceRecord`.
         """
         when = _utc(now)
-        return to_json(
+        return encode_json(
             {
                 "schema_version": 1,
                 "kind": "decision",
@@ -113,7 +116,8 @@ class EvidenceBuilder:
                 "policy": self.policy,
                 "policy_params": self.policy_params,
                 **{name: getattr(evidence, name) for name in _DECISION_FIELDS},
-            }
+            },
+            "evidence",
         )
 
     def about(

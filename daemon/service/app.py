@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from daemon.config import Settings, StrategyName
 from daemon.contracts.evidence import EvidenceBuilder
 from daemon.contracts.parsing import Parser
-from daemon.errors import ConnectorError, TransactionAbortedError
+from daemon.errors import ConnectorError, ServerError, TransactionAbortedError
 from daemon.labeling.admission import AdmissionStep
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.spend import SpendLedger
@@ -31,6 +31,7 @@ from daemon.service.lifecycle import StopFlag, capture_signals
 from daemon.service.loop import Daemon, Parts
 from daemon.service.partitions import LedgerDecide, OwnedAdmit, PartitionIntake, PartitionState
 from daemon.service.pipeline import Pipeline, Rejections
+from daemon.service.preflight import check_startup
 from daemon.service.rebalance import RebalanceHandler
 from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
@@ -99,7 +100,7 @@ def compose(
     """The composition root: every collaborator of the daemon, each built once, here."""
     mon = settings.monitoring
     p = settings.policy
-    parser = Parser(settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes)
+    parser = Parser.from_settings(settings)
     rejections = Rejections(parser)
     queues = ExpertQueues(settings, channels.requests)
     partitions = PartitionState(
@@ -254,11 +255,15 @@ def serve(
 ) -> Daemon:
     """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports.
 
+    Startup checks (state_dir, Kafka properties, broker, topics, files, the ops port) run before
+    anything is consumed, so a misconfiguration fails at once as one typed error.
+
     When a transaction is lost (aborted, fenced, partitions lost, the broker away for longer
     than the transaction timeout), the daemon's memory is ahead of what was committed: it is
     abandoned, and a new daemon resumes from the committed offsets and state, in this process.
     """
     stop = stop or StopFlag()
+    check_startup(settings)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     health = Health(settings.server.heartbeat_timeout_seconds)
@@ -273,7 +278,14 @@ def serve(
             health,
             lambda: current[0].status,
         )
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            address = f"{settings.server.host}:{settings.server.port}"
+            raise ServerError(
+                f"server.port {settings.server.port}: cannot listen on {address}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         log.info("ops_server_listening", host=settings.server.host, port=server.port)
     try:
         with capture_signals(stop):
