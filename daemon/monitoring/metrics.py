@@ -14,7 +14,21 @@ from prometheus_client.registry import Collector
 
 from daemon.monitoring.status import QueueStatus, Status
 
-_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+_LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0015,
+    0.002,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+)
 
 
 class _StatusCollector(Collector):
@@ -263,7 +277,7 @@ class Metrics:
         )
         self.decision_latency = Histogram(
             "labelgate_decision_latency_seconds",
-            "Parse-to-decision time per item.",
+            "Time from an item's batch arriving in the process to its evidence being handed on.",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

@@ -187,8 +187,9 @@ class Daemon:
             self.health.beat()
             self._poll_labels()
             records = predictions.poll(self._batch, self._poll_timeout)
+            arrived = time.perf_counter()
             for record in records:
-                self._on_prediction(record)
+                self._on_prediction(record, arrived)
             self._tick(time.monotonic())
             if predictions.exhausted and not records:
                 break
@@ -214,8 +215,8 @@ class Daemon:
         )
 
     # ------------------------------------------------------------------ predictions
-    def _on_prediction(self, record: Record) -> None:
-        started = time.perf_counter()
+    def _on_prediction(self, record: Record, arrived: float) -> None:
+        """Decide for one record; ``arrived`` is when its batch reached the process."""
         tp = (record.topic, record.partition)
         parsed = self.parser.prediction(record, self.clock.now())
         if isinstance(parsed, DeadLetterRecord):
@@ -259,10 +260,10 @@ class Daemon:
         self._send_decision(
             parsed, record, online, scores, decision, request, redaction, now, ticket.delivered
         )
+        self.metrics.decision_latency.observe(time.perf_counter() - arrived)
         self.feedback.observe_item(parsed.group, decision.query, decision.utility, parsed.features)
         self._items += 1
         self.metrics.items.inc()
-        self.metrics.decision_latency.observe(time.perf_counter() - started)
 
     def _item(
         self, event: PredictionEvent, scores: Any, online: dict[str, float], cost: float
