@@ -56,7 +56,8 @@ class FeatureStep:
 def _gaussian_nb() -> Any:
     from river import naive_bayes  # noqa: PLC0415 - imported only when configured
 
-    return naive_bayes.GaussianNB()
+    model: Any = naive_bayes.GaussianNB
+    return model()
 
 
 def _hoeffding_tree() -> Any:
