@@ -35,11 +35,14 @@ def _sigmoid(z: float) -> float:
 class BatchScorer:
     """Scores a batch of items with a learner, vectorised where the learner's parts allow it.
 
+    >>> import copy
     >>> from daemon.config import ModelSettings
     >>> learner = Learner(ModelSettings(), classes=["ok", "fraud"])
-    >>> learner.learn({"x": 1.0}, "fraud")
-    >>> [round(s["fraud"], 4) for s in BatchScorer().score(learner, [{"x": 1.0}, {"x": 3.0}])]
-    [0.5, 0.5125]
+    >>> learner.learn({"x": 1.0, "region": "EU"}, "fraud")
+    >>> twin = copy.deepcopy(learner)
+    >>> batch = [{"x": 1.0, "region": "EU"}, {"x": 3.0, "region": "US"}]
+    >>> BatchScorer().score(learner, batch) == [twin.score(x) for x in batch]
+    True
     """
 
     def __init__(self) -> None:
