@@ -148,6 +148,14 @@ class EvidenceKind(StrEnum):
     CONFIG = "config"  # a configuration's policy parameters, once per config hash
 
 
+class RequestOutcome(StrEnum):
+    """How an open request ended unanswered (evidence ``resolution``, withdrawal ``reason``)."""
+
+    EXPIRED = "expired"  # its queue's TTL ran out
+    EVICTED = "evicted"  # a more useful item took its place in a full queue
+    REROUTED = "rerouted"  # after expiring, it was asked again in the fallback queue
+
+
 class EvidenceRecord(_Message):
     """The audit trail: why an item was (or was not) queried, and what happened to its request.
 
@@ -214,6 +222,9 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_CLASS = "unknown_class"
     OVERSIZED = "oversized"
     UNSUPPORTED_VERSION = "unsupported_version"
+    PROCESSING_ERROR = (
+        "processing_error"  # valid input whose processing raised (a bug or bad state)
+    )
 
 
 class DeadLetterRecord(_Message):

@@ -8,17 +8,45 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from daemon.config import Settings
+from daemon.config import Strategy as StrategyName
+from daemon.contracts.evidence import EvidenceBuilder
+from daemon.contracts.parsing import Parser
+from daemon.labeling.admission import AdmissionStep
+from daemon.labeling.intake import LabelIntake
+from daemon.labeling.queues import ExpertQueues
+from daemon.labeling.spend import SpendLedger
 from daemon.model.learner import Learner
+from daemon.monitoring.burn import BurnRate
+from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.metrics import Metrics
 from daemon.monitoring.status import Status
+from daemon.service.budget_share import BudgetShare
+from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock, EventClock, WallClock
+from daemon.service.commit import AtLeastOnceCommit
 from daemon.service.health import Health
+from daemon.service.labels import LabelPath
+from daemon.service.lag import LagPoller
 from daemon.service.lifecycle import StopFlag, capture_signals
-from daemon.service.loop import Daemon
+from daemon.service.loop import Daemon, Parts
+from daemon.service.pipeline import Pipeline, Rejections
+from daemon.service.rebalance import RebalanceHandler
+from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
-from daemon.service.wiring import build_file_channels, build_kafka_channels, build_policy
+from daemon.service.snapshot import StatusAssembler
+from daemon.service.stages import Admit, DeadLetters, Decide, Decode, Emit, Score
+from daemon.service.state import StateLog
+from daemon.service.wiring import (
+    Channels,
+    build_file_channels,
+    build_kafka_channels,
+    build_policy,
+)
+from policies import Policy
 
 log = structlog.get_logger("labelgate.app")
+
+_LAG_INTERVAL = 5.0
 
 
 def build_daemon(
@@ -26,7 +54,7 @@ def build_daemon(
     registry: CollectorRegistry | None = None,
     on_tick: Callable[[Status], None] | None = None,
 ) -> Daemon:
-    """Build a daemon from settings without starting anything."""
+    """Build a daemon from settings without starting anything (no I/O, no files)."""
     clock: Clock = EventClock() if settings.clock == "event" else WallClock()
     channels = (
         build_kafka_channels(settings)
@@ -35,7 +63,7 @@ def build_daemon(
     )
     metrics = Metrics(registry or CollectorRegistry())
     health = Health(settings.server.heartbeat_timeout_seconds)
-    daemon = Daemon(
+    parts = compose(
         settings,
         channels,
         build_policy(settings),
@@ -43,11 +71,133 @@ def build_daemon(
         metrics,
         health,
         clock,
-        on_tick,
     )
+    daemon = Daemon(settings, parts, on_tick)
     metrics.watch(lambda: daemon.status, health.heartbeat_age, lambda: health.ready)
-    channels.predictions.listen(daemon.rebalance.on_assign, daemon.rebalance.on_revoke)
+    channels.predictions.listen(parts.rebalance.on_assign, parts.rebalance.on_revoke)
     return daemon
+
+
+def compose(
+    settings: Settings,
+    channels: Channels,
+    policy: Policy,
+    learner: Learner,
+    metrics: Metrics,
+    health: Health,
+    clock: Clock,
+) -> Parts:
+    """The composition root: every collaborator of the daemon, each built once, here."""
+    mon = settings.monitoring
+    p = settings.policy
+    parser = Parser(settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes)
+    rejections = Rejections(parser)
+    model = ModelCheckpoint(learner, settings.state_dir / f"model-{settings.instance_id}.pkl")
+    positions = LabelPositions()
+    queues = ExpertQueues(settings, channels.requests)
+    burn = BurnRate(mon.burn_window_seconds)
+    ledger = SpendLedger(policy, metrics, burn)
+    vectors = p.diversity is not None
+    admission = AdmissionStep(settings, queues, ledger, policy.id, vectors=vectors)
+    evidence = EvidenceBuilder(settings.fingerprint(), policy.id, p.model_dump(mode="json"))
+    intake = LabelIntake(queues, admission, metrics, evidence, channels.audit)
+    feedback = FeedbackMonitor(
+        window=mon.window,
+        top_k=mon.subgroup_top_k,
+        attributes=mon.subgroup_attributes,
+        shift_features=mon.shift_features,
+        shift_bins=mon.shift_bins,
+        shift_warmup=mon.shift_warmup,
+        drift_delta=mon.drift_delta,
+        audit_reasons=frozenset(mon.audit_reasons),
+        non_human_roles=frozenset(mon.non_human_roles),
+    )
+    state_log = StateLog(channels.state, settings.instance_id)
+    commit = AtLeastOnceCommit(
+        channels,
+        queues,
+        policy,
+        model,
+        positions,
+        state_log,
+        metrics,
+        clock,
+        settings.kafka.commit_interval_seconds,
+    )
+    dead_letters = DeadLetters(channels.dead_letter, metrics)
+    emit = Emit(
+        commit,
+        queues,
+        intake,
+        evidence,
+        channels.audit,
+        dead_letters,
+        model,
+        feedback,
+        metrics,
+        rejections,
+    )
+    pipeline = Pipeline(
+        decode=Decode(parser, clock, rejections),
+        score=Score(model, settings.model.score_source, rejections),
+        decide=Decide(
+            policy,
+            queues,
+            admission,
+            model,
+            vectors=vectors,
+            committee=p.strategy is StrategyName.QUERY_BY_COMMITTEE,
+        ),
+        admit=Admit(admission, queues, policy),
+        emit=emit,
+        rejections=rejections,
+        metrics=metrics,
+    )
+    labels = LabelPath(
+        parser,
+        intake,
+        model,
+        positions,
+        feedback,
+        metrics,
+        dead_letters,
+        clock,
+        settings.kafka.consume_batch_size,
+    )
+    lag = LagPoller(channels.predictions, _LAG_INTERVAL)
+    reporter = StatusAssembler(
+        settings,
+        policy,
+        queues,
+        intake,
+        burn,
+        feedback,
+        model,
+        lag,
+        commit,
+        clock,
+        lambda: emit.items,
+    )
+    return Parts(
+        channels=channels,
+        pipeline=pipeline,
+        labels=labels,
+        positions=positions,
+        commit=commit,
+        rebalance=RebalanceHandler(
+            commit, settings.kafka.flush_timeout_seconds, BudgetShare(channels.predictions, policy)
+        ),
+        restorer=Restorer(channels, state_log, queues, policy, model, clock),
+        reporter=reporter,
+        lag=lag,
+        queues=queues,
+        intake=intake,
+        policy=policy,
+        model=model,
+        metrics=metrics,
+        health=health,
+        clock=clock,
+    )
 
 
 def serve(
@@ -78,7 +228,6 @@ def serve(
                 policy=settings.policy.strategy.value,
                 config_hash=daemon.config_hash,
             )
-            daemon.restore()
             daemon.run(stop)
     finally:
         if server is not None:

@@ -13,26 +13,33 @@ from collections.abc import Callable
 import structlog
 
 from connectors.protocols import TopicPartition
-from daemon.service.offsets import OffsetTracker
+from daemon.service.commit import CommitProtocol
 
 log = structlog.get_logger("labelgate.rebalance")
 
 
 class RebalanceHandler:
-    """Callbacks for the group source; ``commit`` is the daemon's deliver-checkpoint-commit."""
+    """Callbacks for the group source, on top of the commit protocol.
+
+    Parameters
+    ----------
+    commit
+        Delivers, checkpoints and commits before partitions leave.
+    timeout
+        Seconds a revocation may spend committing.
+    assigned
+        Called after partitions arrive (the budget is re-divided by the new share).
+    """
 
     def __init__(
         self,
-        commit: Callable[[float], None],
-        tracker: OffsetTracker,
+        commit: CommitProtocol,
         timeout: float,
         assigned: Callable[[], None] = lambda: None,
     ) -> None:
         self.commit = commit
-        self.tracker = tracker
         self.timeout = timeout
         self.assigned = assigned
-        self.revocations = 0
 
     def on_assign(self, partitions: list[TopicPartition]) -> None:
         """New partitions: the consumer resumes from their committed offsets; the daemon
@@ -42,10 +49,9 @@ class RebalanceHandler:
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
         """Partitions are leaving: deliver and commit what was processed, within the timeout."""
-        self.revocations += 1
         started = time.monotonic()
-        self.commit(started + self.timeout)
-        self.tracker.drop(partitions)
+        self.commit.commit(started + self.timeout)
+        self.commit.forget(partitions)
         log.info(
             "rebalance_revoked",
             partitions=[p for _, p in partitions],

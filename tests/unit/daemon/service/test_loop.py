@@ -336,3 +336,51 @@ def test_build_daemon_has_no_side_effects(tmp_path):
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "state").exists()
     assert not (tmp_path / "state.jsonl").exists()
+
+
+def test_a_delivery_error_still_closes_the_consumer_and_the_sinks(tmp_path):
+    """run() raises DeliveryError when an output fails, and shuts down on the way out."""
+    from daemon.errors import DeliveryError  # noqa: PLC0415
+    from daemon.service.lifecycle import StopFlag  # noqa: PLC0415
+    from tests.unit.daemon.fakes import (  # noqa: PLC0415
+        MemoryChannels,
+        MemorySink,
+        MemorySource,
+        memory_daemon,
+        prediction,
+        settings,
+    )
+
+    memory = MemoryChannels(
+        MemorySource([prediction(i) for i in range(3)]), audit=MemorySink("audit", fail=True)
+    )
+    daemon = memory_daemon(settings(tmp_path), memory)
+    with pytest.raises(DeliveryError, match="delivery refused"):
+        daemon.run(StopFlag())
+    assert memory.predictions.closed
+    assert memory.labels.closed
+    assert memory.audit.closed
+    assert memory.requests.closed
+    assert memory.predictions.commits == 0, "nothing is committed past a lost output"
+    assert daemon.health.stopping
+
+
+def test_a_stop_request_ends_the_loop_with_a_final_commit(tmp_path):
+    """With the stop flag set, run() processes nothing more, commits once and closes."""
+    from daemon.service.lifecycle import StopFlag  # noqa: PLC0415
+    from tests.unit.daemon.fakes import (  # noqa: PLC0415
+        MemoryChannels,
+        MemorySource,
+        memory_daemon,
+        prediction,
+        settings,
+    )
+
+    memory = MemoryChannels(MemorySource([prediction(0)]))
+    daemon = memory_daemon(settings(tmp_path), memory)
+    stop = StopFlag()
+    stop.set()
+    daemon.run(stop)
+    assert memory.audit.sent == []
+    assert memory.predictions.commits == 1
+    assert memory.predictions.closed

@@ -1,0 +1,189 @@
+"""In-memory channels for broker-less unit tests of the service: sinks that keep what they
+were sent, a prediction source fed from a list, and a daemon built on them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from connectors.record import Record
+from daemon.config import Settings
+from daemon.model.learner import Learner
+from daemon.monitoring.metrics import Metrics
+from daemon.service.app import compose
+from daemon.service.clock import EventClock
+from daemon.service.health import Health
+from daemon.service.loop import Daemon
+from daemon.service.wiring import Channels, build_policy
+
+
+class MemorySink:
+    """Keeps every message; delivers (calls back) on serve_deliveries/flush, or fails them."""
+
+    def __init__(self, name: str = "memory", fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        self.sent: list[tuple[bytes | None, bytes | None]] = []
+        self._pending: list[Any] = []
+        self.closed = False
+
+    def send(self, value, key=None, on_delivery=None) -> None:
+        self.sent.append((value, key))
+        if on_delivery is not None:
+            self._pending.append(on_delivery)
+
+    def serve_deliveries(self) -> None:
+        pending, self._pending = self._pending, []
+        for callback in pending:
+            callback(RuntimeError("delivery refused") if self.fail else None)
+
+    def flush(self, timeout: float) -> int:
+        self.serve_deliveries()
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+    def documents(self) -> list[dict[str, Any]]:
+        """The JSON documents sent (tombstones skipped)."""
+        return [json.loads(v) for v, _ in self.sent if v is not None]
+
+
+class MemorySource:
+    """A finite prediction source over a list of payloads; offsets are list positions."""
+
+    def __init__(self, payloads: Iterable[bytes], name: str = "predictions") -> None:
+        self.name = name
+        self.records = [Record(p, None, name, 0, i) for i, p in enumerate(payloads)]
+        self._next = 0
+        self.stored: dict[tuple[str, int], int] = {}
+        self.commits = 0
+        self.closed = False
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        out = self.records[self._next : self._next + max_records]
+        self._next += len(out)
+        return out
+
+    @property
+    def exhausted(self) -> bool:
+        return self._next >= len(self.records)
+
+    def store_offsets(self, positions: Mapping[tuple[str, int], int]) -> None:
+        self.stored.update(positions)
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def listen(self, on_assign, on_revoke) -> None:
+        return None
+
+    @property
+    def assigned(self) -> bool:
+        return True
+
+    def share(self) -> float:
+        return 1.0
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        return {}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class NoLabels:
+    """A label source that never yields."""
+
+    name = "labels"
+    exhausted = True
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class MemoryChannels:
+    """The sinks and sources of one in-memory daemon, for assertions."""
+
+    predictions: MemorySource
+    requests: MemorySink = field(default_factory=lambda: MemorySink("requests"))
+    audit: MemorySink = field(default_factory=lambda: MemorySink("audit"))
+    dead_letter: MemorySink = field(default_factory=lambda: MemorySink("dead-letter"))
+    state: MemorySink = field(default_factory=lambda: MemorySink("state"))
+    labels: NoLabels = field(default_factory=NoLabels)
+
+    def channels(self, settings: Settings) -> Channels:
+        sinks = [self.requests, self.audit, self.dead_letter, self.state]
+        closers = [lambda _t, s=s: s.close() for s in sinks]
+        return Channels(
+            predictions=self.predictions,
+            requests={q.name: self.requests for q in settings.queues},
+            audit=self.audit,
+            dead_letter=self.dead_letter,
+            state=self.state,
+            open_labels=lambda start: self.labels,
+            read_state=lambda: [],
+            flushers=sinks,
+            closers=[lambda _t: self.predictions.close(), *closers],
+        )
+
+
+def prediction(i: int, item_id: str | None = None, **extra: Any) -> bytes:
+    """One valid prediction event, ``i`` seconds into 2026."""
+    doc = {
+        "id": item_id or f"it-{i:03d}",
+        "event_time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+        "features": {"x": float(i)},
+        "prediction": "0",
+        "proba": {"0": 0.6, "1": 0.4},
+        **extra,
+    }
+    return json.dumps(doc).encode()
+
+
+def settings(tmp_path, **overrides: Any) -> Settings:
+    """File-mode settings (the files are never written by memory channels), event clock."""
+    doc: dict[str, Any] = {
+        "source": "file",
+        "classes": ["0", "1"],
+        "clock": "event",
+        "files": {"predictions": tmp_path / "p.jsonl"},
+        "model": {"score_source": "production"},
+        "policy": {
+            "strategy": "random",
+            "cold_start_items": 0,
+            "queue_gate_exponent": None,
+            "budget": {"fraction": 1.0, "window": 10},
+        },
+        "server": {"enabled": False},
+        "state_dir": tmp_path / "state",
+        "log_level": "error",
+    }
+    doc.update(overrides)
+    return Settings.model_validate(doc)
+
+
+def memory_daemon(config: Settings, memory: MemoryChannels) -> Daemon:
+    """A daemon over in-memory channels (same composition as ``build_daemon``)."""
+    clock = EventClock()
+    parts = compose(
+        config,
+        memory.channels(config),
+        build_policy(config),
+        Learner(config.model, config.classes),
+        Metrics(CollectorRegistry()),
+        Health(config.server.heartbeat_timeout_seconds),
+        clock,
+    )
+    return Daemon(config, parts)
