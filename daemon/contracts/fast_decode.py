@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -85,6 +85,28 @@ def from_event(event: PredictionEvent) -> Prediction:
         event.cost,
         event.schema_version,
     )
+
+
+class PredictionParser(Protocol):
+    """What the decode stage asks: one record to a prediction struct or a dead letter."""
+
+    def prediction(self, record: Record, now: float) -> Prediction | DeadLetterRecord:
+        """Parse one prediction."""
+
+
+class ContractParser:
+    """The straightforward path: the pydantic :class:`Parser` for every record (the reference
+    the fast path is checked against), its events as :class:`Prediction` structs."""
+
+    def __init__(self, parser: Parser) -> None:
+        self.parser = parser
+
+    def prediction(self, record: Record, now: float) -> Prediction | DeadLetterRecord:
+        """One prediction: the struct, or the parser's dead letter."""
+        parsed = self.parser.prediction(record, now)
+        if isinstance(parsed, DeadLetterRecord):
+            return parsed
+        return from_event(parsed)
 
 
 def _label(name: str) -> bool:

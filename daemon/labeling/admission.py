@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.config import Overflow, Settings
-from daemon.contracts.messages import PredictionEvent
+from daemon.contracts.fast_decode import Prediction
 from daemon.contracts.pending_request import PendingRequest
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.routing import Router
@@ -106,7 +106,7 @@ class AdmissionStep:
             else {}
         )
 
-    def place(self, event: PredictionEvent, uncertainty: float) -> Placement:
+    def place(self, event: Prediction, uncertainty: float) -> Placement:
         """Route the item and choose its queue: the cheapest candidate with room, else the
         first candidate's overflow (its spill queue when that has room, else itself, full)."""
         route = self.router.route(event, uncertainty)
@@ -123,7 +123,7 @@ class AdmissionStep:
 
     def admit(
         self,
-        event: PredictionEvent,
+        event: Prediction,
         item: ItemView,
         decision: Decision,
         placement: Placement,
@@ -194,7 +194,7 @@ class AdmissionStep:
 
     def _request(
         self,
-        event: PredictionEvent,
+        event: Prediction,
         decision: Decision,
         queue: str,
         rule: str | None,

@@ -10,11 +10,13 @@ from prometheus_client import CollectorRegistry
 from daemon.config import Settings
 from daemon.config import Strategy as StrategyName
 from daemon.contracts.evidence import EvidenceBuilder
+from daemon.contracts.fast_decode import ContractParser, FastParser
 from daemon.contracts.parsing import Parser
 from daemon.labeling.admission import AdmissionStep
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.spend import SpendLedger
+from daemon.model.batch import BatchScorer
 from daemon.model.learner import Learner
 from daemon.monitoring.burn import BurnRate
 from daemon.monitoring.feedback import FeedbackMonitor
@@ -86,8 +88,14 @@ def compose(
     metrics: Metrics,
     health: Health,
     clock: Clock,
+    reference: bool = False,
 ) -> Parts:
-    """The composition root: every collaborator of the daemon, each built once, here."""
+    """The composition root: every collaborator of the daemon, each built once, here.
+
+    ``reference`` builds the straightforward hot path instead of the fast one (the pydantic
+    parser for every record, item-by-item scoring, self-contained evidence records): the same
+    decisions, and the yardstick a test holds the fast path to.
+    """
     mon = settings.monitoring
     p = settings.policy
     parser = Parser(settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes)
@@ -99,7 +107,9 @@ def compose(
     ledger = SpendLedger(policy, metrics, burn)
     vectors = p.diversity is not None
     admission = AdmissionStep(settings, queues, ledger, policy.id, vectors=vectors)
-    evidence = EvidenceBuilder(settings.fingerprint(), policy.id, p.model_dump(mode="json"))
+    evidence = EvidenceBuilder(
+        settings.fingerprint(), policy.id, p.model_dump(mode="json"), compact=not reference
+    )
     intake = LabelIntake(queues, admission, metrics, evidence, channels.audit)
     feedback = FeedbackMonitor(
         window=mon.window,
@@ -138,8 +148,12 @@ def compose(
         rejections,
     )
     pipeline = Pipeline(
-        decode=Decode(parser, clock, rejections),
-        score=Score(model, settings.model.score_source, rejections),
+        decode=Decode(
+            ContractParser(parser) if reference else FastParser(parser), clock, rejections
+        ),
+        score=Score(
+            model, settings.model.score_source, rejections, None if reference else BatchScorer()
+        ),
         decide=Decide(
             policy,
             queues,

@@ -135,7 +135,7 @@ class Daemon:
                 p.health.beat()
                 p.labels.poll()
                 records = predictions.poll(self._batch, self._poll_timeout)
-                p.pipeline.process(records)
+                p.pipeline.process(records, time.perf_counter())
                 self.tick(time.monotonic())
                 if predictions.exhausted and not records:
                     break

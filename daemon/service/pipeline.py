@@ -23,7 +23,8 @@ import structlog
 
 from connectors.record import Record
 from daemon.contracts.evidence import ScoreOrigin
-from daemon.contracts.messages import DeadLetterReason, DeadLetterRecord, PredictionEvent
+from daemon.contracts.fast_decode import Prediction
+from daemon.contracts.messages import DeadLetterReason, DeadLetterRecord
 from daemon.contracts.parsing import Parser
 from daemon.labeling.admission import Admitted, Placement
 from daemon.monitoring.metrics import Metrics
@@ -49,7 +50,7 @@ class Decoded:
     """A valid prediction, with the clock's time once its event time was observed."""
 
     record: Record
-    event: PredictionEvent
+    event: Prediction
     now: float
 
 
@@ -115,7 +116,7 @@ class Decoder(Protocol):
 class Emitter(Protocol):
     """The last stage: every output of the batch, with offset tracking."""
 
-    def __call__(self, batch: tuple[Selected | Failed, ...], /) -> int:
+    def __call__(self, batch: tuple[Selected | Failed, ...], arrived: float, /) -> int:
         """Send the batch's outputs; return the number of valid predictions emitted."""
 
 
@@ -153,7 +154,7 @@ class Pipeline:
     rejections
         Dead letters for items whose decide or admit step raised.
     metrics
-        ``decision_latency`` gets the batch's processing time per valid item.
+        The service's metrics (the emit stage observes the decision latency).
     """
 
     def __init__(
@@ -174,19 +175,19 @@ class Pipeline:
         self.rejections = rejections
         self.metrics = metrics
 
-    def process(self, records: Sequence[Record]) -> int:
-        """Run one polled batch through every stage; return the valid predictions emitted."""
+    def process(self, records: Sequence[Record], arrived: float | None = None) -> int:
+        """Run one polled batch through every stage; return the valid predictions emitted.
+
+        ``arrived`` is when the batch reached the process (``time.perf_counter()``; now when not
+        given): the decision latency of each item is measured from there.
+        """
         if not records:
             return 0
-        started = time.perf_counter()
+        if arrived is None:
+            arrived = time.perf_counter()
         scored = self.score(self.decode(records))
         selected = tuple(self._select(x) for x in scored)
-        items = self.emit(selected)
-        if items:
-            per_item = (time.perf_counter() - started) / items
-            for _ in range(items):
-                self.metrics.decision_latency.observe(per_item)
-        return items
+        return self.emit(selected, arrived)
 
     def _select(self, value: Scored | Failed) -> Selected | Failed:
         """Decide and admit one item (sequential: each query changes what the next one sees)."""

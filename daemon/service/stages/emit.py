@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 import structlog
 
 from connectors.protocols import DeliveryCallback, Sink
 from connectors.record import Record
-from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder
+from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, utc
 from daemon.contracts.messages import DeadLetterRecord, RequestOutcome, encode
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
@@ -77,10 +80,22 @@ class Emit:
         self.rejections = rejections
         self.items = 0
         self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
+        self._configured = False
 
-    def __call__(self, batch: tuple[Selected | Failed, ...]) -> int:
-        """Emit the batch; return the number of valid predictions."""
-        items = 0
+    def __call__(self, batch: tuple[Selected | Failed, ...], arrived: float) -> int:
+        """Emit the batch; return the number of valid predictions.
+
+        ``arrived`` is when the batch reached the process: each item's latency runs from there
+        to its evidence being handed to the producer. Counters and the latency histogram are
+        updated once per batch.
+        """
+        if not self._configured:
+            # The policy's parameters, once per config hash, before the first decision record.
+            self.audit.send(self.evidence.config(time.time()), self.evidence.config_hash.encode())
+            self._configured = True
+        latencies: list[float] = []
+        reasons: Counter[Reason] = Counter()
+        clock = time.perf_counter
         for value in batch:
             if isinstance(value, Selected):
                 try:
@@ -89,10 +104,16 @@ class Emit:
                     decoded = value.decided.scored.decoded
                     self._failed(self.rejections.failed(decoded.record, exc, decoded.now))
                     continue
-                self._send(value, evidence, message)
-                items += 1
+                reasons[self._send(value, evidence, message)] += 1
+                latencies.append(clock() - arrived)
             else:
                 self._failed(value)
+        items = len(latencies)
+        if items:
+            for reason, n in reasons.items():
+                self._decisions[reason].inc(n)
+            self.metrics.items.inc(items)
+            self.metrics.decision_latency.observe_many(latencies)
         self.items += items
         return items
 
@@ -115,12 +136,19 @@ class Emit:
             message, redaction = self.queues.prepare(request)
         budget = selected.budget
         queue = request.queue if request is not None else None
-        evidence = self.evidence.decision(
-            record,
-            now,
+        builder = self.evidence
+        when = utc(now)
+        evidence = builder.decision(
             DecisionEvidence(
+                schema_version=1,
+                kind="decision",
                 id=event.id,
+                source=builder.source(record),
+                recorded_at=when,
+                config_hash=builder.config_hash,
                 event_time=event.event_time,
+                decided_at=when,
+                policy=builder.policy,
                 model_version=event.model_version,
                 online_model_version=self.model.learner.version,
                 scores=dict(scored.scores),
@@ -145,12 +173,13 @@ class Emit:
                 ),
                 redaction=redaction,
                 group=event.group,
-            ),
+            )
         )
         return evidence, message
 
-    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> None:
-        """Track the input, then send its request (if any) and its evidence."""
+    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> Reason:
+        """Track the input, then send its request (if any) and its evidence; return the
+        decision's reason (counted per batch)."""
         decoded = selected.decided.scored.decoded
         record, event = decoded.record, decoded.event
         decision, request = selected.admitted.decision, selected.admitted.request
@@ -158,7 +187,6 @@ class Emit:
         done = self.commit.track((record.topic, record.partition), record.offset, outputs)
         if request is not None:
             self.queues.send(request, message, done)
-        self._decisions[decision.reason].inc()
         self.audit.send(evidence, event.id.encode(), done)
         self.feedback.observe_item(event.group, decision.query, decision.utility, event.features)
-        self.metrics.items.inc()
+        return decision.reason

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from daemon.config import Settings
+from daemon.contracts.evidence import expand
+from daemon.contracts.messages import EvidenceRecord
 from daemon.service.app import serve
 from daemon.tools import replay
 
@@ -35,6 +37,11 @@ def _read(path):
     return (
         [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
     )
+
+
+def _trail(path):
+    """The evidence trail in its self-contained form: every field, policy_params joined in."""
+    return [EvidenceRecord.model_validate(r).model_dump(mode="json") for r in expand(_read(path))]
 
 
 def _settings(tmp_path, queues, policy=None, expert=None, **extra):
@@ -85,7 +92,7 @@ def test_full_queue_spills_to_its_overflow_queue(tmp_path):
         routing={"default": ["a"]},
     )
     serve(settings)
-    decisions = [e for e in _read(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
+    decisions = [e for e in _trail(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
     assert [d["queue"] for d in decisions] == ["a", "b", "b", "b", None, None, None, None]
     assert [d["reason"] for d in decisions[4:]] == ["queue_full"] * 4
     assert [r["id"] for r in _read(tmp_path / "a.jsonl")] == ["it-000"]
@@ -116,7 +123,7 @@ def test_expired_request_is_withdrawn_and_rerouted_to_its_fallback(tmp_path):
         kafka={"consume_batch_size": 1},  # expiry is checked between batches
     )
     serve(settings)
-    trail = _read(tmp_path / "audit.jsonl")
+    trail = _trail(tmp_path / "audit.jsonl")
     closes = [(e["id"], e["resolution"], e["queue"]) for e in trail if e["kind"] == "expiry"]
     assert ("it-000", "expired", "fast") in closes
     assert ("it-000", "rerouted", "slow") in closes
@@ -152,7 +159,7 @@ def test_audit_slice_labels_are_kept_for_evaluation(tmp_path):
         },
     )
     daemon = serve(settings)
-    trail = _read(tmp_path / "audit.jsonl")
+    trail = _trail(tmp_path / "audit.jsonl")
     labels = [e for e in trail if e["kind"] == "label" and e["used_for"]]
     evaluation = [e for e in labels if e["used_for"] == "evaluation"]
     training = [e for e in labels if e["used_for"] == "training"]
@@ -165,12 +172,10 @@ def test_audit_slice_labels_are_kept_for_evaluation(tmp_path):
 def test_every_evidence_line_validates_against_the_contract(tmp_path):
     """Decision records are serialised from plain dicts on the hot path: they must still be
     valid EvidenceRecord documents, with the decision fields present."""
-    from daemon.contracts.messages import EvidenceRecord  # noqa: PLC0415
-
     _write_predictions(tmp_path / "p.jsonl", 20)
     serve(_settings(tmp_path, [{"name": "default", "capacity": 5}]))
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
-    records = [EvidenceRecord.model_validate_json(line) for line in lines]
+    records = [EvidenceRecord.model_validate(r) for r in expand(json.loads(x) for x in lines)]
     decisions = [r for r in records if r.kind == "decision"]
     assert len(decisions) == 20
     assert all(r.decided_at is not None and r.reason and r.policy_params for r in decisions)

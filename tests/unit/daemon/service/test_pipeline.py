@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from daemon.contracts.messages import DeadLetterReason
+from daemon.model.batch import BatchScorer
 from daemon.model.learner import Learner
 from daemon.service.lifecycle import StopFlag
 from daemon.service.pipeline import Decoded
@@ -72,7 +73,14 @@ def test_a_learner_that_raises_on_one_item_dead_letters_that_item(tmp_path, monk
             raise ValueError("bad features")
         return original(self, features)
 
+    def batch_score(self, learner, batch):
+        # The batch scorer meets the same bad item; the stage then scores item by item.
+        if any(features["x"] == 1.0 for features in batch):
+            raise ValueError("bad features")
+        return [learner.score(x) for x in batch]
+
     monkeypatch.setattr(Learner, "score", score)
+    monkeypatch.setattr(BatchScorer, "score", batch_score)
     _, memory = _run(tmp_path, payloads)
     [letter] = memory.dead_letter.documents()
     assert (letter["reason"], letter["detail"]) == ("processing_error", "ValueError: bad features")
