@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import throughput as tp  # noqa: E402 - the bench helpers live next to this script
+import throughput as tp
 
 
 def summarise(path: Path, top: int) -> str:
@@ -36,8 +36,10 @@ def summarise(path: Path, top: int) -> str:
             continue
         n = int(count)
         total += n
-        frames = [f.split(" (", 1)[0] + " (" + f.split(" (", 1)[1].split(":")[0] + ")"
-                  if " (" in f else f for f in stack.split(";")[1:]]
+        frames = [
+            f.split(" (", 1)[0] + " (" + f.split(" (", 1)[1].split(":")[0] + ")" if " (" in f else f
+            for f in stack.split(";")[1:]
+        ]
         for frame in set(frames):
             inclusive[frame] += n
         if frames:
@@ -72,8 +74,17 @@ def main(argv: list[str] | None = None) -> int:
             daemon.start()
             spy = subprocess.Popen(
                 [
-                    "py-spy", "record", "--pid", str(daemon.pid), "--format", "raw",
-                    "--rate", str(args.rate), "--output", str(args.out), "--threads",
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(daemon.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    str(args.rate),
+                    "--output",
+                    str(args.out),
+                    "--threads",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
