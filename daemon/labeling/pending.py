@@ -32,6 +32,7 @@ class PendingStore:
         self.capacities = dict(capacities)
         self._items: dict[str, PendingRequest] = {}
         self._counts: Counter[str] = Counter()
+        self._counted: dict[str, int] | None = None  # counts() until the next change
         self._deadlines: list[tuple[float, str]] = []
         self._changed: dict[str, PendingRequest | None] = {}
 
@@ -53,8 +54,14 @@ class PendingStore:
         return self._counts[queue]
 
     def counts(self) -> dict[str, int]:
-        """Outstanding requests per configured queue."""
-        return {q: self._counts[q] for q in self.capacities}
+        """Outstanding requests per configured queue.
+
+        Asked for every item (its evidence records the queues' state), so the mapping is built
+        once per change and shared: callers must not modify it.
+        """
+        if self._counted is None:
+            self._counted = {q: self._counts[q] for q in self.capacities}
+        return self._counted
 
     def has_room(self, queue: str) -> bool:
         """Whether one more request fits in the queue."""
@@ -72,6 +79,7 @@ class PendingStore:
             self._counts[old.queue] -= 1
         self._items[request.id] = request
         self._counts[request.queue] += 1
+        self._counted = None
         self._changed[request.id] = request
         if old is None or old.deadline != request.deadline:
             heapq.heappush(self._deadlines, (request.deadline, request.id))
@@ -82,6 +90,7 @@ class PendingStore:
         request = self._items.pop(item_id, None)
         if request is not None:
             self._counts[request.queue] -= 1
+            self._counted = None
             self._changed[item_id] = None
             self._compact()
         return request
@@ -146,4 +155,5 @@ class PendingStore:
         for request in sorted(requests, key=lambda r: r.requested_at):
             self._items[request.id] = request
             self._counts[request.queue] += 1
+            self._counted = None
             heapq.heappush(self._deadlines, (request.deadline, request.id))

@@ -55,8 +55,12 @@ def build_daemon(
     settings: Settings,
     registry: CollectorRegistry | None = None,
     on_tick: Callable[[Status], None] | None = None,
+    reference: bool = False,
 ) -> Daemon:
-    """Build a daemon from settings without starting anything (no I/O, no files)."""
+    """Build a daemon from settings without starting anything (no I/O, no files).
+
+    ``reference`` builds the straightforward hot path (see :func:`compose`).
+    """
     clock: Clock = EventClock() if settings.clock == "event" else WallClock()
     channels = (
         build_kafka_channels(settings)
@@ -73,6 +77,7 @@ def build_daemon(
         metrics,
         health,
         clock,
+        reference=reference,
     )
     daemon = Daemon(settings, parts, on_tick)
     metrics.watch(lambda: daemon.status, health.heartbeat_age, lambda: health.ready)

@@ -161,3 +161,16 @@ def test_expiry_stays_exact_when_answers_compact_the_heap(ops, now):
     assert sorted(r.id for r in store.expire(now)) == due
     assert sorted(r.id for r in store) == sorted(i for i in live if i not in due)
     assert store.tracked <= 2 * len(store) + 65
+
+
+def test_counts_are_shared_until_a_change_and_never_modified():
+    """counts() is built once per change; a mapping handed out earlier keeps its values."""
+    store = PendingStore({"default": 10, "other": 1})
+    before = store.counts()
+    assert store.counts() is before
+    store.add(req("a", 10))
+    after = store.counts()
+    assert (before, after) == ({"default": 0, "other": 0}, {"default": 1, "other": 0})
+    store.pop("a")
+    assert store.counts() == {"default": 0, "other": 0}
+    assert after == {"default": 1, "other": 0}
