@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import structlog
@@ -49,6 +50,20 @@ from policies import Policy
 log = structlog.get_logger("labelgate.app")
 
 _LAG_INTERVAL = 5.0
+
+
+def settle_heap() -> None:
+    """Take what exists after start-up out of the cyclic garbage collector's way.
+
+    With the default thresholds the collector's oldest generation, which holds every imported
+    module and the restored model and requests, was scanned every few tens of thousands of
+    allocations; the hot path allocates a few short-lived objects per item, so those scans took
+    about a third of the daemon's CPU. Objects alive now are frozen (reference counting still
+    frees them), and young collections run every 10,000 allocations instead of 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def build_daemon(
@@ -247,6 +262,8 @@ def serve(
                 policy=settings.policy.strategy.value,
                 config_hash=daemon.config_hash,
             )
+            daemon.startup()
+            settle_heap()
             daemon.run(stop)
     finally:
         if server is not None:

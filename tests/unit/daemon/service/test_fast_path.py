@@ -1,6 +1,7 @@
 """The fast hot path decides exactly as the straightforward one: 50,000 items, labels flowing,
 a queue filling up, malformed input; every decision, reason, probability and evidence field."""
 
+import gc
 import json
 import shutil
 
@@ -9,7 +10,7 @@ import pytest
 from daemon.config import Settings
 from daemon.contracts.evidence import expand
 from daemon.contracts.messages import EvidenceRecord
-from daemon.service.app import build_daemon
+from daemon.service.app import build_daemon, settle_heap
 from daemon.service.lifecycle import StopFlag
 from daemon.tools import replay
 
@@ -108,3 +109,15 @@ def test_the_model_ends_in_the_same_state(runs):
     (_, _, a), (_, _, b) = runs
     assert a.learner.version == b.learner.version
     assert dict(a.learner._model.weights) == dict(b.learner._model.weights)
+
+
+def test_settle_heap_freezes_what_start_up_left_and_raises_the_young_threshold():
+    """After start-up the heap is frozen out of the collector's way (restored afterwards)."""
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (10_000, 10, 10)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
