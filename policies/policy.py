@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from policies.budget import BudgetManager, BudgetSnapshot, UtilityBudget, absolute_members
@@ -78,9 +77,14 @@ class Policy:
             admitted = self._ranker.admits(decision.utility, item.cost, now)
             if not admitted and decision.reason not in _UNRANKED:
                 floor = min(decision.probability, self._unranked)
+                # Built directly rather than with dataclasses.replace: this runs for most items.
                 if decision.query:
-                    return replace(decision.refused(Reason.BELOW_QUANTILE), probability=floor)
-                return replace(decision, probability=floor)
+                    return Decision(
+                        False, Reason.BELOW_QUANTILE, floor, decision.utility, decision.threshold
+                    )
+                return Decision(
+                    decision.query, decision.reason, floor, decision.utility, decision.threshold
+                )
         return decision
 
     def _refusal(self, decision: Decision, item: ItemView, now: float) -> Decision:
@@ -88,11 +92,11 @@ class Policy:
         if decision.reason is not Reason.BUDGET_EXHAUSTED:
             return decision
         if not self._capped:
-            return replace(decision, reason=Reason.OVER_PACE)
+            return _over_pace(decision)
         remaining = self.budget.snapshot(now).remaining
         if remaining is not None and remaining < item.cost:
             return decision
-        return replace(decision, reason=Reason.OVER_PACE)
+        return _over_pace(decision)
 
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:
         """Charge a query that was really made."""
@@ -131,3 +135,10 @@ class Policy:
                 problems.append(f"{name}: {type(exc).__name__}: {exc}")
         self._forced = int(state.get("forced", 0))
         return problems
+
+
+def _over_pace(decision: Decision) -> Decision:
+    """The same refusal, with reason ``over_pace``."""
+    return Decision(
+        decision.query, Reason.OVER_PACE, decision.probability, decision.utility, decision.threshold
+    )

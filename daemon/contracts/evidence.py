@@ -58,7 +58,7 @@ class DecisionEvidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     policy: str
     model_version: str | None = None
     online_model_version: int
-    scores: dict[str, float]
+    scores: Mapping[str, float]
     score_source: ScoreOrigin
     online_prediction: str | None = None
     production_prediction: str

@@ -151,7 +151,7 @@ class Emit:
                 policy=builder.policy,
                 model_version=event.model_version,
                 online_model_version=self.model.learner.version,
-                scores=dict(scored.scores),
+                scores=scored.scores,
                 score_source=scored.score_source,
                 online_prediction=scored.online_prediction,
                 production_prediction=event.prediction,
