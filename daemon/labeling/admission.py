@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from daemon.config import Overflow, Settings
 from daemon.contracts.fast_decode import Prediction
@@ -39,8 +40,7 @@ def numeric_vector(features: Mapping[str, Any]) -> tuple[float, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(msgspec.Struct, frozen=True, gc=False):
     """Where a query for an item would go, decided before the policy sees the item.
 
     ``queue`` is the target after overflow-by-spill is resolved, so ``cost`` (the label's
@@ -57,8 +57,7 @@ class Placement:
     spilled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(msgspec.Struct, frozen=True, gc=False):
     """The final decision, the request it opened (None: not queried) and a request it evicted."""
 
     decision: Decision

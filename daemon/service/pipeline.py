@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+import msgspec
 import structlog
 
 from connectors.record import Record
@@ -37,16 +37,14 @@ Out_co = TypeVar("Out_co", covariant=True)
 
 
 # ---------------------------------------------------------------------- values between stages
-@dataclass(frozen=True, slots=True)
-class Failed:
+class Failed(msgspec.Struct, frozen=True, gc=False):
     """A record that left the pipeline early: its dead letter (bad input or a failure)."""
 
     record: Record
     dead_letter: DeadLetterRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(msgspec.Struct, frozen=True, gc=False):
     """A valid prediction, with the clock's time once its event time was observed."""
 
     record: Record
@@ -54,8 +52,7 @@ class Decoded:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(msgspec.Struct, frozen=True, gc=False):
     """A prediction with the online model's view and the scores the policy decides on."""
 
     decoded: Decoded
@@ -66,8 +63,7 @@ class Scored:
     uncertainty: float
 
 
-@dataclass(frozen=True, slots=True)
-class Decided:
+class Decided(msgspec.Struct, frozen=True, gc=False):
     """The policy's decision, the item view it decided on, and where a query would go.
 
     ``placement`` is None for an item whose request is still open (a duplicate).
@@ -79,8 +75,7 @@ class Decided:
     placement: Placement | None
 
 
-@dataclass(frozen=True, slots=True)
-class Selected:
+class Selected(msgspec.Struct, frozen=True, gc=False):
     """The admitted outcome, with the budget and queue state right after it (for evidence)."""
 
     decided: Decided
