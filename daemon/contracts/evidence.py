@@ -39,12 +39,14 @@ class Source(msgspec.Struct, frozen=True, gc=False):
     offset: int
 
 
-class DecisionEvidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+class DecisionEvidence(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One decision record (see :class:`EvidenceRecord` for the meaning of each field).
 
-    A typed value rather than keyword arguments, so that a misspelled or missing field fails type
-    checking; the field order is the order of the keys in the JSON. Fields at their default
-    (null, an empty mapping) are left out of the compact form, which the schema allows.
+    A typed value, so that a field of the wrong type fails type checking; the field order is
+    the order of the keys in the JSON: the fields every record has, then the optional ones,
+    which are left out of the compact form at their default (null, an empty mapping), as the
+    schema allows. On the hot path it is built with positional arguments: with keywords msgspec
+    takes about twenty times longer for thirty-one fields.
     """
 
     schema_version: int
@@ -56,22 +58,22 @@ class DecisionEvidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
     event_time: datetime
     decided_at: datetime
     policy: str
-    model_version: str | None = None
     online_model_version: int
     scores: Mapping[str, float]
     score_source: ScoreOrigin
-    online_prediction: str | None = None
     production_prediction: str
     uncertainty: float
-    threshold: float | None = None
     probability: float
     query: bool
     reason: str
     budget_spent: float
+    queue_state: dict[str, int]
+    model_version: str | None = None
+    online_prediction: str | None = None
+    threshold: float | None = None
     budget_limit: float | None = None
     budget_remaining: float | None = None
     budget_fraction: float | None = None
-    queue_state: dict[str, int]
     queue: str | None = None
     route_rule: str | None = None
     request_id: str | None = None

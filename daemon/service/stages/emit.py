@@ -139,40 +139,38 @@ class Emit:
         builder = self.evidence
         when = utc(now)
         evidence = builder.decision(
-            DecisionEvidence(
-                schema_version=1,
-                kind="decision",
-                id=event.id,
-                source=builder.source(record),
-                recorded_at=when,
-                config_hash=builder.config_hash,
-                event_time=event.event_time,
-                decided_at=when,
-                policy=builder.policy,
-                model_version=event.model_version,
-                online_model_version=self.model.learner.version,
-                scores=scored.scores,
-                score_source=scored.score_source,
-                online_prediction=scored.online_prediction,
-                production_prediction=event.prediction,
-                uncertainty=decision.utility,
-                threshold=decision.threshold,
-                probability=decision.probability,
-                query=decision.query,
-                reason=decision.reason.value,
-                budget_spent=budget.spent,
-                budget_limit=budget.limit,
-                budget_remaining=budget.remaining,
-                budget_fraction=budget.fraction,
-                queue_state=selected.queue_state,
-                queue=queue,
-                route_rule=request.route_rule if request is not None else None,
-                request_id=request.request_id if request is not None else None,
-                instructions_id=(
-                    self.queues.queue_settings(queue).instructions_id if queue is not None else None
-                ),
-                redaction=redaction,
-                group=event.group,
+            DecisionEvidence(  # positional, in field order (see DecisionEvidence)
+                1,  # schema_version
+                "decision",  # kind
+                event.id,
+                builder.source(record),
+                when,  # recorded_at
+                builder.config_hash,
+                event.event_time,
+                when,  # decided_at
+                builder.policy,
+                self.model.learner.version,  # online_model_version
+                scored.scores,
+                scored.score_source,
+                event.prediction,  # production_prediction
+                decision.utility,  # uncertainty
+                decision.probability,
+                decision.query,
+                decision.reason.value,
+                budget.spent,
+                selected.queue_state,
+                event.model_version,
+                scored.online_prediction,
+                decision.threshold,
+                budget.limit,
+                budget.remaining,
+                budget.fraction,
+                queue,
+                request.route_rule if request is not None else None,
+                request.request_id if request is not None else None,
+                self.queues.queue_settings(queue).instructions_id if queue is not None else None,
+                redaction,
+                event.group,
             )
         )
         return evidence, message

@@ -121,3 +121,34 @@ def test_settle_heap_freezes_what_start_up_left_and_raises_the_young_threshold()
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_decision_fields_carry_what_they_name(runs, stream):
+    """Each field holds its own value (the record is built positionally on the hot path)."""
+    (ref, _, daemon), _ = runs
+    predictions, _ = stream
+    inputs = {}
+    for line in predictions.read_text().splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        inputs.setdefault(item.get("id"), item)
+    decisions = [r for r in ref if r["kind"] == "decision"]
+    spent = 0.0
+    for r in decisions:
+        item = inputs[r["id"]]
+        assert r["production_prediction"] == item["prediction"]
+        assert r["model_version"] == item["model_version"]
+        assert r["group"] == item["group"]
+        assert r["event_time"].startswith(item["event_time"][:19])
+        if r["reason"] in {"uncertain", "confident", "below_quantile", "random"}:
+            # The default strategy's utility: one minus the top probability (cold start: 1).
+            assert r["uncertainty"] == pytest.approx(1.0 - max(r["scores"].values()))
+        assert r["score_source"] == "online"
+        assert r["policy"] == daemon.policy.id
+        assert (r["queue"] is not None) == (r["request_id"] is not None) == r["query"]
+        assert r["budget_spent"] >= spent
+        spent = r["budget_spent"]
+        assert r["queue_state"]["default"] <= 40
+        assert 0 <= r["online_model_version"] <= daemon.learner.version
