@@ -34,7 +34,8 @@ def _raise_if_fatal(err: Any) -> None:
 
 
 class KafkaOutputs:
-    """One idempotent producer shared by every output topic (requests, audit, dead letters, state).
+    """One idempotent producer shared by every output topic (requests, evidence, dead letters,
+    state).
 
     Delivery reports are served by :meth:`poll` and :meth:`flush` in the calling thread, so the
     daemon's offset bookkeeping stays single-threaded.

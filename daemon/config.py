@@ -100,7 +100,7 @@ class FileSettings(_Section):
     state: Path = Path("out/state.jsonl")
 
 
-class SimulatedExpert(_Section):
+class ExpertSettings(_Section):
     """A stand-in expert that answers label requests from a ground-truth file after a delay."""
 
     truth: Path
@@ -133,8 +133,9 @@ class ModelSettings(_Section):
     score_source: ScoreSource = ScoreSource.ONLINE
 
 
-class Strategy(StrEnum):
-    """Query strategies available to the daemon (see ``policies``)."""
+class StrategyName(StrEnum):
+    """Names of the query strategies available to the daemon (the strategies are in
+    ``policies``; :class:`policies.Strategy` is their protocol)."""
 
     RANDOM = "random"
     FIXED_UNCERTAINTY = "fixed_uncertainty"
@@ -195,8 +196,8 @@ class QuotaSettings(_Section):
 class PolicySettings(_Section):
     """How items are chosen: a strategy, optional wrappers, a budget."""
 
-    strategy: Strategy = Field(
-        default=Strategy.FIXED_UNCERTAINTY,
+    strategy: StrategyName = Field(
+        default=StrategyName.FIXED_UNCERTAINTY,
         description="With threshold 1.0 and quantile pacing: the filter ranks uncertainty.",
     )
     seed: int = 0
@@ -357,8 +358,8 @@ class MonitoringSettings(_Section):
     shift_warmup: Annotated[int, Field(ge=10)] = 500
     drift_delta: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.002
     audit_reasons: list[str] = Field(
-        default_factory=lambda: ["random", "audit"],
-        description="Decision reasons whose labels form the unbiased audit slice.",
+        default_factory=lambda: ["audit"],
+        description="Decision reasons whose labels form the audit-slice estimate.",
     )
     non_human_roles: list[str] = Field(
         default_factory=lambda: ["model", "llm", "heuristic", "rule"],
@@ -399,7 +400,7 @@ class Settings(BaseSettings):
     classes: Annotated[list[str], Field(min_length=2)]
     kafka: KafkaSettings = KafkaSettings()
     files: FileSettings = FileSettings()
-    expert: SimulatedExpert | None = None
+    expert: ExpertSettings | None = None
     model: ModelSettings = ModelSettings()
     policy: PolicySettings = PolicySettings()
     queues: Annotated[list[QueueSettings], Field(min_length=1)] = Field(

@@ -157,7 +157,7 @@ class RequestOutcome(StrEnum):
 
 
 class EvidenceRecord(_Message):
-    """The audit trail: why an item was (or was not) queried, and what happened to its request.
+    """The evidence trail: why an item was (or was not) queried, and what happened to its request.
 
     Append-only; ``kind`` says which moment a record documents. A decision record carries the
     decision-time fields, a label record the label-time fields, both carry ``id`` so that a

@@ -128,15 +128,21 @@ class AdmissionStep:
         placement: Placement,
         now: float,
     ) -> Admitted:
-        """Gate, admit and charge a decision; open its request. A refusal is not charged."""
+        """Gate, admit and charge a decision; open its request. A refusal is not charged.
+
+        Every decision, queried or not, gets the queue's say, so the logged probability stays the
+        item's marginal chance of a query: with room, the capacity gate thins it (an independent
+        draw); a full queue keeps it only if its overflow rule would take the item.
+        """
+        queue = placement.queue
+        if placement.room and not placement.spilled:
+            gate = self._gates.get(queue)
+            if gate is not None:
+                decision = gate.apply(decision, item, self.queues.depth(queue))
+        elif not decision.query:
+            return Admitted(self._overflow_chance(decision, placement, now))
         if not decision.query:
             return Admitted(decision)
-        queue = placement.queue
-        gate = self._gates.get(queue)
-        if gate is not None and placement.room and not placement.spilled:
-            decision = gate.apply(decision, item, self.queues.depth(queue))
-            if not decision.query:
-                return Admitted(decision)
         victim: PendingRequest | None = None
         if not placement.room:
             victim = self._victim(queue, decision.utility)
@@ -180,6 +186,29 @@ class AdmissionStep:
         self.ledger.charge(_repeat(request), item, target, now)
         self.queues.track(again)
         return again
+
+    def would_admit(self, queue: str, utility: float) -> str | None:
+        """The queue a new request of ``utility`` for ``queue`` would land in (its spill queue,
+        or itself by replacing a less useful request), without changing anything."""
+        if self.queues.has_room(queue):
+            return queue
+        overflow, spill_to = self._overflow[queue]
+        if overflow is Overflow.SPILL and spill_to is not None:
+            return spill_to if self.queues.has_room(spill_to) else None
+        return queue if self._victim(queue, utility) is not None else None
+
+    def _overflow_chance(self, decision: Decision, placement: Placement, now: float) -> Decision:
+        """An unqueried item for a full queue: had it been queried, would the overflow rule
+        have taken it? That depends on its utility and the queues, not on a draw, so the
+        probability keeps all of its mass or none."""
+        if decision.probability == 0.0:
+            return decision
+        if placement.spilled:
+            # The spill queue has room; its label would have had to fit the budget.
+            taken = self.ledger.allows(placement.cost, now)
+        else:
+            taken = self.would_admit(placement.queue, decision.utility) is not None
+        return decision if taken else decision.scaled(0.0)
 
     def _victim(self, queue: str, utility: float) -> PendingRequest | None:
         """The waiting request a query of ``utility`` may replace (overflow ``replace``)."""
@@ -225,4 +254,6 @@ def _repeat(request: PendingRequest) -> Decision:
         reason = Reason(request.reason)
     except ValueError:  # a request restored from an older state with a retired reason
         reason = Reason.UNCERTAIN
-    return Decision(True, reason, request.probability, request.utility)
+    return Decision(
+        query=True, reason=reason, probability=request.probability, utility=request.utility
+    )

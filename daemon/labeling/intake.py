@@ -16,8 +16,8 @@ from daemon.labeling.admission import AdmissionStep
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.resolution import Outcome, resolve
 from daemon.monitoring.metrics import Metrics
+from policies import Reason
 
-_AUDIT = "audit"
 _AGREEMENT_WINDOW = 500
 
 
@@ -58,13 +58,13 @@ class LabelIntake:
         admission: AdmissionStep,
         metrics: Metrics,
         evidence: EvidenceBuilder,
-        audit: Sink,
+        trail: Sink,
     ) -> None:
         self.queues = queues
         self.admission = admission
         self.metrics = metrics
         self.evidence = evidence
-        self.audit = audit
+        self.trail = trail
         self.agreement = {name: deque[float](maxlen=_AGREEMENT_WINDOW) for name in queues.settings}
 
     def mean_agreement(self, queue: str) -> float | None:
@@ -122,7 +122,7 @@ class LabelIntake:
             self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
             return LabelVerdict(LabelUse.CONFLICT, request, role=role)
         # Labels of the random audit slice are kept for evaluation, never for training.
-        evaluate = request.reason == _AUDIT
+        evaluate = request.reason == Reason.AUDIT.value
         common["label"] = verdict.label
         common["used_for"] = "evaluation" if evaluate else "training"
         self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
@@ -181,4 +181,4 @@ class LabelIntake:
         fields: LaterEvidence | None = None,
     ) -> None:
         evidence = self.evidence.about(kind, request, item_id, now, record, fields)
-        self.audit.send(encode(evidence), item_id.encode(), None)
+        self.trail.send(encode(evidence), item_id.encode(), None)

@@ -139,12 +139,6 @@ class PendingStore:
                 missing.discard(request.queue)
         return ages
 
-    def oldest_age(self, now: float) -> float:
-        """Seconds since the oldest outstanding request was made (0 when none)."""
-        for request in self._items.values():
-            return max(0.0, now - request.requested_at)
-        return 0.0
-
     def drain_changes(self) -> dict[str, PendingRequest | None]:
         """Changes since the last call: request = upsert, None = removed."""
         changes, self._changed = self._changed, {}

@@ -21,7 +21,8 @@ class SpendLedger:
     >>> from policies import FractionBudget, RandomSampling, Reason
     >>> policy = Policy(RandomSampling(rate=1.0, seed=0), FractionBudget(1.0, window=10))
     >>> ledger = SpendLedger(policy, Metrics(CollectorRegistry()), BurnRate())
-    >>> ledger.charge(Decision(True, Reason.RANDOM, 1.0, 0.0), ItemView("a", {}, 2.0), "q", 0.0)
+    >>> query = Decision(query=True, reason=Reason.RANDOM, probability=1.0, utility=0.0)
+    >>> ledger.charge(query, ItemView("a", {}, cost=2.0), "q", now=0.0)
     >>> policy.snapshot(0.0).spent
     2.0
     """

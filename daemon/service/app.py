@@ -8,8 +8,7 @@ from collections.abc import Callable
 import structlog
 from prometheus_client import CollectorRegistry
 
-from daemon.config import Settings
-from daemon.config import Strategy as StrategyName
+from daemon.config import Settings, StrategyName
 from daemon.contracts.evidence import EvidenceBuilder
 from daemon.contracts.fast_decode import ContractParser, FastParser
 from daemon.contracts.parsing import Parser
@@ -27,6 +26,7 @@ from daemon.service.budget_share import BudgetShare
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock, EventClock, WallClock
 from daemon.service.commit import AtLeastOnceCommit
+from daemon.service.dead_letters import DeadLetters
 from daemon.service.health import Health
 from daemon.service.labels import LabelPath
 from daemon.service.lag import LagPoller
@@ -37,7 +37,7 @@ from daemon.service.rebalance import RebalanceHandler
 from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
 from daemon.service.snapshot import StatusAssembler
-from daemon.service.stages import Admit, DeadLetters, Decide, Decode, Emit, Score
+from daemon.service.stages import Admit, Decide, Decode, Emit, Score
 from daemon.service.state import StateLog
 from daemon.service.wiring import (
     Channels,
@@ -130,7 +130,7 @@ def compose(
     evidence = EvidenceBuilder(
         settings.fingerprint(), policy.id, p.model_dump(mode="json"), compact=not reference
     )
-    intake = LabelIntake(queues, admission, metrics, evidence, channels.audit)
+    intake = LabelIntake(queues, admission, metrics, evidence, channels.evidence)
     feedback = FeedbackMonitor(
         window=mon.window,
         top_k=mon.subgroup_top_k,
@@ -141,6 +141,7 @@ def compose(
         drift_delta=mon.drift_delta,
         audit_reasons=frozenset(mon.audit_reasons),
         non_human_roles=frozenset(mon.non_human_roles),
+        classes=len(settings.classes),
     )
     state_log = StateLog(channels.state, settings.instance_id)
     commit = AtLeastOnceCommit(
@@ -160,7 +161,7 @@ def compose(
         queues,
         intake,
         evidence,
-        channels.audit,
+        channels.evidence,
         dead_letters,
         model,
         feedback,

@@ -42,6 +42,13 @@ class CommitProtocol(Protocol):
     def last_commit(self) -> float | None:
         """Wall-clock time of the last successful commit (None before the first)."""
 
+    def begin(self) -> None:
+        """Open the unit of work the next outputs belong to, if none is open (idempotent).
+
+        The loop calls it before it takes labels and again after each poll (a rebalance inside
+        the poll may have committed).
+        """
+
     def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
         """Register an input record before its ``outputs`` are sent; the returned callback is
         the delivery report of each of them."""
@@ -117,6 +124,9 @@ class AtLeastOnceCommit:
     def last_commit(self) -> float | None:
         """Wall-clock time of the last successful commit (None before the first)."""
         return self._last_wall
+
+    def begin(self) -> None:
+        """Nothing to open: at-least-once outputs are sent as they come."""
 
     def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
         """Register an input record before its outputs are sent."""

@@ -17,7 +17,7 @@ from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.metrics import Metrics
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock
-from daemon.service.stages.emit import DeadLetters
+from daemon.service.dead_letters import DeadLetters
 
 log = structlog.get_logger("labelgate.labels")
 
@@ -131,7 +131,9 @@ class LabelPath:
             reason=request.reason,
             uncertainty=request.utility,
             features=request.features,
-            role=verdict.role,
+            roles=tuple(x.labeler_role for x in request.labels if x.label == label)
+            or (verdict.role,),
+            trained=verdict.use is LabelUse.LEARN,
         )
         self.metrics.label_latency.observe(max(0.0, now - request.requested_at))
         if verdict.use is LabelUse.EVALUATE:

@@ -2,7 +2,8 @@
 
 ``run`` reads like a table of contents: beat → take labels → poll a batch → pipeline (decode →
 score → decide → admit → emit) → tick (settle offsets, expire requests, commit when due,
-refresh lag and status) → check stop. It shuts down on every exit path.
+refresh lag and status) → check stop. It shuts down on every exit path. Everything produced
+between two commits belongs to the commit protocol's unit of work (``commit.begin``).
 """
 
 from __future__ import annotations
@@ -127,15 +128,23 @@ class Daemon:
     def run(self, stop: StopFlag) -> None:
         """Process until ``stop`` is set or a finite source is exhausted; always shut down."""
         if not self._started:
-            self.startup()
+            try:
+                self.startup()
+            except BaseException:
+                # Nothing was processed: close without committing (the state stays as it was).
+                self._close(time.monotonic() + self.settings.shutdown_grace_seconds)
+                raise
         p = self.parts
         predictions = p.channels.predictions
         try:
             while not stop.is_set:
                 p.health.beat()
+                p.commit.begin()
                 p.labels.poll()
                 records = predictions.poll(self._batch, self._poll_timeout)
-                p.pipeline.process(records, time.perf_counter())
+                arrived = time.perf_counter()
+                p.commit.begin()
+                p.pipeline.process(records, arrived)
                 self.tick(time.monotonic())
                 if predictions.exhausted and not records:
                     break
@@ -149,7 +158,10 @@ class Daemon:
         p.commit.settle()
         now = p.clock.now()
         for request in p.queues.expire(now):
-            p.intake.close(request, now, RequestOutcome.EXPIRED)
+            try:
+                p.intake.close(request, now, RequestOutcome.EXPIRED)
+            except Exception as exc:  # one request's failure must not stop the loop
+                log.error("expiry_failed", item=request.id, queue=request.queue, exc_info=exc)
         if p.commit.due(mono):
             p.commit.commit(mono + self.settings.kafka.flush_timeout_seconds)
         p.reporter.refresh_feedback(mono)
@@ -169,14 +181,20 @@ class Daemon:
             p.commit.commit(deadline, final=True)
             self._refresh_status()
         finally:
-            p.labels.close()
-            p.channels.close(max(0.0, deadline - time.monotonic()))
+            self._close(deadline)
         log.info(
             "stopped",
             items=self._status.items,
             model_version=p.model.learner.version,
             pending=len(p.queues),
         )
+
+    def _close(self, deadline: float) -> None:
+        """Close the label source and every channel (consumers leave their group)."""
+        try:
+            self.parts.labels.close()
+        finally:
+            self.parts.channels.close(max(0.0, deadline - time.monotonic()))
 
     def _refresh_status(self) -> None:
         self._status = self.parts.reporter.assemble()

@@ -104,4 +104,5 @@ class StatusAssembler:
             policy=self.policy.id,
             lag=self.lag.lag,
             items=self.items(),
+            clock=now,
         )

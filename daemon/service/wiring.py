@@ -12,7 +12,7 @@ from typing import Any
 from connectors.expert import SimulatedExpert, load_truth
 from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
 from connectors.protocols import CommittingSource, Sink, Source
-from daemon.config import Pacing, PolicySettings, Settings, Strategy
+from daemon.config import Pacing, PolicySettings, Settings, StrategyName
 from daemon.service.clock import Clock
 from policies import (
     AbsoluteBudget,
@@ -41,7 +41,7 @@ class Channels:
 
     predictions: CommittingSource
     requests: dict[str, Sink]
-    audit: Sink
+    evidence: Sink
     dead_letter: Sink
     state: Sink
     open_labels: Callable[[Mapping[int, int]], Source]
@@ -51,7 +51,7 @@ class Channels:
 
     def outputs(self) -> list[Sink]:
         """All sinks, for serving delivery reports."""
-        return [*self.requests.values(), self.audit, self.dead_letter, self.state]
+        return [*self.requests.values(), self.evidence, self.dead_letter, self.state]
 
     def flush(self, timeout: float) -> int:
         """Flush every output; return messages still undelivered."""
@@ -73,17 +73,17 @@ class Channels:
 
 def _strategy(p: PolicySettings) -> StrategyProtocol:
     rate = p.budget.fraction
-    factories: dict[Strategy, Callable[[], StrategyProtocol]] = {
-        Strategy.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
-        Strategy.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
-        Strategy.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
-        Strategy.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
+    factories: dict[StrategyName, Callable[[], StrategyProtocol]] = {
+        StrategyName.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
+        StrategyName.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
+        StrategyName.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
+        StrategyName.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
             p.threshold, p.step, p.delta, p.seed
         ),
-        Strategy.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
-        Strategy.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
-        Strategy.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
-        Strategy.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
+        StrategyName.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
+        StrategyName.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
+        StrategyName.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
+        StrategyName.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
             p.committee_measure, p.threshold if p.threshold < 1.0 else 0.5, True, p.seed
         ),
     }
@@ -91,7 +91,7 @@ def _strategy(p: PolicySettings) -> StrategyProtocol:
     if p.cost_sensitive:
         strategy = CostSensitive(strategy)
     # Random sampling is all exploration already.
-    explore = p.explore_share if p.strategy is not Strategy.RANDOM else 0.0
+    explore = p.explore_share if p.strategy is not StrategyName.RANDOM else 0.0
     if p.audit_share > 0 or explore > 0 or p.diversity is not None or p.quotas is not None:
         d, q = p.diversity, p.quotas
         strategy = Hybrid(
@@ -118,11 +118,11 @@ def build_policy(settings: Settings) -> Policy:
     # Random sampling paces itself at its rate; the window budget is only a burst guard there, or
     # it would cut every upward fluctuation and undershoot the rate it compares against.
     pace = p.budget.fraction
-    if p.strategy is Strategy.RANDOM:
+    if p.strategy is StrategyName.RANDOM:
         pace = min(1.0, 1.25 * p.budget.fraction)
     budget: BudgetManager
     # A quantile filter would rank random sampling's utilities, which mean nothing.
-    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not Strategy.RANDOM:
+    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not StrategyName.RANDOM:
         budget = BalancedIncrementalQuantileFilter(
             pace,
             window=p.budget.window,
@@ -140,7 +140,7 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
     """JSONL files; labels from a label file or from the simulated expert."""
     files = settings.files
     predictions = JsonlSource(files.predictions, name="predictions")
-    audit = JsonlSink(files.audit)
+    evidence = JsonlSink(files.audit)
     dead_letter = JsonlSink(files.dead_letter)
     state = JsonlSink(files.state, keyed=True)
     expert: SimulatedExpert | None = None
@@ -164,11 +164,11 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
             return _NoLabels()
         return JsonlSource(files.labels, name="labels", start=start.get(0, 0))
 
-    sinks: list[Any] = [*by_path.values(), audit, dead_letter, state]
+    sinks: list[Any] = [*by_path.values(), evidence, dead_letter, state]
     return Channels(
         predictions=predictions,
         requests=requests,
-        audit=audit,
+        evidence=evidence,
         dead_letter=dead_letter,
         state=state,
         open_labels=open_labels,
@@ -212,7 +212,7 @@ def build_kafka_channels(settings: Settings) -> Channels:
     return Channels(
         predictions=predictions,
         requests={name: outputs.sink(topic) for name, topic in queue_topics.items()},
-        audit=outputs.sink(k.topics.audit),
+        evidence=outputs.sink(k.topics.audit),
         dead_letter=outputs.sink(k.topics.dead_letter),
         state=outputs.sink(k.topics.state),
         open_labels=open_labels,

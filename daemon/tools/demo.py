@@ -115,17 +115,16 @@ def report(settings: Settings, truth: dict[str, str], seconds: float, policy: st
             label = truth[ev["id"]]
             items += 1
             requested += ev["query"]
-            hit = ev["online_prediction"] == label
+            hit = ev.get("online_prediction") == label  # compact records omit nulls
             online_hits += hit
             prod_hits += ev["production_prediction"] == label
             if int(ev["id"].rsplit("-", 1)[1]) >= half:
                 late += 1
                 late_hits += hit
-    dead = (
-        sum(1 for _ in settings.files.dead_letter.open())
-        if settings.files.dead_letter.exists()
-        else 0
-    )
+    dead = 0
+    if settings.files.dead_letter.exists():
+        with settings.files.dead_letter.open() as fh:
+            dead = sum(1 for _ in fh)
     learned = 0
     with settings.files.requests.open() as fh:
         learned = sum(1 for _ in fh)

@@ -3,7 +3,7 @@
 from daemon.service.stages.admit import Admit
 from daemon.service.stages.decide import Decide
 from daemon.service.stages.decode import Decode
-from daemon.service.stages.emit import DeadLetters, Emit
+from daemon.service.stages.emit import Emit
 from daemon.service.stages.score import Score
 
-__all__ = ["Admit", "DeadLetters", "Decide", "Decode", "Emit", "Score"]
+__all__ = ["Admit", "Decide", "Decode", "Emit", "Score"]

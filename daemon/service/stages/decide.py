@@ -69,7 +69,9 @@ class Decide:
         event = scored.decoded.event
         if event.id in self.queues:
             # A redelivered item whose request is still open: never a second request.
-            decision = Decision(False, Reason.DUPLICATE, 0.0, scored.uncertainty, None)
+            decision = Decision(
+                query=False, reason=Reason.DUPLICATE, probability=0.0, utility=scored.uncertainty
+            )
             return Decided(scored, ItemView(event.id, scored.scores), decision, None)
         placement = self.admission.place(event, scored.uncertainty)
         item = ItemView(

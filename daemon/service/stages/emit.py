@@ -5,45 +5,18 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import structlog
-
-from connectors.protocols import DeliveryCallback, Sink
-from connectors.record import Record
+from connectors.protocols import Sink
 from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, utc
-from daemon.contracts.messages import DeadLetterRecord, RequestOutcome, encode
+from daemon.contracts.messages import RequestOutcome
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
 from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.metrics import Metrics
 from daemon.service.checkpoint import ModelCheckpoint
 from daemon.service.commit import CommitProtocol
+from daemon.service.dead_letters import DeadLetters
 from daemon.service.pipeline import Failed, Rejections, Selected
 from policies import Reason
-
-log = structlog.get_logger("labelgate.emit")
-
-
-class DeadLetters:
-    """Sends rejected inputs to the dead-letter sink, counted and logged."""
-
-    def __init__(self, sink: Sink, metrics: Metrics) -> None:
-        self.sink = sink
-        self.metrics = metrics
-
-    def send(
-        self, letter: DeadLetterRecord, source: Record, on_delivery: DeliveryCallback | None
-    ) -> None:
-        """Send one dead letter (``on_delivery`` tracks it when it settles an input offset)."""
-        self.sink.send(encode(letter), source.key, on_delivery)
-        self.metrics.dead_letters.labels(letter.kind, letter.reason.value).inc()
-        log.warning(
-            "dead_lettered",
-            kind=letter.kind,
-            reason=letter.reason.value,
-            topic=source.topic,
-            partition=source.partition,
-            offset=source.offset,
-        )
 
 
 class Emit:
@@ -61,7 +34,7 @@ class Emit:
         queues: ExpertQueues,
         intake: LabelIntake,
         evidence: EvidenceBuilder,
-        audit: Sink,
+        trail: Sink,
         dead_letters: DeadLetters,
         model: ModelCheckpoint,
         feedback: FeedbackMonitor,
@@ -72,7 +45,7 @@ class Emit:
         self.queues = queues
         self.intake = intake
         self.evidence = evidence
-        self.audit = audit
+        self.trail = trail
         self.dead_letters = dead_letters
         self.model = model
         self.feedback = feedback
@@ -91,7 +64,7 @@ class Emit:
         """
         if not self._configured:
             # The policy's parameters, once per config hash, before the first decision record.
-            self.audit.send(self.evidence.config(time.time()), self.evidence.config_hash.encode())
+            self.trail.send(self.evidence.config(time.time()), self.evidence.config_hash.encode())
             self._configured = True
         latencies: list[float] = []
         reasons: Counter[Reason] = Counter()
@@ -185,6 +158,8 @@ class Emit:
         done = self.commit.track((record.topic, record.partition), record.offset, outputs)
         if request is not None:
             self.queues.send(request, message, done)
-        self.audit.send(evidence, event.id.encode(), done)
-        self.feedback.observe_item(event.group, decision.query, decision.utility, event.features)
+        self.trail.send(evidence, event.id.encode(), done)
+        self.feedback.observe_item(
+            event.group, decision.query, decision.utility, event.features, decision.reason.value
+        )
         return decision.reason

@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from connectors.record import Record
 from daemon.config import Settings
+from daemon.contracts.evidence import expand
+from daemon.contracts.messages import EvidenceRecord
 from daemon.model.learner import Learner
 from daemon.monitoring.metrics import Metrics
 from daemon.service.app import compose
@@ -51,6 +53,10 @@ class MemorySink:
     def documents(self) -> list[dict[str, Any]]:
         """The JSON documents sent (tombstones skipped)."""
         return [json.loads(v) for v, _ in self.sent if v is not None]
+
+    def trail(self) -> list[dict[str, Any]]:
+        """The evidence records sent, self-contained (see :func:`self_contained`)."""
+        return self_contained(self.documents())
 
 
 class MemorySource:
@@ -97,16 +103,23 @@ class MemorySource:
 
 
 class NoLabels:
-    """A label source that never yields."""
+    """A label source over a list of payloads (none by default); offsets are list positions."""
 
     name = "labels"
-    exhausted = True
 
-    def __init__(self) -> None:
+    def __init__(self, payloads: Iterable[bytes] = ()) -> None:
+        self.records = [Record(p, None, self.name, 0, i) for i, p in enumerate(payloads)]
+        self._next = 0
         self.closed = False
 
+    @property
+    def exhausted(self) -> bool:
+        return self._next >= len(self.records)
+
     def poll(self, max_records: int, timeout: float) -> list[Record]:
-        return []
+        out = self.records[self._next : self._next + max_records]
+        self._next += len(out)
+        return out
 
     def close(self) -> None:
         self.closed = True
@@ -129,7 +142,7 @@ class MemoryChannels:
         return Channels(
             predictions=self.predictions,
             requests={q.name: self.requests for q in settings.queues},
-            audit=self.audit,
+            evidence=self.audit,
             dead_letter=self.dead_letter,
             state=self.state,
             open_labels=lambda start: self.labels,
@@ -187,3 +200,103 @@ def memory_daemon(config: Settings, memory: MemoryChannels) -> Daemon:
         clock,
     )
     return Daemon(config, parts)
+
+
+class RecordingStrategy:
+    """Asks for every item and remembers each commit (a strategy with a commit hook)."""
+
+    name = "recording"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.commits: list[tuple[str, str, float]] = []
+
+    def decide(self, item, allowed):
+        from policies import Decision, Reason  # noqa: PLC0415
+
+        if not allowed:
+            return Decision(
+                query=False, reason=Reason.BUDGET_EXHAUSTED, probability=0.0, utility=0.5
+            )
+        return Decision(query=True, reason=Reason.UNCERTAIN, probability=1.0, utility=0.5)
+
+    def commit(self, decision, item) -> None:
+        self.commits.append((item.key, decision.reason.value, item.cost))
+
+    def state_dict(self):
+        return {}
+
+    def load_state(self, state) -> None:
+        return None
+
+
+def write_predictions(path, n, spacing=1.0, **extra: Any) -> None:
+    """``n`` predictions ``spacing`` seconds apart (EU group, production proba 0.6/0.4)."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    with path.open("w") as fh:
+        for i in range(n):
+            doc = {
+                "id": f"it-{i:03d}",
+                "event_time": (start + timedelta(seconds=i * spacing)).isoformat(),
+                "features": {"x": float(i)},
+                "prediction": "0",
+                "proba": {"0": 0.6, "1": 0.4},
+                "group": {"region": "EU"},
+                **extra,
+            }
+            fh.write(json.dumps(doc) + "\n")
+
+
+def self_contained(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence records as readers of the old self-contained form saw them: every field present
+    (nulls included), ``policy_params`` joined from the config record, which is left out."""
+    return [
+        EvidenceRecord.model_validate(r).model_dump(mode="json")
+        for r in expand(documents)
+        if r.get("kind") != "config"
+    ]
+
+
+def read_trail(path) -> list[dict[str, Any]]:
+    """The evidence trail of a JSONL file, self-contained."""
+    return self_contained(read_jsonl(path))
+
+
+def read_jsonl(path) -> list[dict[str, Any]]:
+    """The documents of a JSONL file ([] when it does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def file_settings(tmp_path, queues, policy=None, expert=None, **extra: Any) -> Settings:
+    """File-mode settings writing under ``tmp_path`` (production scores, random at 100%)."""
+    doc: dict[str, Any] = {
+        "source": "file",
+        "classes": ["0", "1"],
+        "clock": "event",
+        "files": {
+            "predictions": tmp_path / "p.jsonl",
+            "requests": tmp_path / "requests.jsonl",
+            "audit": tmp_path / "audit.jsonl",
+            "dead_letter": tmp_path / "dlq.jsonl",
+            "state": tmp_path / "state.jsonl",
+        },
+        "model": {"score_source": "production"},
+        "policy": policy
+        or {
+            "strategy": "random",
+            "cold_start_items": 0,
+            "queue_gate_exponent": None,
+            "budget": {"fraction": 1.0, "window": 10},
+        },
+        "queues": queues,
+        "server": {"enabled": False},
+        "state_dir": tmp_path / "state",
+        **extra,
+    }
+    if expert:
+        doc["expert"] = expert
+    return Settings.model_validate(doc)

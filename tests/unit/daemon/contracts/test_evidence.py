@@ -3,8 +3,16 @@
 import json
 from datetime import UTC, datetime
 
+import pytest
+
+from connectors.record import Record
 from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, Source, expand, utc
 from daemon.contracts.messages import EvidenceKind, EvidenceRecord
+from daemon.contracts.pending_request import PendingRequest
+from daemon.service.app import serve
+from tests.unit.daemon.fakes import file_settings, write_predictions
+
+RECORD = Record(b"{}", None, "predictions", 3, 41)
 
 NOW = 1_767_225_600.5
 PARAMS = {"strategy": "fixed_uncertainty", "budget": {"fraction": 0.05, "limit": None}}
@@ -77,3 +85,53 @@ def test_config_record_carries_the_policy_parameters():
     record = EvidenceRecord.model_validate_json(EvidenceBuilder("h", "p@1", PARAMS).config(NOW))
     assert record.kind is EvidenceKind.CONFIG
     assert (record.config_hash, record.policy, record.policy_params) == ("h", "p@1", PARAMS)
+
+
+def test_decision_evidence_is_frozen_and_has_no_unknown_fields():
+    """A misspelled field is an error at construction (and for mypy); values cannot change."""
+    with pytest.raises(TypeError):
+        evidence(budget_spnt=1.0)
+    with pytest.raises(AttributeError):  # frozen
+        evidence().query = False  # type: ignore[misc]
+
+
+def test_a_later_record_carries_the_request_and_the_given_fields():
+    """about(): request fields (queue, request id, reason...) plus the label-time fields."""
+    request = PendingRequest(
+        id="a",
+        request_id="r",
+        queue="crowd",
+        features={},
+        requested_at=0.0,
+        deadline=1.0,
+        probability=0.2,
+        reason="audit",
+        prediction="0",
+    )
+    builder = EvidenceBuilder("hash", "p@1", {})
+    record = builder.about(
+        EvidenceKind.LABEL, request, "a", 5.0, RECORD, {"label": "1", "used_for": "evaluation"}
+    )
+    assert (record.queue, record.request_id, record.reason, record.probability) == (
+        "crowd",
+        "r",
+        "audit",
+        0.2,
+    )
+    assert (record.label, record.used_for, record.production_prediction) == ("1", "evaluation", "0")
+    bare = builder.about(EvidenceKind.EXPIRY, None, "b", 5.0)
+    assert (bare.source.partition, bare.queue) == (-1, None)
+
+
+def test_every_evidence_line_validates_against_the_contract(tmp_path):
+    """Compact decision records written by a run are valid EvidenceRecord documents and, joined
+    with their config record, carry every decision field and the policy parameters."""
+    write_predictions(tmp_path / "p.jsonl", 20)
+    serve(file_settings(tmp_path, [{"name": "default", "capacity": 5}]))
+    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
+    records = [EvidenceRecord.model_validate(r) for r in expand(json.loads(x) for x in lines)]
+    decisions = [r for r in records if r.kind == "decision"]
+    assert len(decisions) == 20
+    assert all(r.decided_at is not None and r.reason and r.policy_params for r in decisions)
+    assert sum(r.query for r in decisions) == 5
+    assert sum(r.kind == "config" for r in records) == 1
