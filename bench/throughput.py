@@ -946,9 +946,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", help="use this broker instead of starting one")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this")
     args = p.parse_args(argv)
-    command = "python bench/throughput.py " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--write")
-    )
+    given = list(argv if argv is not None else sys.argv[1:])
+    shown = [
+        a
+        for i, a in enumerate(given)
+        if not a.startswith("--write") and not (i and given[i - 1] == "--write")
+    ]
+    command = " ".join(["python bench/throughput.py", *shown])
     n = args.items
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
