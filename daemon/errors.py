@@ -11,7 +11,9 @@ __all__ = [
     "ConfigError",
     "ConnectorError",
     "DeliveryError",
+    "EncodingError",
     "LabelgateError",
+    "ServerError",
     "StateError",
 ]
 
@@ -26,6 +28,14 @@ class ConfigError(LabelgateError):
 
 class StateError(LabelgateError):
     """Persisted state (checkpoint, state log) could not be read or written."""
+
+
+class ServerError(LabelgateError):
+    """The ops server could not start (its port is in use, or the address cannot be bound)."""
+
+
+class EncodingError(LabelgateError):
+    """A message could not be written as strict JSON (it holds a NaN or an infinity)."""
 
 
 ERRORS: tuple[type[Exception], ...] = (LabelgateError, ConnectorError)

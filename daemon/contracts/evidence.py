@@ -7,10 +7,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
 import msgspec
-from pydantic_core import to_json
 
 from connectors.record import Record
-from daemon.contracts.messages import EvidenceKind, EvidenceRecord, SourcePosition
+from daemon.contracts.messages import (
+    EvidenceKind,
+    EvidenceRecord,
+    SourcePosition,
+    encode_json,
+)
 from daemon.contracts.pending_request import PendingRequest
 
 
@@ -119,7 +123,7 @@ class EvidenceBuilder:
         self.policy = policy
         self.policy_params = dict(policy_params)
         self.compact = compact
-        self._encode_decision = _encode if compact else self._full
+        self._encode_decision = self._compact if compact else self._full
 
     def source(self, record: Record) -> Source:
         """The source position of an input, as decision evidence carries it."""
@@ -134,11 +138,26 @@ class EvidenceBuilder:
         doc = {f: getattr(evidence, f) for f in evidence.__struct_fields__}
         doc["source"] = msgspec.structs.asdict(evidence.source)
         doc["policy_params"] = self.policy_params
-        return to_json(doc)
+        return encode_json(doc, "evidence")
+
+    def _compact(self, evidence: DecisionEvidence) -> bytes:
+        # msgspec would write NaN or infinity as null; evidence is strict JSON or refused, so a
+        # record whose numbers do not add up to a finite sum goes through the strict encoder,
+        # which names the offending field.
+        e = evidence
+        total = e.uncertainty + e.probability + e.budget_spent
+        for value in e.scores.values():
+            total += value
+        for optional in (e.threshold, e.budget_limit, e.budget_remaining, e.budget_fraction):
+            if optional is not None:
+                total += optional
+        if total - total != 0.0:
+            self._full(evidence)
+        return _encode(evidence)
 
     def config(self, now: float) -> bytes:
         """The record of this configuration's policy parameters (once per config hash)."""
-        return to_json(
+        return encode_json(
             {
                 "schema_version": 1,
                 "kind": EvidenceKind.CONFIG.value,
@@ -148,7 +167,8 @@ class EvidenceBuilder:
                 "config_hash": self.config_hash,
                 "policy": self.policy,
                 "policy_params": self.policy_params,
-            }
+            },
+            "evidence",
         )
 
     def about(

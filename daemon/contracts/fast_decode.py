@@ -16,7 +16,6 @@ into a struct without building a pydantic model.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -25,7 +24,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from connectors.record import Record
-from daemon.contracts.messages import DeadLetterRecord, PredictionEvent
+from daemon.contracts.messages import EARLIEST, LATEST, DeadLetterRecord, PredictionEvent
 from daemon.contracts.parsing import Parser
 
 # The shape both parsers read identically (pydantic truncates more than six fraction digits,
@@ -115,29 +114,32 @@ def _label(name: str) -> bool:
 
 
 def _plain_group(group: dict[str, str]) -> bool:
-    """ASCII attribute names and values, values of at most 256 characters."""
+    """ASCII attribute names and values, each of at most 256 characters."""
     return all(
-        name.isascii() and value.isascii() and len(value) <= _GROUP_MAX
+        name.isascii() and value.isascii() and len(value) <= _GROUP_MAX and len(name) <= _GROUP_MAX
         for name, value in group.items()
     )
 
 
-def _plain_features(features: dict[str, Any]) -> bool:
-    """Every feature a float, an ordinary int, a bool, an ASCII string or null.
+def _plain_features(features: dict[str, Any], bound: float, longest: int) -> bool:
+    """Every feature a float or an int within ``bound`` in magnitude, a bool, an ASCII string
+    of at most ``longest`` characters or null; every name ASCII and at most ``longest``.
 
     msgspec itself rejects NaN, infinity and numbers out of range, so a float here is finite.
     """
     for name, value in features.items():
         kind = type(value)
         if kind is str:
-            if not value.isascii():
+            if not value.isascii() or len(value) > longest:
                 return False
-        elif kind is int:
-            if not -_INT_LIMIT < value < _INT_LIMIT:
+        elif kind is float or kind is int:
+            if not -bound <= value <= bound or (
+                kind is int and not -_INT_LIMIT < value < _INT_LIMIT
+            ):
                 return False
-        elif kind is not float and kind is not bool and value is not None:
+        elif kind is not bool and value is not None:
             return False
-        if not name.isascii():
+        if not name.isascii() or len(name) > longest:
             return False
     return True
 
@@ -165,6 +167,8 @@ class FastParser:
         self.parser = parser
         self._classes = parser.classes
         self._max_bytes = parser.max_bytes
+        self._bound = parser.limits.max_abs_feature
+        self._longest = parser.limits.max_string_length
         self._decode = msgspec.json.Decoder(_StrictWire if parser.strict else _Wire).decode
         self._time = _TIME.fullmatch
         self.fallbacks = 0
@@ -218,9 +222,10 @@ class FastParser:
         if not self._time(text):
             return None
         try:
-            return datetime.fromisoformat(text)
+            when = datetime.fromisoformat(text)
         except ValueError:
             return None
+        return when if EARLIEST <= when < LATEST else None
 
     def _plain(self, wire: _Wire) -> bool:
         """Every constraint of the contract holds, and nothing the parsers might read apart."""
@@ -231,10 +236,13 @@ class FastParser:
             and wire.prediction in self._classes
             and _label(wire.prediction)
             and (wire.proba is None or self._plain_proba(wire.proba))
-            and _plain_features(wire.features)
+            and _plain_features(wire.features, self._bound, self._longest)
             and _plain_group(wire.group)
-            and (wire.model_version is None or wire.model_version.isascii())
-            and (cost is None or (cost > 0.0 and math.isfinite(cost)))
+            and (
+                wire.model_version is None
+                or (wire.model_version.isascii() and len(wire.model_version) <= _GROUP_MAX)
+            )
+            and (cost is None or 0.0 < cost <= self._bound)
         )
 
     def _plain_proba(self, proba: dict[str, float]) -> bool:

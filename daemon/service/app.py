@@ -12,6 +12,7 @@ from daemon.config import Settings, StrategyName
 from daemon.contracts.evidence import EvidenceBuilder
 from daemon.contracts.fast_decode import ContractParser, FastParser
 from daemon.contracts.parsing import Parser
+from daemon.errors import ServerError
 from daemon.labeling.admission import AdmissionStep
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
@@ -33,6 +34,7 @@ from daemon.service.lag import LagPoller
 from daemon.service.lifecycle import StopFlag, capture_signals
 from daemon.service.loop import Daemon, Parts
 from daemon.service.pipeline import Pipeline, Rejections
+from daemon.service.preflight import check_startup
 from daemon.service.rebalance import RebalanceHandler
 from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
@@ -118,7 +120,7 @@ def compose(
     """
     mon = settings.monitoring
     p = settings.policy
-    parser = Parser(settings.classes, settings.schema_.strict, settings.schema_.max_message_bytes)
+    parser = Parser.from_settings(settings)
     rejections = Rejections(parser)
     model = ModelCheckpoint(learner, settings.state_dir / f"model-{settings.instance_id}.pkl")
     positions = LabelPositions()
@@ -240,8 +242,13 @@ def serve(
     stop: StopFlag | None = None,
     on_tick: Callable[[Status], None] | None = None,
 ) -> Daemon:
-    """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports."""
+    """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports.
+
+    Startup checks (state_dir, Kafka properties, broker, topics, files, the ops port) run before
+    anything is consumed, so a misconfiguration fails at once as one typed error.
+    """
     stop = stop or StopFlag()
+    check_startup(settings)
     registry = CollectorRegistry()
     daemon = build_daemon(settings, registry, on_tick)
     server = None
@@ -253,7 +260,14 @@ def serve(
             daemon.health,
             lambda: daemon.status,
         )
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            address = f"{settings.server.host}:{settings.server.port}"
+            raise ServerError(
+                f"server.port {settings.server.port}: cannot listen on {address}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         log.info("ops_server_listening", host=settings.server.host, port=server.port)
     try:
         with capture_signals(stop):

@@ -9,6 +9,7 @@ from connectors.record import Record
 from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, Source, expand, utc
 from daemon.contracts.messages import EvidenceKind, EvidenceRecord
 from daemon.contracts.pending_request import PendingRequest
+from daemon.errors import EncodingError
 from daemon.service.app import serve
 from tests.unit.daemon.fakes import file_settings, write_predictions
 
@@ -135,3 +136,12 @@ def test_every_evidence_line_validates_against_the_contract(tmp_path):
     assert all(r.decided_at is not None and r.reason and r.policy_params for r in decisions)
     assert sum(r.query for r in decisions) == 5
     assert sum(r.kind == "config" for r in records) == 1
+
+
+def test_a_non_finite_number_is_refused_not_written_as_null():
+    """Compact records stay strict JSON: NaN or infinity raises, naming the field."""
+    builder = EvidenceBuilder("h", "p@1", PARAMS)
+    for bad in ({"uncertainty": float("nan")}, {"scores": {"ok": float("inf"), "fraud": 0.0}}):
+        with pytest.raises(EncodingError, match="non-finite"):
+            builder.decision(evidence(**bad))
+    assert json.loads(builder.decision(evidence(budget_fraction=1e308, budget_spent=1e308)))

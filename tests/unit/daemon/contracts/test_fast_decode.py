@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from connectors.record import Record
 from daemon.contracts.fast_decode import FastParser, Prediction, from_event
-from daemon.contracts.messages import DeadLetterRecord, PredictionEvent
+from daemon.contracts.messages import DeadLetterRecord, Limits, PredictionEvent
 from daemon.contracts.parsing import Parser
 
 CLASSES = ["ok", "fraud", "1", "true"]
@@ -116,12 +116,35 @@ def test_valid_event_is_accepted_without_pydantic():
         b"\xff\xfe",
         "\ud800".encode("utf-8", "surrogatepass"),
         json.dumps({**GOOD, "id": "\ud800"}).encode(),
+        json.dumps({**GOOD, "event_time": "1899-12-31T23:59:59Z"}).encode(),
+        json.dumps({**GOOD, "event_time": "9000-01-01T00:00:00Z"}).encode(),
+        json.dumps({**GOOD, "features": {"x": 1e13}}).encode(),
+        json.dumps({**GOOD, "features": {"x": -(10**13)}}).encode(),
+        json.dumps({**GOOD, "features": {"s": "a" * 5000}}).encode(),
+        json.dumps({**GOOD, "features": {"n" * 5000: 1.0}}).encode(),
+        json.dumps({**GOOD, "cost": 1e13}).encode(),
+        json.dumps({**GOOD, "model_version": "m" * 300}).encode(),
+        json.dumps({**GOOD, "group": {"k" * 300: "EU"}}).encode(),
     ],
 )
 def test_edge_cases_agree(value):
     """Rejections, coercions and unusual inputs: same outcome, reason and detail as the parser."""
     assert_same(value)
     assert_same(value, strict=True)
+
+
+@pytest.mark.parametrize(
+    "features", [{"x": 10.5}, {"x": 10}, {"x": -10.0}, {"s": "abcdef"}, {"abcdef": 1}, {"s": "ab"}]
+)
+def test_configured_limits_are_the_parsers(features):
+    """Tighter schema limits (max_abs_feature, max_string_length) bind the fast path too."""
+    limits = Limits(max_abs_feature=10.0, max_string_length=5)
+    value = json.dumps({**GOOD, "features": features}).encode()
+    ref = Parser(CLASSES, limits=limits).prediction(record(value), NOW)
+    got = FastParser(Parser(CLASSES, limits=limits)).prediction(record(value), NOW)
+    assert type(got) is (DeadLetterRecord if isinstance(ref, DeadLetterRecord) else Prediction)
+    if isinstance(ref, DeadLetterRecord):
+        assert got.model_dump() == ref.model_dump()
 
 
 def test_oversized_message_agrees():
