@@ -32,6 +32,8 @@ from daemon.contracts.parsing import Parser
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 # Integers beyond this are left to pydantic (big-integer handling is where parsers disagree).
 _INT_LIMIT = 2**53
+# The nesting depth pydantic's JSON parser accepts (deeper input is dead-lettered too_deep).
+_DEPTH_LIMIT = 200
 _ID_MAX = 512
 _LABEL_MAX = 256
 _GROUP_MAX = 256
@@ -200,9 +202,13 @@ class FastParser:
         """The struct when every check passes, else None (the parser decides)."""
         if not value or len(value) > self._max_bytes:
             return None
+        # pydantic refuses JSON nested deeper than its recursion limit even in an ignored field;
+        # no more openers than that limit means no deeper nesting (strings count too: cautious).
+        if value.count(b"[") + value.count(b"{") > _DEPTH_LIMIT:
+            return None
         try:
             wire = self._decode(value)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except Exception:  # anything msgspec cannot decode (RecursionError too): the parser judges
             return None
         event_time = self._event_time(wire.event_time)
         if event_time is None or not self._plain(wire):

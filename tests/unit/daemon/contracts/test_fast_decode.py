@@ -117,6 +117,11 @@ def test_valid_event_is_accepted_without_pydantic():
         "\ud800".encode("utf-8", "surrogatepass"),
         json.dumps({**GOOD, "id": "\ud800"}).encode(),
         json.dumps({**GOOD, "event_time": "1899-12-31T23:59:59Z"}).encode(),
+        *(
+            (json.dumps(GOOD)[:-1] + ', "debug": ' + "[" * d + "]" * d + "}").encode()
+            for d in (199, 200, 201, 500, 5000)
+        ),
+        (json.dumps(GOOD)[:-1] + ', "debug": "' + "[" * 300 + '"}').encode(),
         json.dumps({**GOOD, "event_time": "9000-01-01T00:00:00Z"}).encode(),
         json.dumps({**GOOD, "features": {"x": 1e13}}).encode(),
         json.dumps({**GOOD, "features": {"x": -(10**13)}}).encode(),
