@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
-"""Throughput benchmark: the labelgate daemon against the raw Kafka consume rate on one stream.
+"""Throughput benchmark: the labelgate daemon against raw consume and a minimal passthrough.
 
-Produces N deterministic predictions (``daemon.tools.replay``) to a fresh topic, then measures
+One run, one topic, one client library (confluent-kafka). N deterministic predictions
+(``daemon.tools.replay``) are produced to a fresh topic; then, in each of ``--rounds`` rounds and
+each with a new consumer group on that same topic:
 
-* RAW: ``confluent_kafka.Consumer.consume`` in batches of the daemon's ``consume_batch_size``,
-  a new consumer group reading from the earliest offset until all N are read;
-* DAEMON: ``python -m daemon.cli run`` as a subprocess with the default policy, polled on
-  ``/metrics`` until every item is processed and its offset committed; its rate, decision latency
-  (from the histogram), peak RSS and RSS at each quarter of the stream.
+* RAW: ``Consumer.consume`` in batches of the daemon's ``consume_batch_size`` (the wire's limit);
+* PASSTHROUGH: the least a daemon must do: consume, ``orjson`` decode, produce one small record
+  per item through an idempotent lz4 producer configured like labelgate's, store offsets;
+* DAEMON: ``python -m daemon.cli run`` as a subprocess with the default config (evidence on),
+  polled on ``/metrics`` until every item is processed and its offset committed.
 
-``--delivery-cost`` instead runs the daemon several times, alternating the default
-``kafka.delivery: exactly_once`` (one transaction per commit) and ``at_least_once``, and writes
-the cost of transactions (its own section of ``docs/benchmarks.md``).
+The ratio that matters is daemon / passthrough (the medians over the rounds). Optional phases:
+
+* ``--latency-rate R`` (default 10,000/s): a fresh daemon is fed at an offered load of R items/s
+  for ``--latency-seconds``; the p50/p99 of ``labelgate_decision_latency_seconds`` (from the
+  record's arrival in the process, i.e. ``consume`` returning its batch, to the evidence being
+  handed to the producer) are reported;
+* ``--rss-items N`` (default off; e.g. 1,000,000 or 10,000,000, slow): a fresh daemon works through
+  N items while a bench "expert" answers every label request, so labels flow; RSS is sampled at
+  each million.
 
 Without ``--bootstrap`` a single-node broker is started with ``scripts/kafka_broker.py`` in a
 temporary directory and stopped at the end. ``--write docs/benchmarks.md`` replaces only the
@@ -29,14 +37,16 @@ import platform
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +54,7 @@ from pathlib import Path
 from types import ModuleType
 
 import confluent_kafka
+import orjson
 import yaml
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -52,30 +63,53 @@ from daemon.config import KafkaSettings, PolicySettings
 from daemon.tools import replay
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTION = "## Throughput (issue: foundation baseline)"
-DELIVERY_SECTION = "## Cost of transactions (issue 14)"
+SECTION = "## Throughput"
 NOTES = "### Where the time goes"
 BATCH = KafkaSettings().consume_batch_size
 SEED_ITEMS = 20_000  # generated once, then repeated with suffixed ids (generation is ~1 s / 20k)
-QUARTERS = (0.25, 0.5, 0.75, 1.0)
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.1
+READY_POLL_SECONDS = 0.01
 _BUCKET = re.compile(r'^labelgate_decision_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$')
+# Same producer settings as connectors.kafka.KafkaOutputs, so the passthrough pays what the
+# daemon pays per produced message.
+_PRODUCER = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4"}
 
 
 # ----------------------------------------------------------------------------- data
 
 
-def make_stream(n: int, work: Path) -> list[tuple[bytes, bytes]]:
+class Stream:
     """N (key, value) predictions: one seeded replay, repeated with ids suffixed per round."""
-    predictions, _truth = replay.generate(work / "replay", n=min(n, SEED_ITEMS), malformed_every=0)
-    seed = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
-    out: list[tuple[bytes, bytes]] = []
-    for i in range(n):
-        item = seed[i % len(seed)]
-        rnd = i // len(seed)
-        item_id = item["id"] if rnd == 0 else f"{item['id']}-r{rnd}"
-        out.append((item_id.encode(), json.dumps({**item, "id": item_id}).encode()))
-    return out
+
+    def __init__(self, n: int, work: Path) -> None:
+        predictions, _truth = replay.generate(
+            work / "replay", n=min(n, SEED_ITEMS), malformed_every=0
+        )
+        self.n = n
+        self.seed = [json.loads(line) for line in predictions.read_text().splitlines() if line]
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return self.items(self.n)
+
+    def items(self, n: int) -> Iterator[tuple[bytes, bytes]]:
+        """The first ``n`` items of the (repeated) stream.
+
+        Each seed item is encoded once; later rounds only splice the suffixed id into its bytes
+        (encoding every item anew would cost the bench more CPU than the daemon it measures).
+        """
+        encoded = [
+            (item["id"].encode(), json.dumps({**item, "id": "\x00"}).encode()) for item in self.seed
+        ]
+        for i in range(n):
+            base, template = encoded[i % len(encoded)]
+            rnd = i // len(encoded)
+            item_id = base if rnd == 0 else base + b"-r%d" % rnd
+            yield item_id, template.replace(b"\\u0000", item_id, 1)
+
+    def item_bytes(self) -> float:
+        """Mean encoded size of an item."""
+        sizes = [len(json.dumps(item).encode()) for item in self.seed]
+        return sum(sizes) / len(sizes)
 
 
 def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
@@ -88,6 +122,7 @@ def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
         "audit": f"bench-audit-{run}",
         "dead_letter": f"bench-dead-letter-{run}",
         "state": f"bench-state-{run}",
+        "passthrough": f"bench-passthrough-{run}",
     }
     new = [
         NewTopic(
@@ -126,8 +161,14 @@ def delete_topics(bootstrap: str, topics: dict[str, str]) -> None:
             future.result(timeout=30)
 
 
-def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
-    """Produce all messages (lz4, as the daemon's own producer) and return the seconds taken."""
+def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes, bytes]],
+    rate: float | None = None,
+    stop: threading.Event | None = None,
+) -> float:
+    """Produce all messages (lz4) and return the seconds taken; ``rate`` paces to items/s."""
     errors: list[KafkaError] = []
 
     def on_delivery(err: KafkaError | None, _msg: object) -> None:
@@ -138,19 +179,26 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> 
         {
             "bootstrap.servers": bootstrap,
             "acks": "all",
-            "linger.ms": 20,
+            "linger.ms": 1 if rate else 20,
             "compression.type": "lz4",
         }
     )
     started = time.perf_counter()
-    for key, value in messages:
+    for i, (key, value) in enumerate(messages):
+        if rate is not None and i % 50 == 0:
+            ahead = started + i / rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+            producer.poll(0)
+        if stop is not None and stop.is_set():
+            break
         while True:
             try:
                 producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
                 break
             except BufferError:
                 producer.poll(0.05)
-    if producer.flush(120) != 0 or errors:
+    if producer.flush(300) != 0 or errors:
         raise RuntimeError(f"producing failed: {errors[:3]}")
     return time.perf_counter() - started
 
@@ -168,7 +216,32 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-# ----------------------------------------------------------------------------- raw
+# ----------------------------------------------------------------------------- raw, passthrough
+
+
+def _group_consumer(bootstrap: str, role: str) -> Consumer:
+    """A consumer configured like labelgate's group source (manual offset store and commit)."""
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{role}-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+    )
+
+
+def _subscribe_timed(consumer: Consumer, topic: str) -> list[tuple[float, float]]:
+    """Subscribe; the returned list gets (wall, cpu) at the first non-empty assignment."""
+    assigned: list[tuple[float, float]] = []
+
+    def on_assign(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions and not assigned:
+            assigned.append((time.perf_counter(), time.process_time()))
+
+    consumer.subscribe([topic], on_assign=on_assign)
+    return assigned
 
 
 def raw_consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[float, float]:
@@ -178,22 +251,8 @@ def raw_consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[flo
     fetching from the broker is not (timing from the first message would mostly measure a drain
     of librdkafka's prefetch queue). CPU time is this process's, librdkafka's threads included.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-raw-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-        }
-    )
-    assigned: list[tuple[float, float]] = []
-
-    def on_assign(_consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if partitions and not assigned:
-            assigned.append((time.perf_counter(), time.process_time()))
-
-    consumer.subscribe([topic], on_assign=on_assign)
+    consumer = _group_consumer(bootstrap, "raw")
+    assigned = _subscribe_timed(consumer, topic)
     seen = 0
     deadline = time.monotonic() + timeout
     try:
@@ -210,6 +269,55 @@ def raw_consume(bootstrap: str, topic: str, n: int, timeout: float) -> tuple[flo
         consumer.close()
 
 
+def passthrough(
+    bootstrap: str, topic: str, out_topic: str, n: int, timeout: float
+) -> tuple[float, float]:
+    """Items/s and CPU µs/item of the minimal passthrough, timed like :func:`raw_consume`.
+
+    Per item: ``orjson.loads`` the value and produce a small ``{"id", "query"}`` record with the
+    item's key; per batch: serve delivery reports and store the next offset of each partition.
+    The clock stops when the Nth item has been handed to the producer (as for the daemon, whose
+    items counter moves at the same point); the final flush and commit are outside it.
+    """
+    consumer = _group_consumer(bootstrap, "passthrough")
+    producer = Producer({"bootstrap.servers": bootstrap, **_PRODUCER})
+    assigned = _subscribe_timed(consumer, topic)
+    seen = 0
+    deadline = time.monotonic() + timeout
+    loads, dumps, produce_one = orjson.loads, orjson.dumps, producer.produce
+    try:
+        while seen < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"passthrough read {seen}/{n} items")
+            last: dict[tuple[str, int], int] = {}
+            for msg in consumer.consume(num_messages=BATCH, timeout=1.0):
+                if msg.error() is not None:
+                    continue
+                item = loads(msg.value())
+                out = dumps({"id": item["id"], "query": False})
+                while True:
+                    try:
+                        produce_one(out_topic, value=out, key=msg.key())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                last[(msg.topic(), msg.partition())] = msg.offset()
+                seen += 1
+            producer.poll(0)
+            if last:
+                consumer.store_offsets(
+                    offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+                )
+        wall, cpu = assigned[0]
+        rate = n / (time.perf_counter() - wall)
+        cpu_us = (time.process_time() - cpu) / n * 1e6
+        producer.flush(60)
+        consumer.commit(asynchronous=False)
+        return rate, cpu_us
+    finally:
+        consumer.close()
+
+
 # ----------------------------------------------------------------------------- daemon
 
 
@@ -218,18 +326,21 @@ class DaemonRun:
     """What was observed while the daemon worked through the stream."""
 
     started: float = 0.0
+    restored: float = 0.0
     ready: float = 0.0
     first: float = 0.0
     first_items: float = 0.0
     processed: float = 0.0
     committed: float = 0.0
     peak_rss_kib: int = 0
-    rss_kib: dict[float, int] = field(default_factory=dict)
+    rss_kib: dict[int, int] = field(default_factory=dict)
     rss_ready_kib: int = 0
     cpu_first: float = 0.0
     cpu_processed: float = 0.0
     p50: float = math.nan
     p99: float = math.nan
+    labels_learned: float = 0.0
+    pending: float = 0.0
     exit_code: int | None = None
 
     def steady_rate(self, n: int) -> float:
@@ -266,17 +377,19 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scrape(port: int) -> str:
-    """The /metrics text ("" while the server is not up)."""
+def fetch(port: int, path: str) -> tuple[int, str]:
+    """(status, body) of a GET on the ops server; (0, "") while it is not up."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            return str(r.read().decode())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return int(r.status), str(r.read().decode())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), str(exc.read().decode())
     except (urllib.error.URLError, OSError):
-        return ""
+        return 0, ""
 
 
 def sample(text: str, name: str) -> float:
-    """An unlabelled sample's value, NaN when absent."""
+    """A sample's value (the first line that starts with ``name``), NaN when absent."""
     for line in text.splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
@@ -310,113 +423,250 @@ def committed_offsets(bootstrap: str, group: str, topic: str, parts: list[int]) 
 
 
 def daemon_config(
-    path: Path,
-    bootstrap: str,
-    topics: dict[str, str],
-    group: str,
-    port: int,
-    delivery: str | None = None,
+    path: Path, bootstrap: str, topics: dict[str, str], group: str, port: int
 ) -> Path:
     """A config with the defaults (policy, batch size, commit interval) and this run's topics."""
-    kafka: dict[str, object] = {"bootstrap_servers": bootstrap, "group_id": group, "topics": topics}
-    if delivery is not None:
-        kafka["delivery"] = delivery
     doc = {
         "source": "kafka",
         "classes": replay.CLASSES,
-        "kafka": kafka,
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "topics": {k: v for k, v in topics.items() if k != "passthrough"},
+        },
         "server": {"host": "127.0.0.1", "port": port},
-        "state_dir": str(path.parent / "state"),
+        "state_dir": str(path.parent / f"state-{group}"),
+        "log_level": "warning",
     }
     path.write_text(yaml.safe_dump(doc))
     return path
 
 
-def run_daemon(
-    bootstrap: str,
-    topics: dict[str, str],
-    n: int,
-    work: Path,
-    timeout: float,
-    delivery: str | None = None,
-) -> DaemonRun:
-    """Run the daemon as a subprocess over the topic; SIGTERM once every offset is committed."""
-    group = f"bench-daemon-{uuid.uuid4().hex}"
-    port = free_port()
-    work.mkdir(parents=True, exist_ok=True)
-    config = daemon_config(work / "labelgate.yaml", bootstrap, topics, group, port, delivery)
-    ends = end_offsets(bootstrap, topics["predictions"])
-    log_path = work / "daemon.log"
-    run = DaemonRun()
-    with log_path.open("wb") as log:
-        run.started = time.monotonic()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon.cli", "run", "--config", str(config)],
+class DaemonProcess:
+    """``labelgate run`` as a subprocess, with the observations of one run."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str], work: Path, timeout: float) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.timeout = timeout
+        self.group = f"bench-daemon-{uuid.uuid4().hex}"
+        self.port = free_port()
+        self.config = daemon_config(
+            work / f"{self.group}.yaml", bootstrap, topics, self.group, self.port
+        )
+        self.log_path = work / f"{self.group}.log"
+        self.run = DaemonRun()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and wait until /readyz says ready (recording both moments)."""
+        log = self.log_path.open("wb")
+        self.run.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run", "--config", str(self.config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        try:
-            _watch(proc, run, n, port, timeout, log_path)
-            while committed_offsets(bootstrap, group, topics["predictions"], list(ends)) != ends:
-                _check_alive(proc, log_path, run.started, timeout)
-                time.sleep(POLL_SECONDS)
-            run.committed = time.monotonic()
-            run.peak_rss_kib = proc_status(proc.pid, "VmHWM")
-            proc.send_signal(signal.SIGTERM)
-            run.exit_code = proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-    return run
+        log.close()
+        while True:
+            self.check_alive()
+            status, body = fetch(self.port, "/readyz")
+            now = time.monotonic()
+            if body:
+                doc = json.loads(body)
+                if doc.get("restored") and not self.run.restored:
+                    self.run.restored = now
+                if status == 200 and doc.get("ready"):
+                    self.run.ready = now
+                    self.run.rss_ready_kib = proc_status(self.pid, "VmRSS")
+                    return
+            time.sleep(READY_POLL_SECONDS)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def check_alive(self) -> None:
+        """Raise when the process died or the run took too long."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+            raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{tail}")
+        if time.monotonic() - self.run.started > self.timeout:
+            raise TimeoutError(f"daemon did not finish within {self.timeout:.0f}s: {self.log_path}")
+
+    def watch(self, n: int, rss_every: int | None = None) -> str:
+        """Poll /metrics until N items are processed; sample RSS every ``rss_every`` items."""
+        run = self.run
+        next_rss = rss_every
+        text = ""
+        while True:
+            self.check_alive()
+            _status, text = fetch(self.port, "/metrics")
+            now = time.monotonic()
+            items = sample(text, "labelgate_items_total")
+            if items > 0 and not run.first:
+                run.first, run.first_items = now, items
+                run.cpu_first = proc_cpu_seconds(self.pid)
+            while next_rss is not None and rss_every is not None and items >= next_rss:
+                run.rss_kib[next_rss] = proc_status(self.pid, "VmRSS")
+                next_rss += rss_every
+            if items >= n:
+                run.processed = now
+                run.cpu_processed = proc_cpu_seconds(self.pid)
+                break
+            time.sleep(POLL_SECONDS)
+        run.p50 = latency_quantile(text, 0.5)
+        run.p99 = latency_quantile(text, 0.99)
+        run.labels_learned = sample(text, 'labelgate_labels_total{outcome="learned"}')
+        q = sample(text, 'labelgate_queue_outstanding_requests{queue="default"}')
+        run.pending = 0.0 if math.isnan(q) else q
+        return text
+
+    def finish(self) -> DaemonRun:
+        """Wait for every offset to be committed, then SIGTERM and wait for a clean exit."""
+        assert self.proc is not None
+        topic = self.topics["predictions"]
+        ends = end_offsets(self.bootstrap, topic)
+        while committed_offsets(self.bootstrap, self.group, topic, list(ends)) != ends:
+            self.check_alive()
+            time.sleep(POLL_SECONDS)
+        self.run.committed = time.monotonic()
+        self.run.peak_rss_kib = proc_status(self.pid, "VmHWM")
+        self.stop()
+        return self.run
+
+    def stop(self) -> None:
+        """SIGTERM, wait; kill if it does not exit."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.run.exit_code = self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        elif self.run.exit_code is None:
+            self.run.exit_code = self.proc.returncode
 
 
-def _check_alive(
-    proc: subprocess.Popen[bytes], log_path: Path, started: float, timeout: float
-) -> None:
-    if proc.poll() is not None:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"daemon exited with {proc.returncode}:\n{tail}")
-    if time.monotonic() - started > timeout:
-        raise TimeoutError(f"daemon did not finish within {timeout:.0f}s; log: {log_path}")
+def run_daemon(
+    bootstrap: str, topics: dict[str, str], n: int, work: Path, timeout: float
+) -> DaemonRun:
+    """Run the daemon over the (already produced) topic until every offset is committed."""
+    daemon = DaemonProcess(bootstrap, topics, work, timeout)
+    try:
+        daemon.start()
+        daemon.watch(n)
+        return daemon.finish()
+    finally:
+        daemon.stop()
 
 
-def _watch(
-    proc: subprocess.Popen[bytes],
-    run: DaemonRun,
-    n: int,
-    port: int,
+def run_latency(
+    bootstrap: str,
+    partitions: int,
+    stream: Stream,
+    rate: float,
+    seconds: float,
+    work: Path,
     timeout: float,
-    log_path: Path,
-) -> None:
-    """Poll /metrics until all N items are processed, sampling RSS at each quarter."""
-    quarters = list(QUARTERS)
-    text = ""
-    while True:
-        _check_alive(proc, log_path, run.started, timeout)
-        text = scrape(port)
-        now = time.monotonic()
-        items = sample(text, "labelgate_items_total")
-        if text and not run.ready and sample(text, "labelgate_ready") == 1.0:
-            run.ready = now
-            run.rss_ready_kib = proc_status(proc.pid, "VmRSS")
-        if items > 0 and not run.first:
-            run.first, run.first_items = now, items
-            run.cpu_first = proc_cpu_seconds(proc.pid)
-        while quarters and items >= quarters[0] * n:
-            run.rss_kib[quarters.pop(0)] = proc_status(proc.pid, "VmRSS")
-        if items >= n:
-            run.processed = now
-            run.cpu_processed = proc_cpu_seconds(proc.pid)
-            break
-        time.sleep(POLL_SECONDS)
-    run.p50 = latency_quantile(text, 0.5)
-    run.p99 = latency_quantile(text, 0.99)
+) -> DaemonRun:
+    """A ready daemon on an empty topic, then ``rate`` items/s for ``seconds``."""
+    topics = create_topics(bootstrap, partitions)
+    n = int(rate * seconds)
+    daemon = DaemonProcess(bootstrap, topics, work, timeout)
+    try:
+        daemon.start()
+        produce(bootstrap, topics["predictions"], stream.items(n), rate=rate)
+        daemon.watch(n)
+        return daemon.finish()
+    finally:
+        daemon.stop()
+        delete_topics(bootstrap, topics)
+
+
+def expert(bootstrap: str, topics: dict[str, str], stop: threading.Event) -> None:
+    """Answer every label request at once (label: the production prediction), until ``stop``."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-expert-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    consumer.subscribe([topics["requests"]])
+    try:
+        while not stop.is_set():
+            for msg in consumer.consume(num_messages=500, timeout=0.5):
+                if msg.error() is not None or msg.value() is None:
+                    continue
+                request = orjson.loads(msg.value())
+                if request.get("withdrawn"):
+                    continue
+                label = {
+                    "id": request["id"],
+                    "label": request.get("prediction") or replay.CLASSES[0],
+                    "labeler_role": "expert",
+                    "labeled_at": datetime.now(UTC).isoformat(),
+                }
+                while True:
+                    try:
+                        producer.produce(topics["labels"], orjson.dumps(label), msg.key())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+            producer.poll(0)
+        producer.flush(30)
+    finally:
+        consumer.close()
+
+
+def run_rss(
+    bootstrap: str, partitions: int, stream: Stream, n: int, work: Path, timeout: float
+) -> DaemonRun:
+    """N items through a fresh daemon with labels flowing; RSS sampled every million items."""
+    topics = create_topics(bootstrap, partitions)
+    stop = threading.Event()
+    feeder = threading.Thread(
+        target=produce,
+        args=(bootstrap, topics["predictions"], stream.items(n)),
+        kwargs={"stop": stop},
+        daemon=True,
+    )
+    answering = threading.Thread(target=expert, args=(bootstrap, topics, stop), daemon=True)
+    daemon = DaemonProcess(bootstrap, topics, work, timeout)
+    try:
+        daemon.start()
+        feeder.start()
+        answering.start()
+        daemon.watch(n, rss_every=min(n, 1_000_000) if n >= 1_000_000 else max(n // 4, 1))
+        feeder.join(timeout)
+        return daemon.finish()
+    finally:
+        stop.set()
+        daemon.stop()
+        answering.join(30)
+        delete_topics(bootstrap, topics)
 
 
 # ----------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round: the three pipelines over the same topic."""
+
+    raw_rate: float
+    raw_cpu_us: float
+    pass_rate: float
+    pass_cpu_us: float
+    daemon: DaemonRun
 
 
 @dataclass(frozen=True)
@@ -428,22 +678,29 @@ class Result:
     kafka: str
     item_bytes: float
     produce_seconds: float
-    raw_rate: float
-    raw_cpu_us: float
-    daemon: DaemonRun
+    rounds: list[Round]
+    latency: DaemonRun | None
+    latency_rate: float
+    rss: DaemonRun | None
+    rss_items: int
+    import_seconds: float
+    load: float
 
 
-def _machine() -> str:
+def _median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def _machine(load: float) -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = next(
         (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line),
         platform.processor() or "unknown CPU",
     )
     mem_kib = proc_meminfo("MemTotal")
-    load = os.getloadavg()[0]
     return (
         f"{os.cpu_count()} CPUs ({model}), {mem_kib / 2**20:.1f} GiB RAM, "
-        f"load average {load:.2f} at start; shared with the broker"
+        f"load average {load:.2f} at start; shared with the broker and other work"
     )
 
 
@@ -470,7 +727,19 @@ def _revision() -> str:
     return f"`{sha}`" + (" with uncommitted changes to product code" if dirty else "")
 
 
-def _mib(kib: int) -> str:
+def import_seconds() -> float:
+    """Wall time of ``python -c "import daemon.cli, daemon.service.app"`` (median of 3)."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", "import daemon.cli, daemon.service.app"], cwd=ROOT, check=True
+        )
+        times.append(time.perf_counter() - started)
+    return _median(times)
+
+
+def _mib(kib: float) -> str:
     return f"{kib / 1024:.0f} MiB"
 
 
@@ -480,159 +749,140 @@ def _ms(seconds: float) -> str:
 
 def rows(r: Result) -> list[tuple[str, str]]:
     """The measured figures as (name, value) pairs, shared by the table and the markdown."""
-    d = r.daemon
-    steady = d.steady_rate(r.n)
-    cpu = d.cpu_us(r.n)
-    quarters = ", ".join(f"{_mib(d.rss_kib[q])}" for q in QUARTERS)
-    return [
-        (f"raw consume (`Consumer.consume`, batches of {BATCH})", f"{r.raw_rate:,.0f} items/s"),
-        ("daemon, first item to all processed", f"{steady:,.0f} items/s"),
-        ("**daemon / raw**", f"**{steady / r.raw_rate:.3f}**"),
-        ("CPU per item: raw / daemon", f"{r.raw_cpu_us:.1f} µs / {cpu:.1f} µs"),
-        ("daemon / raw, by CPU per item", f"{r.raw_cpu_us / cpu:.3f}"),
+    n = r.n
+    raw = _median(x.raw_rate for x in r.rounds)
+    pas = _median(x.pass_rate for x in r.rounds)
+    dae = _median(x.daemon.steady_rate(n) for x in r.rounds)
+    raw_cpu = _median(x.raw_cpu_us for x in r.rounds)
+    pas_cpu = _median(x.pass_cpu_us for x in r.rounds)
+    dae_cpu = _median(x.daemon.cpu_us(n) for x in r.rounds)
+    per_round = ", ".join(f"{x.daemon.steady_rate(n) / x.pass_rate:.3f}" for x in r.rounds)
+    first = r.rounds[0].daemon
+    out = [
+        (f"raw consume (`Consumer.consume`, batches of {BATCH})", f"{raw:,.0f} items/s"),
+        ("minimal passthrough (orjson decode, produce, store offsets)", f"{pas:,.0f} items/s"),
+        ("labelgate daemon, default config, evidence on", f"{dae:,.0f} items/s"),
+        ("**daemon / passthrough**", f"**{dae / pas:.3f}** (per round: {per_round})"),
+        ("daemon / raw", f"{dae / raw:.3f}"),
+        ("passthrough / raw", f"{pas / raw:.3f}"),
         (
-            "daemon, process start to all committed",
-            f"{d.total_rate(r.n):,.0f} items/s (ready after {d.ready - d.started:.1f} s)",
+            "CPU per item: raw / passthrough / daemon",
+            f"{raw_cpu:.1f} µs / {pas_cpu:.1f} µs / {dae_cpu:.1f} µs",
         ),
-        ("decision latency p50 / p99 (histogram)", f"{_ms(d.p50)} / {_ms(d.p99)}"),
-        ("peak RSS (VmHWM)", _mib(d.peak_rss_kib)),
         (
-            "RSS when ready, then at 25/50/75/100 % of the stream",
-            f"{_mib(d.rss_ready_kib)}; {quarters}",
+            "daemon: process start to restored / ready",
+            f"{first.restored - first.started:.2f} s / {first.ready - first.started:.2f} s "
+            f"(imports alone {r.import_seconds:.2f} s)",
         ),
+        (
+            "daemon: process start to all committed",
+            f"{_median(x.daemon.total_rate(n) for x in r.rounds):,.0f} items/s",
+        ),
+        ("daemon: peak RSS (VmHWM)", _mib(max(x.daemon.peak_rss_kib for x in r.rounds))),
     ]
+    if r.latency is not None:
+        lat = r.latency
+        out.append(
+            (
+                f"latency p50 / p99 at {r.latency_rate:,.0f} items/s offered "
+                "(arrival in the process to evidence handed to the producer)",
+                f"{_ms(lat.p50)} / {_ms(lat.p99)}",
+            )
+        )
+    if r.rss is not None:
+        rss = r.rss
+        marks = sorted(rss.rss_kib)
+        samples = ", ".join(f"{m / 1e6:g}M: {_mib(rss.rss_kib[m])}" for m in marks)
+        change = rss.rss_kib[marks[-1]] / rss.rss_kib[marks[0]] - 1.0 if marks else math.nan
+        out.append(
+            (
+                f"RSS over {r.rss_items:,} items with labels flowing "
+                f"({rss.labels_learned:,.0f} labels learned)",
+                f"{samples}; first to last mark {change:+.1%}; "
+                f"{rss.pending:,.0f} requests pending at the end",
+            )
+        )
+    return out
 
 
 def print_table(r: Result) -> None:
     """A small plain-text table on stdout."""
     table = [
-        ("items / partitions", f"{r.n:,} / {r.partitions}"),
+        ("items / partitions / rounds", f"{r.n:,} / {r.partitions} / {len(r.rounds)}"),
         ("produce", f"{r.n / r.produce_seconds:,.0f} items/s ({r.item_bytes:.0f} B/item)"),
         *(
             (name.replace("*", "").replace("`", ""), value.replace("*", ""))
             for name, value in rows(r)
         ),
-        ("daemon exit code after SIGTERM", str(r.daemon.exit_code)),
+        ("daemon exit codes after SIGTERM", ", ".join(str(x.daemon.exit_code) for x in r.rounds)),
     ]
     width = max(len(name) for name, _ in table)
     for name, value in table:
         print(f"{name:<{width}}  {value}")
 
 
-def section(r: Result) -> str:
+def section(r: Result, command: str) -> str:
     """The markdown section (without the hand-written notes)."""
     fraction = PolicySettings().budget.fraction
     strategy = PolicySettings().strategy.value
     lines = [
         SECTION,
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/throughput.py`. "
-        "Absolute rates depend on the machine; compare the **daemon / raw** ratio across runs.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/throughput.py`, all figures "
+        "from this one run. Absolute rates depend on the machine; compare the "
+        "**daemon / passthrough** ratio across runs.",
         "",
         "| setting | value |",
         "|---|---|",
         f"| revision | {_revision()} |",
-        f"| machine | {_machine()} |",
+        f"| machine | {_machine(r.load)} |",
         f"| Kafka | {r.kafka} |",
         f"| client | confluent-kafka {confluent_kafka.__version__} "
         f"(librdkafka {confluent_kafka.libversion()[0]}), Python {platform.python_version()} |",
         f"| stream | {r.n:,} predictions from `daemon.tools.replay` "
         f"({r.item_bytes:.0f} B each, lz4), "
-        f"{r.partitions} partitions, no malformed items, no labels |",
+        f"{r.partitions} partitions, no malformed items, no labels; {len(r.rounds)} rounds, "
+        "medians |",
         f"| daemon | `labelgate run` subprocess, default config: {strategy} at {fraction:.0%}, "
-        f"`consume_batch_size` {BATCH}, commit every "
+        f"evidence on, `consume_batch_size` {BATCH}, commit every "
         f"{KafkaSettings().commit_interval_seconds:g} s |",
         "",
         "| measure | result |",
         "|---|---|",
         *(f"| {name} | {value} |" for name, value in rows(r)),
         "",
-        "Raw is timed from the partition assignment to the last message; the daemon from the first "
-        f"`/metrics` sample (every {POLL_SECONDS:g} s) with `labelgate_items_total` > 0 to the "
-        "first with all items, so startup and group join are excluded from both; the "
-        "start-to-committed rate includes them and the final periodic commit. Decision latency "
-        "is the in-process time from parse to the evidence record being queued (it excludes "
-        "consume and delivery), interpolated within histogram buckets. CPU per item is the "
-        "process's user + system time over the same span (all threads, librdkafka's included); "
-        "it moves less than wall-clock rates when the machine is busy. RSS is read from "
-        "`/proc/<pid>/status` of the daemon process alone. Label requests stay pending (no "
-        "expert answers), so about 5 % of the items sit in the pending store by the end.",
+        "Each round reads the same topic three times with a new consumer group each: raw, "
+        "passthrough (in the bench process), daemon (a subprocess). Raw and passthrough are timed "
+        "from the partition assignment to the last item; the daemon from the first `/metrics` "
+        f"sample (every {POLL_SECONDS:g} s) with `labelgate_items_total` > 0 to the first with all "
+        "items, so startup and group join are excluded from all three; the start-to-committed "
+        "rate includes them and the final commit. CPU per item is the process's user + system "
+        "time over the same span (all threads, librdkafka's included). Latency is "
+        "`labelgate_decision_latency_seconds`, interpolated within histogram buckets; it starts "
+        "when `consume` hands the item's batch to the process, so the wait inside a batch counts, "
+        "but the time a record spends in librdkafka's fetch queue before that does not. "
+        "Ready = `/readyz` answers 200 (state restored and partitions assigned), polled every "
+        f"{READY_POLL_SECONDS * 1000:g} ms. RSS is read from `/proc/<pid>/status` of the daemon "
+        "alone; in the RSS phase a bench expert answers every label request at once.",
         "",
-        "Reproduce: `make bench`, which runs "
-        "`.venv/bin/python bench/throughput.py --write docs/benchmarks.md` "
-        "(options: `--items` default 100000, `--partitions` default 3, "
-        "`--bootstrap HOST:PORT` to use a running broker).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def delivery_section(n: int, partitions: int, kafka: str, runs: list[tuple[str, DaemonRun]]) -> str:
-    """The markdown section comparing exactly-once with at-least-once delivery."""
-    interval = KafkaSettings().commit_interval_seconds
-
-    def median(values: list[float]) -> float:
-        ordered = sorted(values)
-        mid = len(ordered) // 2
-        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-    rates = {m: [r.steady_rate(n) for d, r in runs if d == m] for m, _ in runs}
-    cpus = {m: [r.cpu_us(n) for d, r in runs if d == m] for m, _ in runs}
-    totals = {m: [r.total_rate(n) for d, r in runs if d == m] for m, _ in runs}
-    eos, alo = "exactly_once", "at_least_once"
-    ratio = median(rates[eos]) / median(rates[alo])
-    cpu_cost = median(cpus[eos]) / median(cpus[alo]) - 1
-    spread = max(
-        (max(v) - min(v)) / median(v) for v in rates.values() if v
-    )  # between runs of one setting
-    lines = [
-        DELIVERY_SECTION,
-        "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/throughput.py "
-        f"--delivery-cost`: {n:,} predictions on {partitions} partitions, the daemon run "
-        f"{len(runs)} times alternating `kafka.delivery` (fresh consumer group each time), every "
-        f"other setting at its default (commit every {interval:g} s). Revision {_revision()}; "
-        f"{_machine()}; Kafka {kafka}.",
-        "",
-        "| delivery | items/s, first item to all processed (each run) | median | CPU µs/item "
-        "(median) | items/s, start to all committed (median) |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for mode in (eos, alo):
-        each = ", ".join(f"{x:,.0f}" for x in rates[mode])
-        lines.append(
-            f"| `{mode}` | {each} | {median(rates[mode]):,.0f} | {median(cpus[mode]):.1f} | "
-            f"{median(totals[mode]):,.0f} |"
-        )
-    lines += [
-        "",
-        f"**Throughput exactly-once / at-least-once (medians): {ratio:.2f}; CPU per item "
-        f"{cpu_cost:+.1%}.** Runs of one setting differ by up to {spread:.0%} here, so only a "
-        "difference beyond that is a measured cost. Per commit a transaction adds the "
-        "`AddPartitionsToTxn`/`AddOffsetsToTxn` round trips, `EndTxn` and a commit marker in "
-        "every partition it wrote to; at one commit per second that is a few milliseconds a "
-        "second. At-least-once in turn serves a delivery report per output to track offsets, "
-        "which exactly-once does not need. The model checkpoint written before each commit "
-        "(only when the model learned something; no labels arrive here) is not part of this "
-        "figure.",
-        "",
-        "Reproduce: `.venv/bin/python bench/throughput.py --delivery-cost --write "
-        "docs/benchmarks.md` (options: `--items`, `--partitions`, `--repeat` runs per "
-        "setting, `--bootstrap HOST:PORT`).",
+        f"Reproduce: `{command}` (`make bench` runs it with `--write docs/benchmarks.md`; options: "
+        "`--items`, `--partitions`, `--rounds`, `--latency-rate` (0 = skip), `--latency-seconds`, "
+        "`--rss-items` (0 = skip), `--bootstrap HOST:PORT` to use a running broker).",
         "",
     ]
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, body: str, heading: str = SECTION) -> None:
-    """Replace (or append) one section, keeping other sections and its notes."""
+def write_markdown(path: Path, body: str) -> None:
+    """Replace (or append) the throughput section, keeping other sections and its notes."""
     old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = old.find(heading)
-    if start < 0:
+    match = re.search(r"^## Throughput.*$", old, flags=re.MULTILINE)
+    if match is None:
         path.write_text(old.rstrip("\n") + "\n\n" + body)
         return
-    nxt = re.search(r"^## ", old[start + len(heading) :], flags=re.MULTILINE)
-    end = start + len(heading) + nxt.start() if nxt else len(old)
+    start = match.start()
+    nxt = re.search(r"^## ", old[match.end() :], flags=re.MULTILINE)
+    end = match.end() + nxt.start() if nxt else len(old)
     current = old[start:end]
     notes = current.find(NOTES)
     if notes >= 0:
@@ -688,85 +938,97 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--items", type=int, default=100_000, help="predictions in the stream")
     p.add_argument("--partitions", type=int, default=3, help="partitions of the input topic")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of raw/passthrough/daemon")
+    p.add_argument("--latency-rate", type=float, default=10_000.0, help="offered items/s; 0: skip")
+    p.add_argument("--latency-seconds", type=float, default=20.0, help="length of that phase")
+    p.add_argument("--rss-items", type=int, default=0, help="items of the RSS phase; 0: skip")
     p.add_argument("--write", type=Path, help="markdown file whose throughput section to update")
     p.add_argument("--bootstrap", help="use this broker instead of starting one")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this")
-    p.add_argument(
-        "--delivery-cost",
-        action="store_true",
-        help="compare exactly_once with at_least_once delivery instead",
-    )
-    p.add_argument("--repeat", type=int, default=3, help="runs per delivery setting")
     args = p.parse_args(argv)
-    if args.delivery_cost:
-        return delivery_cost(args)
+    given = list(argv if argv is not None else sys.argv[1:])
+    shown = [
+        a
+        for i, a in enumerate(given)
+        if not a.startswith("--write") and not (i and given[i - 1] == "--write")
+    ]
+    command = " ".join(["python bench/throughput.py", *shown])
     n = args.items
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
         work = Path(tmp)
         done = _step(f"generating {n:,} predictions")
-        stream = make_stream(n, work)
-        item_bytes = sum(len(v) for _, v in stream) / n
+        stream = Stream(n, work)
         done()
         done = _step("starting the broker" if not args.bootstrap else "connecting")
         with broker(args.bootstrap, work) as (bootstrap, kafka):
             done()
             topics = create_topics(bootstrap, args.partitions)
+            rounds: list[Round] = []
             try:
                 done = _step("producing")
                 produce_seconds = produce(bootstrap, topics["predictions"], stream)
-                del stream
                 done()
-                done = _step("raw consume")
-                raw, raw_cpu = raw_consume(bootstrap, topics["predictions"], n, args.timeout)
-                done()
-                done = _step("daemon")
-                daemon = run_daemon(bootstrap, topics, n, work, args.timeout)
-                done()
+                for i in range(args.rounds):
+                    done = _step(f"round {i + 1}: raw, passthrough, daemon")
+                    raw, raw_cpu = raw_consume(bootstrap, topics["predictions"], n, args.timeout)
+                    pas, pas_cpu = passthrough(
+                        bootstrap, topics["predictions"], topics["passthrough"], n, args.timeout
+                    )
+                    daemon = run_daemon(bootstrap, topics, n, work, args.timeout)
+                    rounds.append(Round(raw, raw_cpu, pas, pas_cpu, daemon))
+                    done()
+                    print(
+                        f"    raw {raw:,.0f}/s  passthrough {pas:,.0f}/s  daemon "
+                        f"{daemon.steady_rate(n):,.0f}/s  ratio {daemon.steady_rate(n) / pas:.3f}",
+                        file=sys.stderr,
+                    )
             finally:
                 delete_topics(bootstrap, topics)
-    result = Result(n, args.partitions, kafka, item_bytes, produce_seconds, raw, raw_cpu, daemon)
+            latency = None
+            if args.latency_rate > 0:
+                done = _step(f"latency at {args.latency_rate:,.0f} items/s offered")
+                latency = run_latency(
+                    bootstrap,
+                    args.partitions,
+                    stream,
+                    args.latency_rate,
+                    args.latency_seconds,
+                    work,
+                    args.timeout,
+                )
+                done()
+            rss = None
+            if args.rss_items > 0:
+                done = _step(f"RSS over {args.rss_items:,} items with labels")
+                rss = run_rss(
+                    bootstrap,
+                    args.partitions,
+                    stream,
+                    args.rss_items,
+                    work,
+                    max(args.timeout, args.rss_items / 1000),
+                )
+                done()
+    result = Result(
+        n,
+        args.partitions,
+        kafka,
+        stream.item_bytes(),
+        produce_seconds,
+        rounds,
+        latency,
+        args.latency_rate,
+        rss,
+        args.rss_items,
+        import_seconds(),
+        load,
+    )
     print_table(result)
     if args.write:
-        write_markdown(args.write, section(result))
+        write_markdown(args.write, section(result, command))
         print(f"wrote {args.write}", file=sys.stderr)
-    return 0 if daemon.exit_code == 0 else 1
-
-
-def delivery_cost(args: argparse.Namespace) -> int:
-    """Run the daemon alternately with and without transactions over the same stream."""
-    n = args.items
-    runs: list[tuple[str, DaemonRun]] = []
-    with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
-        work = Path(tmp)
-        stream = make_stream(n, work)
-        with broker(args.bootstrap, work) as (bootstrap, kafka):
-            topics = create_topics(bootstrap, args.partitions)
-            try:
-                produce(bootstrap, topics["predictions"], stream)
-                del stream
-                for i in range(args.repeat):
-                    for mode in ("exactly_once", "at_least_once"):
-                        done = _step(f"daemon {mode} #{i + 1}")
-                        run = run_daemon(
-                            bootstrap, topics, n, work / f"{mode}-{i}", args.timeout, mode
-                        )
-                        done()
-                        if run.exit_code != 0:
-                            raise RuntimeError(f"daemon ({mode}) exited with {run.exit_code}")
-                        runs.append((mode, run))
-                        print(
-                            f"{mode:<14} {run.steady_rate(n):>10,.0f} items/s "
-                            f"{run.cpu_us(n):6.1f} us/item",
-                            flush=True,
-                        )
-            finally:
-                delete_topics(bootstrap, topics)
-    body = delivery_section(n, args.partitions, kafka, runs)
-    print(body)
-    if args.write:
-        write_markdown(args.write, body, DELIVERY_SECTION)
-        print(f"wrote {args.write}", file=sys.stderr)
-    return 0
+    return 0 if all(x.daemon.exit_code == 0 for x in rounds) else 1
 
 
 if __name__ == "__main__":

@@ -407,7 +407,20 @@ class KafkaGroupSource:
         self._lost_partitions.extend(tps)
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
-        messages = self._client().consume(num_messages=max_records, timeout=timeout)
+        """Up to ``max_records`` records: what is buffered now, else the first to arrive.
+
+        ``Consumer.consume(n, timeout)`` waits the whole timeout unless ``n`` messages are
+        buffered, so at a modest rate every record would sit in librdkafka's queue for up to
+        ``timeout`` before the daemon saw it. Taking what is there (``timeout=0``), or else
+        waiting for one record and then taking what has come with it, keeps full batches under
+        load and lets a record through at once when the stream is slow.
+        """
+        consumer = self._client()
+        messages = consumer.consume(num_messages=max_records, timeout=0)
+        if not messages:
+            messages = consumer.consume(num_messages=1, timeout=timeout)
+            if messages and max_records > 1:
+                messages += consumer.consume(num_messages=max_records - 1, timeout=0)
         if self._lost_partitions and self.fail_on_lost:
             lost, self._lost_partitions = self._lost_partitions, []
             raise TransactionAbortedError(f"partitions lost: {sorted(p for _, p in lost)}")

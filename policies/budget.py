@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetSnapshot:
+class BudgetSnapshot(NamedTuple):
     """Budget state at one moment, for evidence records and metrics.
 
-    ``limit`` and ``remaining`` are ``None`` for budgets without an absolute cap.
+    ``limit`` and ``remaining`` are ``None`` for budgets without an absolute cap. A named tuple
+    rather than a frozen dataclass: one is taken for every item (its evidence records the
+    budget), and a tuple is built several times faster.
     """
 
     spent: float

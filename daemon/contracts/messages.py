@@ -233,6 +233,7 @@ class EvidenceKind(StrEnum):
     LABEL = "label"  # a label event for a request (or for nothing: unmatched)
     EXPIRY = "expiry"  # a request expired unanswered (or was evicted by a better item)
     ESCALATION = "escalation"  # disagreeing labels sent the item to an adjudicator queue
+    CONFIG = "config"  # a configuration's policy parameters, once per config hash
 
 
 class RequestOutcome(StrEnum):

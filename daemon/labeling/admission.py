@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from daemon.config import Overflow, Settings
-from daemon.contracts.messages import PredictionEvent
+from daemon.contracts.fast_decode import Prediction
 from daemon.contracts.pending_request import PendingRequest
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.routing import Router
@@ -39,8 +40,7 @@ def numeric_vector(features: Mapping[str, Any]) -> tuple[float, ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(msgspec.Struct, frozen=True, gc=False):
     """Where a query for an item would go, decided before the policy sees the item.
 
     ``queue`` is the target after overflow-by-spill is resolved, so ``cost`` (the label's
@@ -57,8 +57,7 @@ class Placement:
     spilled: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(msgspec.Struct, frozen=True, gc=False):
     """The final decision, the request it opened (None: not queried) and a request it evicted."""
 
     decision: Decision
@@ -106,7 +105,7 @@ class AdmissionStep:
             else {}
         )
 
-    def place(self, event: PredictionEvent, uncertainty: float) -> Placement:
+    def place(self, event: Prediction, uncertainty: float) -> Placement:
         """Route the item and choose its queue: the cheapest candidate with room, else the
         first candidate's overflow (its spill queue when that has room, else itself, full)."""
         route = self.router.route(event, uncertainty)
@@ -123,7 +122,7 @@ class AdmissionStep:
 
     def admit(
         self,
-        event: PredictionEvent,
+        event: Prediction,
         item: ItemView,
         decision: Decision,
         placement: Placement,
@@ -223,7 +222,7 @@ class AdmissionStep:
 
     def _request(
         self,
-        event: PredictionEvent,
+        event: Prediction,
         decision: Decision,
         queue: str,
         rule: str | None,

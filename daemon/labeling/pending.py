@@ -15,6 +15,10 @@ class PendingStore:
     Changes since the last :meth:`drain_changes` are tracked so the state log only receives what
     changed (upserts and tombstones), not the whole store.
 
+    An answered or evicted request leaves the store at once; its entry in the deadline heap is
+    dropped lazily, and the heap is rebuilt from the live requests whenever stale entries
+    outnumber them, so memory follows the outstanding requests, not the requests ever made.
+
     >>> store = PendingStore({"q": 1})
     >>> r = PendingRequest(id="a", request_id="r", queue="q", features={}, requested_at=0,
     ...                    deadline=10, probability=1.0, reason="uncertain")
@@ -28,6 +32,7 @@ class PendingStore:
         self.capacities = dict(capacities)
         self._items: dict[str, PendingRequest] = {}
         self._counts: Counter[str] = Counter()
+        self._counted: dict[str, int] | None = None  # counts() until the next change
         self._deadlines: list[tuple[float, str]] = []
         self._changed: dict[str, PendingRequest | None] = {}
 
@@ -49,8 +54,14 @@ class PendingStore:
         return self._counts[queue]
 
     def counts(self) -> dict[str, int]:
-        """Outstanding requests per configured queue."""
-        return {q: self._counts[q] for q in self.capacities}
+        """Outstanding requests per configured queue.
+
+        Asked for every item (its evidence records the queues' state), so the mapping is built
+        once per change and shared: callers must not modify it.
+        """
+        if self._counted is None:
+            self._counted = {q: self._counts[q] for q in self.capacities}
+        return self._counted
 
     def has_room(self, queue: str) -> bool:
         """Whether one more request fits in the queue."""
@@ -68,16 +79,20 @@ class PendingStore:
             self._counts[old.queue] -= 1
         self._items[request.id] = request
         self._counts[request.queue] += 1
+        self._counted = None
         self._changed[request.id] = request
         if old is None or old.deadline != request.deadline:
             heapq.heappush(self._deadlines, (request.deadline, request.id))
+            self._compact()
 
     def pop(self, item_id: str) -> PendingRequest | None:
         """Remove and return the request for an item, or None if unknown/expired/answered."""
         request = self._items.pop(item_id, None)
         if request is not None:
             self._counts[request.queue] -= 1
+            self._counted = None
             self._changed[item_id] = None
+            self._compact()
         return request
 
     def forget(self, item_id: str) -> None:
@@ -86,14 +101,31 @@ class PendingStore:
         request = self._items.pop(item_id, None)
         if request is not None:
             self._counts[request.queue] -= 1
+            self._counted = None
+            self._compact()
         self._changed.pop(item_id, None)
+
+    def _compact(self) -> None:
+        """Rebuild the deadline heap once stale entries outnumber the live requests.
+
+        Every live request has exactly one current entry, so the rest are stale; rebuilding when
+        they are the majority costs O(1) amortised per removal and bounds the heap at twice the
+        outstanding requests.
+        """
+        if len(self._deadlines) - len(self._items) > max(64, len(self._items)):
+            self._deadlines = [(r.deadline, r.id) for r in self._items.values()]
+            heapq.heapify(self._deadlines)
+
+    @property
+    def tracked(self) -> int:
+        """Entries in the deadline heap (live plus not yet compacted), for memory checks."""
+        return len(self._deadlines)
 
     def expire(self, now: float) -> list[PendingRequest]:
         """Remove and return every request whose deadline has passed."""
         expired = []
-        heap = self._deadlines
-        while heap and heap[0][0] <= now:
-            deadline, item_id = heapq.heappop(heap)
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, item_id = heapq.heappop(self._deadlines)
             request = self._items.get(item_id)
             if request is not None and request.deadline == deadline:
                 self.pop(item_id)
@@ -127,4 +159,5 @@ class PendingStore:
         for request in sorted(requests, key=lambda r: r.requested_at):
             self._items[request.id] = request
             self._counts[request.queue] += 1
+            self._counted = None
             heapq.heappush(self._deadlines, (request.deadline, request.id))

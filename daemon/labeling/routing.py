@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.config import Condition, QueueSettings, RoutingSettings
-from daemon.contracts.messages import PredictionEvent
+from daemon.contracts.fast_decode import Prediction
 
-Predicate = Callable[[PredictionEvent, float], bool]
+Predicate = Callable[[Prediction, float], bool]
 _MISSING = object()
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -28,7 +28,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _getter(field: str) -> Callable[[PredictionEvent, float], Any]:
+def _getter(field: str) -> Callable[[Prediction, float], Any]:
     """Read one field of an item (or the item's uncertainty) without branching at run time."""
     if "." in field:
         root, name = field.split(".", 1)
@@ -37,7 +37,7 @@ def _getter(field: str) -> Callable[[PredictionEvent, float], Any]:
         if root == "features":
             return lambda e, u: e.features.get(name, _MISSING)
         return lambda e, u: (e.proba or {}).get(name, _MISSING)
-    getters: dict[str, Callable[[PredictionEvent, float], Any]] = {
+    getters: dict[str, Callable[[Prediction, float], Any]] = {
         "prediction": lambda e, u: e.prediction,
         "uncertainty": lambda e, u: u,
         "cost": lambda e, u: e.cost if e.cost is not None else 1.0,
@@ -57,7 +57,7 @@ def compile_condition(condition: Condition) -> Predicate:
         expected = frozenset(expected) if isinstance(expected, list | tuple | set) else {expected}
     negative = condition.op in {"ne", "not_in"}
 
-    def predicate(event: PredictionEvent, uncertainty: float) -> bool:
+    def predicate(event: Prediction, uncertainty: float) -> bool:
         value = get(event, uncertainty)
         if value is _MISSING:
             return negative
@@ -100,7 +100,7 @@ class Router:
         ]
         self._default = Route(None, tuple(settings.default))
 
-    def route(self, event: PredictionEvent, uncertainty: float) -> Route:
+    def route(self, event: Prediction, uncertainty: float) -> Route:
         """The candidate queues for one item."""
         for name, all_of, any_of, queues in self._rules:
             if all(p(event, uncertainty) for p in all_of) and (

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from river import forest, linear_model, naive_bayes, optim, preprocessing, tree
+from river import linear_model, optim, preprocessing
 
 from daemon.config import Classifier, ModelSettings
 from daemon.errors import StateError
@@ -53,8 +53,28 @@ class FeatureStep:
         return {**numeric, **self.encoder.transform_one(categorical)}
 
 
+def _gaussian_nb() -> Any:
+    from river import naive_bayes  # noqa: PLC0415 - imported only when configured
+
+    model: Any = naive_bayes.GaussianNB
+    return model()
+
+
+def _hoeffding_tree() -> Any:
+    from river import tree  # noqa: PLC0415 - imported only when configured
+
+    return tree.HoeffdingAdaptiveTreeClassifier()
+
+
+def _random_forest() -> Any:
+    # river.forest pulls in river.metrics and scipy.stats (about a second of start-up).
+    from river import forest  # noqa: PLC0415 - imported only when configured
+
+    return forest.ARFClassifier()
+
+
 def build_classifier(settings: ModelSettings) -> Any:
-    """The configured River classifier."""
+    """The configured River classifier (modules of the others are not imported)."""
     classifiers: dict[Classifier, Any] = {
         Classifier.LOGISTIC_REGRESSION: lambda: linear_model.LogisticRegression(
             optimizer=optim.SGD(settings.learning_rate)
@@ -62,9 +82,9 @@ def build_classifier(settings: ModelSettings) -> Any:
         Classifier.SOFTMAX_REGRESSION: lambda: linear_model.SoftmaxRegression(
             optimizer=optim.SGD(settings.learning_rate)
         ),
-        Classifier.GAUSSIAN_NB: naive_bayes.GaussianNB,
-        Classifier.HOEFFDING_TREE: tree.HoeffdingAdaptiveTreeClassifier,
-        Classifier.ADAPTIVE_RANDOM_FOREST: forest.ARFClassifier,
+        Classifier.GAUSSIAN_NB: _gaussian_nb,
+        Classifier.HOEFFDING_TREE: _hoeffding_tree,
+        Classifier.ADAPTIVE_RANDOM_FOREST: _random_forest,
     }
     return classifiers[settings.classifier]()
 

@@ -6,15 +6,31 @@ pending requests, lag) is exposed by a collector at scrape time from the latest 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from daemon.monitoring.status import QueueStatus, Status
 
-_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+_LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0015,
+    0.002,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+)
 
 
 class _StatusCollector(Collector):
@@ -227,6 +243,63 @@ def _feedback_families(s: Status) -> Iterator[GaugeMetricFamily | CounterMetricF
     yield updates
 
 
+def _le(bound: float) -> str:
+    """A bucket bound as prometheus-client writes it ("0.001", "1.0", "+Inf")."""
+    return "+Inf" if bound == float("inf") else repr(bound)
+
+
+class BatchHistogram(Collector):
+    """A histogram that takes a whole batch of observations under one lock.
+
+    ``prometheus_client.Histogram.observe`` takes a lock and walks the buckets for every value,
+    about a microsecond each; on the hot path the latencies of a batch are observed together
+    (:meth:`observe_many`) and exposed as an ordinary histogram at scrape time.
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> registry = CollectorRegistry()
+    >>> h = BatchHistogram("demo_seconds", "Demo.", (0.1, 1.0), registry)
+    >>> h.observe_many([0.05, 0.5, 5.0])
+    >>> registry.get_sample_value("demo_seconds_bucket", {"le": "1.0"})
+    2.0
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Iterable[float], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._bounds = sorted(float(b) for b in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        """One observation."""
+        self.observe_many((value,))
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        """Several observations at once (e.g. the latencies of one batch)."""
+        bounds, counts = self._bounds, self._counts
+        total = 0.0
+        with self._lock:
+            for value in values:
+                counts[bisect_left(bounds, value)] += 1
+                total += value
+            self._sum += total
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts = list(self._counts)
+            total = self._sum
+        cumulative = 0
+        buckets = []
+        for bound, count in zip([*self._bounds, float("inf")], counts, strict=True):
+            cumulative += count
+            buckets.append((_le(bound), float(cumulative)))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=total)
+
+
 class Metrics:
     """All of labelgate's metric families on one registry.
 
@@ -266,11 +339,11 @@ class Metrics:
             "Cost units charged to the budget (rate() = burn rate).",
             registry=registry,
         )
-        self.decision_latency = Histogram(
+        self.decision_latency = BatchHistogram(
             "labelgate_decision_latency_seconds",
-            "Processing time per item (a batch's decode-to-emit time over its items).",
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            "Time from an item's batch arriving in the process to its evidence being handed on.",
+            _LATENCY_BUCKETS,
+            registry,
         )
         self.label_latency = Histogram(
             "labelgate_label_latency_seconds",

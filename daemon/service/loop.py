@@ -126,8 +126,12 @@ class Daemon:
         self._started = True
         self._refresh_status()
 
-    def run(self, stop: StopFlag) -> None:
-        """Process until ``stop`` is set or a finite source is exhausted; always shut down."""
+    def run(self, stop: StopFlag, on_started: Callable[[], None] | None = None) -> None:
+        """Process until ``stop`` is set or a finite source is exhausted; always shut down.
+
+        ``on_started`` runs once after a successful :meth:`startup` made here (the service
+        settles the heap there, out of the garbage collector's way).
+        """
         if not self._started:
             try:
                 self.startup()
@@ -135,6 +139,8 @@ class Daemon:
                 # Nothing was processed: close without committing (the state stays as it was).
                 self._close(time.monotonic() + self.settings.shutdown_grace_seconds)
                 raise
+            if on_started is not None:
+                on_started()
         p = self.parts
         predictions = p.channels.predictions
         try:
@@ -143,8 +149,9 @@ class Daemon:
                 p.commit.begin()
                 p.labels.poll()
                 records = predictions.poll(self._batch, self._poll_timeout)
+                arrived = time.perf_counter()
                 p.commit.begin()
-                p.pipeline.process(records)
+                p.pipeline.process(records, arrived)
                 self.tick(time.monotonic())
                 if predictions.exhausted and not records:
                     break

@@ -76,7 +76,7 @@ class PartitionState:
         self._floors: dict[int, dict[int, int]] = {}
         self._written: dict[int, str] = {}
         self._forgotten: list[tuple[int, str]] = []
-        self._why: dict[str, tuple[str, str]] = {}
+        self._why: dict[str, tuple[str, str, float]] = {}
 
     # ------------------------------------------------------------------ ownership
     @property
@@ -272,12 +272,14 @@ class PartitionState:
                 log.write_ledger(p, ledger)
                 self._written[p] = text
 
-    def closing(self, request: PendingRequest, why: str) -> None:
-        """Note why a request is being closed: answered, expired, evicted, withdrawn."""
-        self._why[request.id] = (request.request_id, why)
+    def closing(self, request: PendingRequest, why: str, at: float) -> None:
+        """Note why and when (on the daemon's clock) a request is being closed: answered,
+        expired, evicted, withdrawn. The moment of closing, not of the next state write, so
+        the closed-request memory does not depend on when commits happen."""
+        self._why[request.id] = (request.request_id, why, at)
 
     def _remember(self, p: int, item_id: str, request_id: str, why: str, at: float) -> None:
-        request_id, why = self._why.pop(item_id, (request_id, why))
+        request_id, why, at = self._why.pop(item_id, (request_id, why, at))
         memory = self._closed.setdefault(p, OrderedDict())
         memory[item_id] = ClosedRequest(request_id=request_id, why=why, at=at)
         memory.move_to_end(item_id)
@@ -337,7 +339,7 @@ class PartitionIntake(LabelIntake):
             parts.select(owner)
         verdict = super().take(label, record, now)
         if request is not None and label.id not in self.queues:
-            parts.closing(request, "answered")
+            parts.closing(request, "answered", now)
         return verdict
 
     def close(self, request: PendingRequest, now: float, outcome: RequestOutcome) -> None:
@@ -345,7 +347,7 @@ class PartitionIntake(LabelIntake):
         owner = self.partitions.partition_of(request.id)
         if owner is not None:
             self.partitions.select(owner)
-        self.partitions.closing(request, outcome.value)
+        self.partitions.closing(request, outcome.value, now)
         super().close(request, now, outcome)
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+import msgspec
 import structlog
 
 from connectors.record import Record
 from daemon.contracts.evidence import ScoreOrigin
-from daemon.contracts.messages import DeadLetterReason, DeadLetterRecord, PredictionEvent
+from daemon.contracts.fast_decode import Prediction
+from daemon.contracts.messages import DeadLetterReason, DeadLetterRecord
 from daemon.contracts.parsing import Parser
 from daemon.labeling.admission import Admitted, Placement
 from daemon.monitoring.metrics import Metrics
@@ -36,25 +37,22 @@ Out_co = TypeVar("Out_co", covariant=True)
 
 
 # ---------------------------------------------------------------------- values between stages
-@dataclass(frozen=True, slots=True)
-class Failed:
+class Failed(msgspec.Struct, frozen=True, gc=False):
     """A record that left the pipeline early: its dead letter (bad input or a failure)."""
 
     record: Record
     dead_letter: DeadLetterRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(msgspec.Struct, frozen=True, gc=False):
     """A valid prediction, with the clock's time once its event time was observed."""
 
     record: Record
-    event: PredictionEvent
+    event: Prediction
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(msgspec.Struct, frozen=True, gc=False):
     """A prediction with the online model's view and the scores the policy decides on."""
 
     decoded: Decoded
@@ -65,8 +63,7 @@ class Scored:
     uncertainty: float
 
 
-@dataclass(frozen=True, slots=True)
-class Decided:
+class Decided(msgspec.Struct, frozen=True, gc=False):
     """The policy's decision, the item view it decided on, and where a query would go.
 
     ``placement`` is None for an item whose request is still open (a duplicate).
@@ -78,8 +75,7 @@ class Decided:
     placement: Placement | None
 
 
-@dataclass(frozen=True, slots=True)
-class Selected:
+class Selected(msgspec.Struct, frozen=True, gc=False):
     """The admitted outcome, with the budget and queue state right after it (for evidence)."""
 
     decided: Decided
@@ -115,7 +111,7 @@ class Decoder(Protocol):
 class Emitter(Protocol):
     """The last stage: every output of the batch, with offset tracking."""
 
-    def __call__(self, batch: tuple[Selected | Failed, ...], /) -> int:
+    def __call__(self, batch: tuple[Selected | Failed, ...], arrived: float, /) -> int:
         """Send the batch's outputs; return the number of valid predictions emitted."""
 
 
@@ -153,7 +149,7 @@ class Pipeline:
     rejections
         Dead letters for items whose decide or admit step raised.
     metrics
-        ``decision_latency`` gets the batch's processing time per valid item.
+        The service's metrics (the emit stage observes the decision latency).
     """
 
     def __init__(
@@ -174,19 +170,19 @@ class Pipeline:
         self.rejections = rejections
         self.metrics = metrics
 
-    def process(self, records: Sequence[Record]) -> int:
-        """Run one polled batch through every stage; return the valid predictions emitted."""
+    def process(self, records: Sequence[Record], arrived: float | None = None) -> int:
+        """Run one polled batch through every stage; return the valid predictions emitted.
+
+        ``arrived`` is when the batch reached the process (``time.perf_counter()``; now when not
+        given): the decision latency of each item is measured from there.
+        """
         if not records:
             return 0
-        started = time.perf_counter()
+        if arrived is None:
+            arrived = time.perf_counter()
         scored = self.score(self.decode(records))
         selected = tuple(self._select(x) for x in scored)
-        items = self.emit(selected)
-        if items:
-            per_item = (time.perf_counter() - started) / items
-            for _ in range(items):
-                self.metrics.decision_latency.observe(per_item)
-        return items
+        return self.emit(selected, arrived)
 
     def _select(self, value: Scored | Failed) -> Selected | Failed:
         """Decide and admit one item (sequential: each query changes what the next one sees)."""

@@ -115,7 +115,7 @@ def report(settings: Settings, truth: dict[str, str], seconds: float, policy: st
             label = truth[ev["id"]]
             items += 1
             requested += ev["query"]
-            hit = ev["online_prediction"] == label
+            hit = ev.get("online_prediction") == label  # compact records omit nulls
             online_hits += hit
             prod_hits += ev["production_prediction"] == label
             if int(ev["id"].rsplit("-", 1)[1]) >= half:

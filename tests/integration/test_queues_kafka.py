@@ -7,6 +7,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from daemon.contracts.evidence import expand
 from tests.integration.daemon_process import (
     DaemonProcess,
     free_port,
@@ -221,7 +222,8 @@ def test_routing_overflow_expiry_escalation_redaction(
     finally:
         daemon.kill()
 
-    trail = jsons(read_all(kafka_bootstrap, topics["audit"]))
+    # Compact decision records: the policy parameters come from the config record.
+    trail = expand(jsons(read_all(kafka_bootstrap, topics["audit"])))
     expiries = [e for e in trail if e["kind"] == "expiry"]
     assert {(e["id"], e["resolution"]) for e in expiries} >= {
         ("q-0010", "evicted"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connectors.record import Record
+from daemon.contracts.fast_decode import PredictionParser
 from daemon.contracts.messages import DeadLetterRecord
-from daemon.contracts.parsing import Parser
 from daemon.service.clock import Clock
 from daemon.service.pipeline import Batch, Decoded, Failed, Rejections
 
@@ -18,7 +18,7 @@ class Decode:
     so later stages of the batch decide every item at the time it happened.
     """
 
-    def __init__(self, parser: Parser, clock: Clock, rejections: Rejections) -> None:
+    def __init__(self, parser: PredictionParser, clock: Clock, rejections: Rejections) -> None:
         self.parser = parser
         self.clock = clock
         self.rejections = rejections

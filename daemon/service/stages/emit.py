@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 from connectors.protocols import Sink
-from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder
+from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, utc
 from daemon.contracts.messages import RequestOutcome
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
@@ -50,10 +53,22 @@ class Emit:
         self.rejections = rejections
         self.items = 0
         self._decisions = {r: metrics.decisions.labels(r.value) for r in Reason}
+        self._configured = False
 
-    def __call__(self, batch: tuple[Selected | Failed, ...]) -> int:
-        """Emit the batch; return the number of valid predictions."""
-        items = 0
+    def __call__(self, batch: tuple[Selected | Failed, ...], arrived: float) -> int:
+        """Emit the batch; return the number of valid predictions.
+
+        ``arrived`` is when the batch reached the process: each item's latency runs from there
+        to its evidence being handed to the producer. Counters and the latency histogram are
+        updated once per batch.
+        """
+        if not self._configured:
+            # The policy's parameters, once per config hash, before the first decision record.
+            self.trail.send(self.evidence.config(time.time()), self.evidence.config_hash.encode())
+            self._configured = True
+        latencies: list[float] = []
+        reasons: Counter[Reason] = Counter()
+        clock = time.perf_counter
         for value in batch:
             if isinstance(value, Selected):
                 try:
@@ -62,10 +77,16 @@ class Emit:
                     decoded = value.decided.scored.decoded
                     self._failed(self.rejections.failed(decoded.record, exc, decoded.now))
                     continue
-                self._send(value, evidence, message)
-                items += 1
+                reasons[self._send(value, evidence, message)] += 1
+                latencies.append(clock() - arrived)
             else:
                 self._failed(value)
+        items = len(latencies)
+        if items:
+            for reason, n in reasons.items():
+                self._decisions[reason].inc(n)
+            self.metrics.items.inc(items)
+            self.metrics.decision_latency.observe_many(latencies)
         self.items += items
         return items
 
@@ -88,42 +109,48 @@ class Emit:
             message, redaction = self.queues.prepare(request)
         budget = selected.budget
         queue = request.queue if request is not None else None
-        evidence = self.evidence.decision(
-            record,
-            now,
-            DecisionEvidence(
-                id=event.id,
-                event_time=event.event_time,
-                model_version=event.model_version,
-                online_model_version=self.model.learner.version,
-                scores=dict(scored.scores),
-                score_source=scored.score_source,
-                online_prediction=scored.online_prediction,
-                production_prediction=event.prediction,
-                uncertainty=decision.utility,
-                threshold=decision.threshold,
-                probability=decision.probability,
-                query=decision.query,
-                reason=decision.reason.value,
-                budget_spent=budget.spent,
-                budget_limit=budget.limit,
-                budget_remaining=budget.remaining,
-                budget_fraction=budget.fraction,
-                queue_state=selected.queue_state,
-                queue=queue,
-                route_rule=request.route_rule if request is not None else None,
-                request_id=request.request_id if request is not None else None,
-                instructions_id=(
-                    self.queues.queue_settings(queue).instructions_id if queue is not None else None
-                ),
-                redaction=redaction,
-                group=event.group,
-            ),
+        builder = self.evidence
+        when = utc(now)
+        evidence = builder.decision(
+            DecisionEvidence(  # positional, in field order (see DecisionEvidence)
+                1,  # schema_version
+                "decision",  # kind
+                event.id,
+                builder.source(record),
+                when,  # recorded_at
+                builder.config_hash,
+                event.event_time,
+                when,  # decided_at
+                builder.policy,
+                self.model.learner.version,  # online_model_version
+                scored.scores,
+                scored.score_source,
+                event.prediction,  # production_prediction
+                decision.utility,  # uncertainty
+                decision.probability,
+                decision.query,
+                decision.reason.value,
+                budget.spent,
+                selected.queue_state,
+                event.model_version,
+                scored.online_prediction,
+                decision.threshold,
+                budget.limit,
+                budget.remaining,
+                budget.fraction,
+                queue,
+                request.route_rule if request is not None else None,
+                request.request_id if request is not None else None,
+                self.queues.queue_settings(queue).instructions_id if queue is not None else None,
+                redaction,
+                event.group,
+            )
         )
         return evidence, message
 
-    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> None:
-        """Track the input, then send its request (if any) and its evidence."""
+    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> Reason:
+        """Track the input, then send its request (if any) and its evidence; return the
+        decision's reason (counted per batch)."""
         decoded = selected.decided.scored.decoded
         record, event = decoded.record, decoded.event
         decision, request = selected.admitted.decision, selected.admitted.request
@@ -131,9 +158,8 @@ class Emit:
         done = self.commit.track((record.topic, record.partition), record.offset, outputs)
         if request is not None:
             self.queues.send(request, message, done)
-        self._decisions[decision.reason].inc()
         self.trail.send(evidence, event.id.encode(), done)
         self.feedback.observe_item(
             event.group, decision.query, decision.utility, event.features, decision.reason.value
         )
-        self.metrics.items.inc()
+        return decision.reason

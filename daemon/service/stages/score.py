@@ -6,22 +6,22 @@ from collections.abc import Callable, Mapping
 
 from daemon.config import ScoreSource
 from daemon.contracts.evidence import ScoreOrigin
-from daemon.contracts.messages import PredictionEvent
+from daemon.contracts.fast_decode import Prediction
+from daemon.model.batch import BatchScorer
+from daemon.model.learner import Learner
 from daemon.service.checkpoint import ModelCheckpoint
 from daemon.service.pipeline import Decoded, Failed, Rejections, Scored
 from policies import least_confidence
 
-Pick = Callable[[dict[str, float], PredictionEvent], tuple[Mapping[str, float], ScoreOrigin]]
+Pick = Callable[[dict[str, float], Prediction], tuple[Mapping[str, float], ScoreOrigin]]
 
 
-def _online(
-    online: dict[str, float], event: PredictionEvent
-) -> tuple[Mapping[str, float], ScoreOrigin]:
+def _online(online: dict[str, float], event: Prediction) -> tuple[Mapping[str, float], ScoreOrigin]:
     return online, "online"
 
 
 def _production_first(
-    online: dict[str, float], event: PredictionEvent
+    online: dict[str, float], event: Prediction
 ) -> tuple[Mapping[str, float], ScoreOrigin]:
     if event.proba is None:
         return online, "online"
@@ -31,18 +31,46 @@ def _production_first(
 class Score:
     """Scores every item with the online model (which also updates its unsupervised steps).
 
+    With a :class:`~daemon.model.batch.BatchScorer` the whole batch is scored at once (the same
+    probabilities, bit for bit); should that raise, the batch is scored item by item, so only
+    the item that fails is dead-lettered.
+
     Which probabilities the policy decides on is chosen once: the online model's, or the
     production model's where the event carries them (``model.score_source``).
     """
 
-    def __init__(self, model: ModelCheckpoint, source: ScoreSource, rejections: Rejections) -> None:
+    def __init__(
+        self,
+        model: ModelCheckpoint,
+        source: ScoreSource,
+        rejections: Rejections,
+        scorer: BatchScorer | None = None,
+    ) -> None:
         self.model = model
         self.rejections = rejections
+        self.scorer = scorer
         self._pick: Pick = _online if source is ScoreSource.ONLINE else _production_first
 
     def __call__(self, batch: tuple[Decoded | Failed, ...]) -> tuple[Scored | Failed, ...]:
-        """Score the batch, in order."""
-        return tuple(x if isinstance(x, Failed) else self._one(x) for x in batch)
+        """Score the batch, in order: all at once with the batch scorer, else item by item."""
+        if self.scorer is None:
+            return tuple(x if isinstance(x, Failed) else self._one(x) for x in batch)
+        decoded = [x for x in batch if not isinstance(x, Failed)]
+        learner = self.model.learner
+        try:
+            online = self.scorer.score(learner, [d.event.features for d in decoded])
+        except Exception:  # one bad item must not cost the batch: score item by item instead
+            return tuple(x if isinstance(x, Failed) else self._one(x) for x in batch)
+        scored = iter(online)
+        return tuple(
+            x if isinstance(x, Failed) else self._scored(x, next(scored), learner) for x in batch
+        )
+
+    def _scored(self, decoded: Decoded, online: dict[str, float], learner: Learner) -> Scored:
+        scores, origin = self._pick(online, decoded.event)
+        return Scored(
+            decoded, online, scores, origin, learner.predict(online), least_confidence(scores)
+        )
 
     def _one(self, decoded: Decoded) -> Scored | Failed:
         try:

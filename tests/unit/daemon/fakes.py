@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from connectors.record import Record
 from daemon.config import Settings
+from daemon.contracts.evidence import expand
+from daemon.contracts.messages import EvidenceRecord
 from daemon.model.learner import Learner
 from daemon.monitoring.metrics import Metrics
 from daemon.service.app import compose
@@ -51,6 +53,10 @@ class MemorySink:
     def documents(self) -> list[dict[str, Any]]:
         """The JSON documents sent (tombstones skipped)."""
         return [json.loads(v) for v, _ in self.sent if v is not None]
+
+    def trail(self) -> list[dict[str, Any]]:
+        """The evidence records sent, self-contained (see :func:`self_contained`)."""
+        return self_contained(self.documents())
 
 
 class MemorySource:
@@ -247,6 +253,21 @@ def write_predictions(path, n, spacing=1.0, **extra: Any) -> None:
                 **extra,
             }
             fh.write(json.dumps(doc) + "\n")
+
+
+def self_contained(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence records as readers of the old self-contained form saw them: every field present
+    (nulls included), ``policy_params`` joined from the config record, which is left out."""
+    return [
+        EvidenceRecord.model_validate(r).model_dump(mode="json")
+        for r in expand(documents)
+        if r.get("kind") != "config"
+    ]
+
+
+def read_trail(path) -> list[dict[str, Any]]:
+    """The evidence trail of a JSONL file, self-contained."""
+    return self_contained(read_jsonl(path))
 
 
 def read_jsonl(path) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from tests.unit.daemon.fakes import (
     RecordingStrategy,
     file_settings,
     read_jsonl,
+    read_trail,
     settings,
     write_predictions,
 )
@@ -227,7 +228,7 @@ def test_full_queue_spills_to_its_overflow_queue(tmp_path):
         routing={"default": ["a"]},
     )
     serve(config)
-    decisions = [e for e in read_jsonl(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
+    decisions = [e for e in read_trail(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
     assert [d["queue"] for d in decisions] == ["a", "b", "b", "b", None, None, None, None]
     assert [d["reason"] for d in decisions[4:]] == ["queue_full"] * 4
     assert [r["id"] for r in read_jsonl(tmp_path / "a.jsonl")] == ["it-000"]
@@ -250,7 +251,7 @@ def test_logged_probability_accounts_for_queue_room(tmp_path):
         routing={"default": ["a"]},
     )
     serve(config)
-    decisions = [e for e in read_jsonl(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
+    decisions = [e for e in read_trail(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
     depth, seen = 0, set()
     for d in decisions:
         if d["reason"] in ("over_pace", "budget_exhausted"):

@@ -24,6 +24,7 @@ from tests.unit.daemon.fakes import (
     RecordingStrategy,
     file_settings,
     read_jsonl,
+    read_trail,
     settings,
     write_predictions,
 )
@@ -236,7 +237,7 @@ def test_expired_request_is_withdrawn_and_rerouted_to_its_fallback(tmp_path):
         kafka={"consume_batch_size": 1},  # expiry is checked between batches
     )
     serve(config)
-    trail = read_jsonl(tmp_path / "audit.jsonl")
+    trail = read_trail(tmp_path / "audit.jsonl")
     closes = [(e["id"], e["resolution"], e["queue"]) for e in trail if e["kind"] == "expiry"]
     assert ("it-000", "expired", "fast") in closes
     assert ("it-000", "rerouted", "slow") in closes
@@ -272,7 +273,7 @@ def test_audit_slice_labels_are_kept_for_evaluation(tmp_path):
         },
     )
     daemon = serve(config)
-    trail = read_jsonl(tmp_path / "audit.jsonl")
+    trail = read_trail(tmp_path / "audit.jsonl")
     labels = [e for e in trail if e["kind"] == "label" and e["used_for"]]
     evaluation = [e for e in labels if e["used_for"] == "evaluation"]
     training = [e for e in labels if e["used_for"] == "training"]

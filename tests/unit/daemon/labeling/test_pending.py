@@ -120,3 +120,52 @@ def test_expiry_is_exact_when_queues_have_different_ttls(entries, now):
     assert sorted(r.id for r in expired) == sorted(r.id for r in requests if r.deadline <= now)
     overdue_free = [r for r in requests if r.deadline > now]
     assert store.counts() == {q: sum(r.queue == q for r in overdue_free) for q in ("fast", "slow")}
+
+
+def test_answered_requests_leave_the_deadline_heap():
+    """A long run of answered requests keeps the deadline heap at most twice the live ones."""
+    store = PendingStore({"default": 100})
+    for i in range(10_000):
+        store.add(req(f"i{i}", 1e9 + i))
+        if i >= 10:
+            store.pop(f"i{i - 10}")
+        assert store.tracked <= max(2 * len(store) + 65, 0)
+    assert len(store) == 10
+    assert store.tracked < 100
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.floats(0, 100), st.booleans()), min_size=1, max_size=300
+    ),
+    st.floats(0, 100),
+)
+def test_expiry_stays_exact_when_answers_compact_the_heap(ops, now):
+    """Adds, re-timings and answers in any order: expire(now) still returns exactly the due ones."""
+    store = PendingStore({"default": 1000})
+    live: dict[str, float] = {}
+    for key, deadline, answer in ops:
+        item = f"i{key}"
+        if answer and item in live:
+            store.pop(item)
+            del live[item]
+        else:
+            store.add(req(item, deadline))
+            live[item] = deadline
+    due = sorted(i for i, d in live.items() if d <= now)
+    assert sorted(r.id for r in store.expire(now)) == due
+    assert sorted(r.id for r in store) == sorted(i for i in live if i not in due)
+    assert store.tracked <= 2 * len(store) + 65
+
+
+def test_counts_are_shared_until_a_change_and_never_modified():
+    """counts() is built once per change; a mapping handed out earlier keeps its values."""
+    store = PendingStore({"default": 10, "other": 1})
+    before = store.counts()
+    assert store.counts() is before
+    store.add(req("a", 10))
+    after = store.counts()
+    assert (before, after) == ({"default": 0, "other": 0}, {"default": 1, "other": 0})
+    store.pop("a")
+    assert store.counts() == {"default": 0, "other": 0}
+    assert after == {"default": 1, "other": 0}

@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 
 from daemon.config import Settings
-from daemon.contracts.messages import DeadLetterReason
+from daemon.contracts.evidence import expand
+from daemon.contracts.messages import DeadLetterReason, EvidenceRecord
 from daemon.errors import DeliveryError, StateError
 from daemon.service.app import serve
 from daemon.service.lifecycle import StopFlag
@@ -110,7 +111,11 @@ class Outputs:
 
 def outputs(settings):
     f = settings.files
-    audit = read_jsonl(f.audit)
+    # The trail in its self-contained form: every field, policy_params joined from the config.
+    audit = [
+        EvidenceRecord.model_validate(r).model_dump(mode="json")
+        for r in expand(read_jsonl(f.audit))
+    ]
     return Outputs(
         decisions=[e for e in audit if e["kind"] == "decision"],
         label_records=[e for e in audit if e["kind"] == "label"],

@@ -107,7 +107,7 @@ def test_a_closed_request_is_remembered_and_forgotten_after_the_horizon():
     log = StateLog(Recorder(), "x")
     ps.write(log, {}, now=1.0)
     assert not ps.is_closed("a")
-    ps.closing(req("a"), "answered")
+    ps.closing(req("a"), "answered", at=1.5)
     q.remove("a")
     assert ps.is_closed("a")
     ps.write(log, {}, now=2.0)
@@ -117,6 +117,7 @@ def test_a_closed_request_is_remembered_and_forgotten_after_the_horizon():
     assert closed.closed is not None
     assert closed.closed.why == "answered"
     assert ps.is_closed("a")
+    assert closed.closed.at == 1.5  # when it was closed, not when the state was written
     ps.write(log, {}, now=200.0)
     assert not ps.is_closed("a")
     assert (b"p/0/req/a", None) in log.sink.sent
@@ -162,7 +163,7 @@ def test_a_label_read_again_for_a_closed_request_is_not_applied_again():
     is not applied (no second label record); a later label for it is."""
     ps, q, _ = state()
     ps.assign({0: PartitionRecords(open=[req("a")])}, {0: 0})
-    ps.closing(req("a"), "answered")
+    ps.closing(req("a"), "answered", at=0.5)
     q.remove("a")
     ps.write(StateLog(Recorder(), "x"), {0: 7}, now=1.0)
     ps.assign({1: PartitionRecords()}, {0: 7})

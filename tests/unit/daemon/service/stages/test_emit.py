@@ -26,7 +26,7 @@ def test_a_query_sends_its_request_and_its_evidence_and_settles_once_both_arrive
     """Queried items: request + evidence (two outputs); the offset moves past all of them."""
     daemon, memory = _run(tmp_path, [prediction(0), prediction(1)])
     assert [json.loads(v)["id"] for v, _ in memory.requests.sent] == ["it-000", "it-001"]
-    decisions = [d for d in memory.audit.documents() if d["kind"] == "decision"]
+    decisions = [d for d in memory.audit.trail() if d["kind"] == "decision"]
     assert [(d["id"], d["query"]) for d in decisions] == [("it-000", True), ("it-001", True)]
     assert decisions[0]["request_id"] == json.loads(memory.requests.sent[0][0])["request_id"]
     assert memory.predictions.stored == {("predictions", 0): 2}
@@ -55,9 +55,9 @@ def test_an_eviction_is_withdrawn_before_the_request_that_displaced_it(tmp_path)
     )
     sent = [(m["id"], m["withdrawn"]) for m in memory.requests.documents()]
     assert sent == [("low", False), ("low", True), ("high", False)]
-    kinds = [(e["kind"], e["id"]) for e in memory.audit.documents()]
+    kinds = [(e["kind"], e["id"]) for e in memory.audit.trail()]
     assert kinds == [("decision", "low"), ("expiry", "low"), ("decision", "high")]
-    assert memory.audit.documents()[1]["resolution"] == "evicted"
+    assert memory.audit.trail()[1]["resolution"] == "evicted"
 
 
 def test_a_failure_while_building_outputs_dead_letters_the_item(tmp_path, monkeypatch):
