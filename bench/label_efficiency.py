@@ -500,14 +500,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", type=Path, default=None, help="update this markdown file")
     p.add_argument(
         "--partial",
-        type=Path,
         default=Path("bench/results/label_efficiency.partial.pkl"),
-        help="runs are appended here as cells finish (a killed run keeps what it did)",
+        help="runs are appended here as cells finish (a killed run keeps what it did); "
+        "with --render-only a comma-separated list",
     )
     p.add_argument(
         "--render-only", action="store_true", help="only render the runs kept in --partial"
     )
     p.add_argument("--streams", default=None, help="comma-separated subset of the streams")
+    p.add_argument(
+        "--part",
+        choices=["all", "main", "delays"],
+        default="all",
+        help="run only the main cells or only the delay rows (to split a run across processes)",
+    )
     args = p.parse_args(argv)
     streams, seeds, budgets = STREAMS, SEEDS, BUDGETS
     if args.quick:
@@ -520,9 +526,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs: list[RunResult] = []
     if args.render_only:
-        runs = _read_partial(args.partial)
+        kept = {
+            (r.stream, r.policy, r.budget, r.seed, r.label_delay): r
+            for path in str(args.partial).split(",")
+            for r in _read_partial(Path(path))
+        }
+        runs = list(kept.values())
     else:
-        runs = _run_cells(args, _cells(args, streams, seeds, budgets))
+        cells = _cells(args, streams, seeds, budgets)
+        if args.part != "all":
+            cells = [c for c in cells if (c.label_delay > 0) == (args.part == "delays")]
+        runs = _run_cells(args, cells)
     seconds = time.perf_counter() - started
     write_csv(args.csv, runs)
     section = markdown(runs, args, seconds)
@@ -550,8 +564,9 @@ def _cells(
 
 
 def _run_cells(args: argparse.Namespace, cells: Sequence[Cell]) -> list[RunResult]:
-    args.partial.parent.mkdir(parents=True, exist_ok=True)
-    args.partial.write_bytes(b"")
+    partial = Path(args.partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"")
     started = time.perf_counter()
     runs: list[RunResult] = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -559,7 +574,7 @@ def _run_cells(args: argparse.Namespace, cells: Sequence[Cell]) -> list[RunResul
         for k, future in enumerate(as_completed(futures), 1):
             res = future.result()
             runs.extend(res)
-            with args.partial.open("ab") as fh:
+            with partial.open("ab") as fh:
                 pickle.dump(res, fh)
             elapsed = time.perf_counter() - started
             sys.stderr.write(f"[{'#' * (30 * k // len(cells)):<30}] cell {k}/{len(cells)} "

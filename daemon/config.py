@@ -227,7 +227,7 @@ class QuotaSettings(_Section):
     ceilings: dict[str, dict[str, Share]] = Field(
         default_factory=dict, description="attribute -> value -> most share of queries."
     )
-    population_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+    population_factor: Annotated[float, Field(gt=0.0, le=4.0)] = Field(
         default=1.0, description="A 'population' floor is this times the observed share."
     )
     window: Annotated[int, Field(ge=10)] = 200

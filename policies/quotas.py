@@ -77,8 +77,8 @@ class SubgroupQuotas:
             raise ValueError("window must be >= 1")
         if not 0 <= warmup <= window:
             raise ValueError("warmup must be in [0, window]")
-        if not 0.0 < population_factor <= 1.0:
-            raise ValueError("population_factor must be in (0, 1]")
+        if population_factor <= 0.0:
+            raise ValueError("population_factor must be > 0")
         self.inner = inner
         self.attribute = attribute
         self.min_share = dict(min_share or {})
@@ -130,7 +130,10 @@ class SubgroupQuotas:
         lo = self._lo[key]
         if lo is not None:
             return lo
-        return self.population_factor * self._seen[key] / self._items if self._items else 0.0
+        if not self._items:
+            return 0.0
+        # Capped so that the floors of one attribute stay satisfiable together.
+        return min(0.9, self.population_factor * self._seen[key] / self._items)
 
     def _keys(self, item: ItemView) -> tuple[Key, ...]:
         return tuple((a, item.group.get(a, UNKNOWN_GROUP)) for a in self._attributes)

@@ -173,17 +173,18 @@ def _minority_concept(n: int, seed: int) -> Iterator[Example]:
 
 def _subgroups(n: int, seed: int) -> Iterator[Example]:
     # Two attributes at once, as in census data: ``sex`` (F about 33%) and ``race`` (B about 15%),
-    # independent of each other. Each minority has its own concept, so a model fitted to the
-    # majority is confidently wrong on it; F-and-B items follow the race concept.
+    # independent of each other. Each minority's decision boundary is shifted from the majority's
+    # (and race=B's also leans on x4), so a model fitted mostly to the majority is confidently
+    # wrong near the minorities' boundaries; F-and-B items follow the race=B rule.
     rng = random.Random(seed)
     while True:
         x = {f"x{i}": rng.random() for i in range(6)}
         sex = "F" if rng.random() < 0.33 else "M"
         race = "B" if rng.random() < 0.15 else "W"
         if race == "B":
-            positive = x["x4"] - x["x1"] + 0.3 * x["x5"] > 0.15
+            positive = x["x0"] + x["x1"] + 0.8 * (x["x4"] - 0.5) > 1.25
         elif sex == "F":
-            positive = x["x2"] - x["x3"] + 0.5 * x["x0"] > 0.25
+            positive = x["x0"] + x["x1"] > 0.7
         else:
             positive = x["x0"] + x["x1"] > 1.0
         if rng.random() < 0.03:
@@ -248,7 +249,7 @@ BUILTINS: dict[str, _Builtin] = {
         _subgroups,
         ("0", "1"),
         False,
-        "two group attributes (sex: F 33%, race: B 15%), each minority with its own concept",
+        "two group attributes (sex: F 33%, race: B 15%), each minority with a shifted boundary",
     ),
     "bananas": _Builtin(
         _bananas, ("0", "1"), False, "River's bundled Bananas dataset (5,300 items)", 5300
