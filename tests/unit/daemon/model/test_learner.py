@@ -278,3 +278,35 @@ def test_without_a_snapshot_recovery_starts_afresh():
     _poison(learner)
     assert learner.score({"x": 1.0}) == {"ok": 0.5, "fraud": 0.5}
     assert learner.recoveries == 1
+
+
+def _prequential(rows, predict_learn):
+    hits = 0
+    for x, y in rows:
+        hits += predict_learn(x, y)
+    return hits / len(rows)
+
+
+@pytest.mark.parametrize("data", ["phishing", "stationary", "agrawal-drift"])
+def test_default_learner_is_as_accurate_as_rivers_defaults(data):
+    """Full-label prequential accuracy >= River's StandardScaler | LogisticRegression, in noise."""
+    from river import linear_model, preprocessing  # noqa: PLC0415
+
+    from daemon.tools.streams import open_stream  # noqa: PLC0415
+
+    rows = [(ex.features, ex.label) for ex in open_stream(data, 3000, 0)]
+    ours = Learner(ModelSettings(), ["0", "1"])
+
+    def ours_step(x, y):
+        hit = (ours.predict(ours.score(x)) or "0") == y
+        ours.learn(x, y)
+        return hit
+
+    river = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+
+    def river_step(x, y):
+        hit = river.predict_proba_one(x).get(True, 0.5) > 0.5
+        river.learn_one(x, y == "1")
+        return hit == (y == "1")
+
+    assert _prequential(rows, ours_step) >= _prequential(rows, river_step) - 0.005
