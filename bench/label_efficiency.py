@@ -126,9 +126,14 @@ class _Chooser:
     def decide(self, item: ItemView, now: float) -> Decision:
         if item.classes_seen < 2 and self._forced < COLD_START:
             self._forced += 1
-            return Decision(True, Reason.COLD_START, 1.0, 1.0)
+            return Decision(query=True, reason=Reason.COLD_START, probability=1.0, utility=1.0)
         query = self._ask(item)
-        return Decision(query, Reason.UNCERTAIN if query else Reason.CONFIDENT, float(query), 0.0)
+        return Decision(
+            query=query,
+            reason=Reason.UNCERTAIN if query else Reason.CONFIDENT,
+            probability=float(query),
+            utility=0.0,
+        )
 
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:
         return None
@@ -215,7 +220,9 @@ class RiverEntropyChooser(_Chooser):
     def decide(self, item: ItemView, now: float) -> Decision:
         self.budget.observe(now)
         if not self.budget.allows(1.0, now):
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 0.0)
+            return Decision(
+                query=False, reason=Reason.BUDGET_EXHAUSTED, probability=0.0, utility=0.0
+            )
         return super().decide(item, now)
 
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:

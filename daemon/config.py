@@ -429,8 +429,8 @@ class MonitoringSettings(_Section):
     shift_warmup: Annotated[int, Field(ge=10)] = 500
     drift_delta: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.002
     audit_reasons: list[str] = Field(
-        default_factory=lambda: ["random", "audit"],
-        description="Decision reasons whose labels form the unbiased audit slice.",
+        default_factory=lambda: ["audit"],
+        description="Decision reasons whose labels form the audit-slice estimate.",
     )
     non_human_roles: list[str] = Field(
         default_factory=lambda: ["model", "llm", "heuristic", "rule"],

@@ -1,6 +1,6 @@
 """Pure acquisition logic: uncertainty scores, query strategies and budget managers (no I/O)."""
 
-from policies.audit import RandomAudit
+from policies.audit_slice import RandomAudit
 from policies.budget import (
     AbsoluteBudget,
     BudgetManager,
@@ -8,7 +8,6 @@ from policies.budget import (
     CombinedBudget,
     FractionBudget,
     UtilityBudget,
-    forecast_exhaustion,
     set_share,
 )
 from policies.committee import consensus_entropy, max_kl, vote_entropy
@@ -65,7 +64,6 @@ __all__ = [
     "consensus_entropy",
     "entropy",
     "entropy_probability",
-    "forecast_exhaustion",
     "item_uniform",
     "least_confidence",
     "margin",

@@ -347,29 +347,3 @@ def absolute_members(budget: BudgetManager) -> list[AbsoluteBudget]:
     if isinstance(budget, CombinedBudget):
         return [cap for member in budget.budgets for cap in absolute_members(member)]
     return []
-
-
-def forecast_exhaustion(
-    snapshot: BudgetSnapshot, burn_rate_per_second: float, now: float
-) -> float | None:
-    """Seconds until the current period's budget runs out at ``burn_rate_per_second``.
-
-    ``None`` when it will not run out before the period ends (or the budget has no cap or no
-    period); ``0.0`` when it is already spent.
-
-    >>> snap = AbsoluteBudget(limit=100, period_seconds=1000).snapshot(now=0.0)
-    >>> forecast_exhaustion(snap, burn_rate_per_second=0.5, now=0.0)
-    200.0
-    >>> forecast_exhaustion(snap, burn_rate_per_second=0.01, now=0.0) is None
-    True
-    """
-    if snapshot.remaining is None or snapshot.period_end is None:
-        return None
-    if snapshot.remaining <= 0.0:
-        return 0.0
-    if burn_rate_per_second <= 0.0 or not math.isfinite(burn_rate_per_second):
-        return None
-    seconds = snapshot.remaining / burn_rate_per_second
-    if now + seconds >= snapshot.period_end:
-        return None
-    return seconds

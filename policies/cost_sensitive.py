@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from policies.decision import Decision, Reason
@@ -51,10 +52,18 @@ class CostSensitive:
         d = self.inner.decide(item, allowed)
         per_cost = d.utility / max(item.cost, MIN_COST)
         if per_cost >= self.threshold:
-            return Decision(d.query, d.reason, d.probability, per_cost, d.threshold)
+            return replace(d, utility=per_cost)
         if d.query:
-            return Decision(False, Reason.TOO_COSTLY, 0.0, per_cost, self.threshold)
-        return Decision(False, d.reason, 0.0, per_cost, d.threshold)
+            return Decision(
+                query=False,
+                reason=Reason.TOO_COSTLY,
+                probability=0.0,
+                utility=per_cost,
+                threshold=self.threshold,
+            )
+        return Decision(
+            query=False, reason=d.reason, probability=0.0, utility=per_cost, threshold=d.threshold
+        )
 
     def commit(self, decision: Decision, item: ItemView) -> None:
         if self._inner_hook is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -40,9 +40,11 @@ QUERY_REASONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """Whether to ask for a label, and why.
+
+    Fields are keyword-only: several are floats in a row, and a swapped pair would type-check.
 
     Parameters
     ----------
@@ -51,13 +53,20 @@ class Decision:
     reason
         Why; one of :class:`Reason`.
     probability
-        Inclusion probability (propensity) of this item under the policy, queried or not. It is
-        what makes inverse-propensity-weighted estimates possible downstream; a deterministic rule
-        logs 1.0 or 0.0.
+        The marginal probability that this item is queried under the policy, given the policy's
+        state when the item arrived, queried or not: over every random draw the decision depends
+        on (slices, randomized rules, thinning), never only the draw's own path. It is what makes
+        inverse-propensity-weighted estimates unbiased downstream; a deterministic rule logs 1.0
+        or 0.0.
     utility
         The strategy's usefulness score for the item (higher = more worth a label).
     threshold
         The threshold the utility was compared with, when the rule has one.
+    unranked
+        The part of ``probability`` that a ranking budget cannot take away: the chance of a query
+        through a route that bypasses the ranking (a random audit or exploration draw, a random
+        share, a quota floor). When a ranking budget refuses the item, ``probability`` becomes
+        this.
 
     Examples
     --------
@@ -70,17 +79,30 @@ class Decision:
     probability: float
     utility: float
     threshold: float | None = None
+    unranked: float = 0.0
 
     def refused(self, reason: Reason) -> Decision:
-        """The same item, not queried because something downstream refused it."""
-        return Decision(False, reason, 0.0, self.utility, self.threshold)
+        """The same item, surely not queried because a deterministic check refused it."""
+        return Decision(
+            query=False,
+            reason=reason,
+            probability=0.0,
+            utility=self.utility,
+            threshold=self.threshold,
+        )
 
     def scaled(self, factor: float) -> Decision:
-        """The same outcome with the inclusion probability multiplied by ``factor``.
+        """The same outcome with the inclusion probabilities multiplied by ``factor``.
 
-        A filter that would refuse this item for sure (``factor = 0``) or keep it for sure
-        (``factor = 1``) changes the propensity without changing the reason.
+        A filter that would refuse this item for sure (``factor = 0``) or keep a query with an
+        independent chance ``factor`` changes the propensity without changing the reason.
         """
-        return Decision(
-            self.query, self.reason, self.probability * factor, self.utility, self.threshold
-        )
+        return replace(self, probability=self.probability * factor, unranked=self.unranked * factor)
+
+    def thinned(self, reason: Reason, factor: float) -> Decision:
+        """A query dropped by an independent draw that keeps queries with chance ``factor``.
+
+        Unlike :meth:`refused`, the item keeps its (scaled) inclusion probability: had the draw
+        gone the other way it would have been queried.
+        """
+        return replace(self.scaled(factor), query=False, reason=reason)

@@ -65,9 +65,21 @@ class EntropySampling:
         utility = _river_entropy(item.proba)
         p = utility**self.discount_factor if utility else 0.0
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, None)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=None,
+            )
         hit = item_uniform(item.key, self.version, self.seed) < p
-        return Decision(hit, Reason.UNCERTAIN if hit else Reason.NOT_SAMPLED, p, utility, None)
+        return Decision(
+            query=hit,
+            reason=Reason.UNCERTAIN if hit else Reason.NOT_SAMPLED,
+            probability=p,
+            utility=utility,
+            threshold=None,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {}

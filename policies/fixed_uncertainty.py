@@ -40,10 +40,28 @@ class FixedUncertainty:
         top = top_probability(item.proba)
         utility = 1.0 - top
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, self.threshold)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=self.threshold,
+            )
         if top < self.threshold:
-            return Decision(True, Reason.UNCERTAIN, 1.0, utility, self.threshold)
-        return Decision(False, Reason.CONFIDENT, 0.0, utility, self.threshold)
+            return Decision(
+                query=True,
+                reason=Reason.UNCERTAIN,
+                probability=1.0,
+                utility=utility,
+                threshold=self.threshold,
+            )
+        return Decision(
+            query=False,
+            reason=Reason.CONFIDENT,
+            probability=0.0,
+            utility=utility,
+            threshold=self.threshold,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {}

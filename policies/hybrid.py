@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.audit import RandomAudit
+from policies.audit_slice import RandomAudit
 from policies.decision import Decision
 from policies.diversity import DiversityFilter
 from policies.exploration import RandomExploration

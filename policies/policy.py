@@ -26,11 +26,12 @@ class Policy:
 
     When the budget ranks utilities (a :class:`~policies.budget.UtilityBudget`, such as the
     balanced incremental quantile filter), every strategy decision's utility is passed to it and
-    a query it does not admit is refused with reason ``below_quantile``. Such an item keeps the
-    inclusion probability of the routes the ranking cannot refuse (the strategy's
-    ``unranked_rate``, e.g. an audit slice or a random exploration share; else its
-    ``audit_rate``; else 0). When the strategy has a
-    ``commit`` hook (:class:`~policies.strategy.CommittingStrategy`), ``commit`` calls it.
+    a query it does not admit is refused with reason ``below_quantile``, unless it came through a
+    route the ranking cannot refuse (audit or exploration draw, random share, quota floor). The
+    ranking's verdict depends only on the utility and the filter's state, not on any random
+    draw, so a refused item's inclusion probability is exactly the chance of those routes
+    (:attr:`~policies.decision.Decision.unranked`). When the strategy has a ``commit`` hook
+    (:class:`~policies.strategy.CommittingStrategy`), ``commit`` calls it.
 
     >>> from policies import FractionBudget, RandomSampling
     >>> p = Policy(RandomSampling(rate=0.1, seed=0), FractionBudget(0.1, window=50))
@@ -50,11 +51,6 @@ class Policy:
         # Without an absolute limit a refusal can only be pacing: no snapshot needed per item.
         self._capped = bool(absolute_members(budget))
         self._hook = strategy if isinstance(strategy, CommittingStrategy) else None
-        # An audit or exploration draw would have bypassed the ranking, so an unadmitted item keeps
-        # that chance.
-        self._unranked = float(
-            getattr(strategy, "unranked_rate", getattr(strategy, "audit_rate", 0.0))
-        )
 
     @property
     def id(self) -> str:
@@ -67,20 +63,33 @@ class Policy:
         allowed = self.budget.allows(item.cost, now)
         if item.classes_seen < 2 and self._forced < self.cold_start_items:
             if allowed:
-                return Decision(True, Reason.COLD_START, 1.0, 1.0, None)
+                return Decision(
+                    query=True,
+                    reason=Reason.COLD_START,
+                    probability=1.0,
+                    utility=1.0,
+                    threshold=None,
+                )
             return self._refusal(
-                Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, 1.0, None), item, now
+                Decision(
+                    query=False,
+                    reason=Reason.BUDGET_EXHAUSTED,
+                    probability=0.0,
+                    utility=1.0,
+                    threshold=None,
+                ),
+                item,
+                now,
             )
         decision = self.strategy.decide(item, allowed)
         if not allowed:
             decision = self._refusal(decision, item, now)
-        if self._ranker is not None:
-            admitted = self._ranker.admits(decision.utility, item.cost, now)
-            if not admitted and decision.reason not in _UNRANKED:
-                floor = min(decision.probability, self._unranked)
-                if decision.query:
-                    return replace(decision.refused(Reason.BELOW_QUANTILE), probability=floor)
-                return replace(decision, probability=floor)
+        if self._ranker is not None and not self._ranker.admits(decision.utility, item.cost, now):
+            # Only the routes that bypass the ranking can still query this item.
+            floor = decision.unranked
+            if decision.query and decision.reason not in _UNRANKED:
+                decision = decision.refused(Reason.BELOW_QUANTILE)
+            return replace(decision, probability=floor, unranked=floor)
         return decision
 
     def _refusal(self, decision: Decision, item: ItemView, now: float) -> Decision:

@@ -71,11 +71,21 @@ class QueryByCommittee:
         else:
             p = 1.0 if utility >= self.threshold else 0.0
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, self.threshold)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=self.threshold,
+            )
         # A deterministic rule needs no draw: p is 0 or 1.
         hit = item_uniform(item.key, self.version, self.seed) < p if self.randomized else p == 1.0
         return Decision(
-            hit, Reason.DISAGREEMENT if hit else Reason.CONFIDENT, p, utility, self.threshold
+            query=hit,
+            reason=Reason.DISAGREEMENT if hit else Reason.CONFIDENT,
+            probability=p,
+            utility=utility,
+            threshold=self.threshold,
         )
 
     def state_dict(self) -> dict[str, Any]:

@@ -8,14 +8,16 @@ from policies.randomness import item_uniform
 
 
 class QueueCapacityGate:
-    """Thin a decision by ``(1 - depth / capacity) ** exponent``.
+    """Thin a decision by ``(1 - depth / capacity) ** exponent`` while the queue has room.
 
     Applied after the policy decides and before the request is sent, with the queue's current
-    depth. A query is kept with probability ``f = (1 - depth / capacity) ** exponent`` (a per-item
-    hash draw, independent of the strategy's), otherwise refused with reason ``queue_tight``; a
-    full queue refuses every query with reason ``queue_full``. Either way the logged inclusion
-    probability is multiplied by ``f``, so it stays exact. Refusals are counted. The queue then
-    fills gradually and rarely overflows, instead of accepting everything until it is full.
+    depth, to every decision (queried or not) for a queue that still has room; a full queue is
+    the admission step's business (refuse, replace or spill). A query is kept with probability
+    ``f = (1 - depth / capacity) ** exponent`` (a per-item hash draw, independent of the
+    strategy's), otherwise dropped with reason ``queue_tight``. Either way the logged inclusion
+    probability is multiplied by ``f``, so it stays the item's marginal chance of a query. The
+    queue then fills gradually and rarely overflows, instead of accepting everything until it is
+    full.
 
     Parameters
     ----------
@@ -23,19 +25,17 @@ class QueueCapacityGate:
         Capacity of the expert queue (outstanding requests).
     exponent
         Larger thins sooner (at every depth the keep probability is lower); 0 disables
-        thinning (only a full queue refuses).
+        thinning.
     seed
         Seed of the thinning draw.
 
     >>> g = QueueCapacityGate(capacity=10, exponent=1.0)
-    >>> d = Decision(True, Reason.UNCERTAIN, 1.0, 0.4)
-    >>> g.apply(d, ItemView("a", {}), depth=10).reason
-    <Reason.QUEUE_FULL: 'queue_full'>
+    >>> d = Decision(query=True, reason=Reason.UNCERTAIN, probability=1.0, utility=0.4)
     >>> g.factor(depth=5)
     0.5
-    >>> kept = [g.apply(d, ItemView(str(i), {}), depth=5).query for i in range(1000)]
-    >>> 450 < sum(kept) < 550, g.refused_full
-    (True, 1)
+    >>> kept = [g.apply(d, ItemView(str(i), {}), depth=5) for i in range(1000)]
+    >>> 450 < sum(k.query for k in kept) < 550, {k.probability for k in kept}
+    (True, {0.5})
     """
 
     def __init__(self, capacity: int, exponent: float = 2.0, seed: int = 0) -> None:
@@ -46,33 +46,15 @@ class QueueCapacityGate:
         self.capacity = capacity
         self.exponent = exponent
         self.seed = seed
-        self._full = 0
-        self._tight = 0
-
-    @property
-    def refused_full(self) -> int:
-        """Queries refused because the queue was full."""
-        return self._full
-
-    @property
-    def refused_tight(self) -> int:
-        """Queries thinned out because the queue was filling."""
-        return self._tight
 
     def factor(self, depth: int) -> float:
-        """The keep probability at this queue depth."""
+        """The keep probability at this queue depth (0 at capacity)."""
         free = 1.0 - min(max(depth, 0), self.capacity) / self.capacity
         return free**self.exponent if free > 0.0 else 0.0
 
     def apply(self, decision: Decision, item: ItemView, depth: int) -> Decision:
-        """The decision after the queue's say."""
+        """The decision after the queue's say, for a queue with room (``depth < capacity``)."""
         f = self.factor(depth)
-        if not decision.query:
-            return decision.scaled(f)
-        if f <= 0.0:
-            self._full += 1
-            return decision.refused(Reason.QUEUE_FULL)
-        if f < 1.0 and item_uniform(item.key, "queue", self.seed) >= f:
-            self._tight += 1
-            return decision.refused(Reason.QUEUE_TIGHT)
+        if decision.query and f < 1.0 and item_uniform(item.key, "queue", self.seed) >= f:
+            return decision.thinned(Reason.QUEUE_TIGHT, f)
         return decision.scaled(f)

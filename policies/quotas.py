@@ -177,10 +177,18 @@ class SubgroupQuotas:
         if any(self._over_max(k) for k in keys):
             return d.refused(Reason.QUOTA_MAX) if d.query else d.scaled(0.0)
         if allowed and any(k in self._lo and self._under_min(k) for k in keys):
-            return Decision(True, Reason.QUOTA_MIN, 1.0, d.utility, d.threshold)
-        if d.query and self._starves_another(keys):
-            # A query here would push a subgroup under its floor: keep the budget for it.
-            return d.refused(Reason.QUOTA_MAX)
+            return Decision(
+                query=True,
+                reason=Reason.QUOTA_MIN,
+                probability=1.0,
+                utility=d.utility,
+                threshold=d.threshold,
+                unranked=1.0,  # the floor overrides any ranking
+            )
+        if self._starves_another(keys):
+            # A query here would push a subgroup under its floor: keep the budget for it. The
+            # check does not depend on the inner draw, so an unqueried item's chance is 0 too.
+            return d.refused(Reason.QUOTA_MAX) if d.query else d.scaled(0.0)
         return d
 
     def _starves_another(self, keys: tuple[Key, ...]) -> bool:

@@ -32,10 +32,21 @@ class RandomSampling:
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         utility = least_confidence(item.proba)
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, self.rate)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=self.rate,
+            )
         hit = item_uniform(item.key, self.version, self.seed) < self.rate
         return Decision(
-            hit, Reason.RANDOM if hit else Reason.NOT_SAMPLED, self.rate, utility, self.rate
+            query=hit,
+            reason=Reason.RANDOM if hit else Reason.NOT_SAMPLED,
+            probability=self.rate,
+            utility=utility,
+            threshold=self.rate,
+            unranked=self.rate,
         )
 
     def state_dict(self) -> dict[str, float]:

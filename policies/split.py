@@ -81,16 +81,44 @@ class Split:
         share = self.random_share
         p = share * self.rate + (1.0 - share) * (1.0 if uncertain else 0.0)
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, theta)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=theta,
+            )
+        floor = share * self.rate  # the random share bypasses any ranking
         u = item_uniform(item.key, self.version, self.seed)
         if u < share:
             hit = u < share * self.rate
-            return Decision(hit, Reason.RANDOM if hit else Reason.NOT_SAMPLED, p, utility, theta)
+            return Decision(
+                query=hit,
+                reason=Reason.RANDOM if hit else Reason.NOT_SAMPLED,
+                probability=p,
+                utility=utility,
+                threshold=theta,
+                unranked=floor,
+            )
         if uncertain:
             self._theta = theta * (1.0 - self.step)
-            return Decision(True, Reason.UNCERTAIN, p, utility, theta)
+            return Decision(
+                query=True,
+                reason=Reason.UNCERTAIN,
+                probability=p,
+                utility=utility,
+                threshold=theta,
+                unranked=floor,
+            )
         self._theta = min(1.0, theta * (1.0 + self.step))
-        return Decision(False, Reason.CONFIDENT, p, utility, theta)
+        return Decision(
+            query=False,
+            reason=Reason.CONFIDENT,
+            probability=p,
+            utility=utility,
+            threshold=theta,
+            unranked=floor,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"theta": self._theta}

@@ -3,6 +3,7 @@ audit slice and the random exploration share."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from policies.decision import Decision, Reason
@@ -56,10 +57,19 @@ class UniformSlice:
         if not allowed:
             return d
         r = self._rate
+        # Queried if the slice draw hits, or else if the wrapped rule queries (independent draws).
         p = r + (1.0 - r) * d.probability
+        unranked = r + (1.0 - r) * d.unranked
         if item_uniform(item.key, self.salt, self.seed) < r:
-            return Decision(True, self.reason, p, d.utility, d.threshold)
-        return Decision(d.query, d.reason, p, d.utility, d.threshold)
+            return Decision(
+                query=True,
+                reason=self.reason,
+                probability=p,
+                utility=d.utility,
+                threshold=d.threshold,
+                unranked=unranked,
+            )
+        return replace(d, probability=p, unranked=unranked)
 
     def commit(self, decision: Decision, item: ItemView) -> None:
         if self._inner_hook is None:

@@ -61,12 +61,26 @@ class VariableUncertainty:
         utility = 1.0 - top
         theta = self._theta
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, theta)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=theta,
+            )
         if top < theta:
             self._theta = theta * (1.0 - self.step)
-            return Decision(True, Reason.UNCERTAIN, 1.0, utility, theta)
+            return Decision(
+                query=True,
+                reason=Reason.UNCERTAIN,
+                probability=1.0,
+                utility=utility,
+                threshold=theta,
+            )
         self._theta = min(1.0, theta * (1.0 + self.step))
-        return Decision(False, Reason.CONFIDENT, 0.0, utility, theta)
+        return Decision(
+            query=False, reason=Reason.CONFIDENT, probability=0.0, utility=utility, threshold=theta
+        )
 
     def state_dict(self) -> dict[str, float]:
         return {"theta": self._theta}
@@ -135,15 +149,33 @@ class RandomizedVariableUncertainty:
         z = (top / theta - 1.0) / self.delta
         p = 1.0 - _STANDARD.cdf(z)
         if not allowed:
-            return Decision(False, Reason.BUDGET_EXHAUSTED, 0.0, utility, theta)
+            return Decision(
+                query=False,
+                reason=Reason.BUDGET_EXHAUSTED,
+                probability=0.0,
+                utility=utility,
+                threshold=theta,
+            )
         u = max(item_uniform(item.key, self.version, self.seed), _TINY)
         eta = 1.0 + self.delta * _STANDARD.inv_cdf(u)
         randomized = theta * eta
         if top < randomized:
             self._theta = max(_THETA_MIN, theta * (1.0 - self.step))
-            return Decision(True, Reason.UNCERTAIN, p, utility, randomized)
+            return Decision(
+                query=True,
+                reason=Reason.UNCERTAIN,
+                probability=p,
+                utility=utility,
+                threshold=randomized,
+            )
         self._theta = min(_THETA_MAX, theta * (1.0 + self.step))
-        return Decision(False, Reason.CONFIDENT, p, utility, randomized)
+        return Decision(
+            query=False,
+            reason=Reason.CONFIDENT,
+            probability=p,
+            utility=utility,
+            threshold=randomized,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"theta": self._theta}

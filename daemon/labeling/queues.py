@@ -62,6 +62,19 @@ class ExpertQueues:
         """Budget units one label from this queue costs."""
         return self.settings[queue].cost * item_cost
 
+    def would_admit(self, queue: str, utility: float) -> str | None:
+        """The queue a new request of ``utility`` would land in, without changing anything."""
+        if self.pending.has_room(queue):
+            return queue
+        q = self.settings[queue]
+        if q.overflow is Overflow.SPILL and q.spill_to is not None:
+            return q.spill_to if self.pending.has_room(q.spill_to) else None
+        if q.overflow is Overflow.REPLACE:
+            lowest = self.pending.lowest_utility(queue)
+            if lowest is not None and lowest.utility < utility:
+                return queue
+        return None
+
     def admit(self, queue: str, utility: float) -> Admission:
         """Apply capacity and the overflow rule for a new request of ``utility``."""
         if self.pending.has_room(queue):

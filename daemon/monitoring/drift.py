@@ -26,15 +26,12 @@ class DriftMonitor:
         self._disagreement: Any = drift.ADWIN(delta=delta)  # type: ignore[no-untyped-call]
         self._uncertainty: Any = drift.ADWIN(delta=delta)  # type: ignore[no-untyped-call]
         self.detections = dict.fromkeys(self.SIGNALS, 0)
-        self.labels_since_detection = 0
 
     def observe_disagreement(self, disagrees: bool) -> bool:
         """Feed one label; True when a change is detected now."""
         self._disagreement.update(1.0 if disagrees else 0.0)
-        self.labels_since_detection += 1
         if self._disagreement.drift_detected:
             self.detections["oracle_disagreement"] += 1
-            self.labels_since_detection = 0
             return True
         return False
 

@@ -32,8 +32,18 @@ class FeedbackSnapshot:
     model_updates: dict[str, int] = field(default_factory=dict)
 
 
+#: Decisions whose utility is not an uncertainty of the model (forced before it can score).
+NO_UNCERTAINTY = frozenset({"cold_start"})
+
+
 class FeedbackMonitor:
-    """Composes the subgroup, shift, drift and error monitors behind two hot-path calls."""
+    """Composes the subgroup, shift, drift and error monitors behind two hot-path calls.
+
+    ``audit_reasons`` name the decisions whose labels form the audit estimate (by default the
+    audit slice only: exploration labels are uniform too, but they train the model and are
+    counted, weighted, where every training label is). ``classes`` sizes the uncertainty bins:
+    least confidence lies in [0, 1 - 1/classes].
+    """
 
     def __init__(
         self,
@@ -44,11 +54,15 @@ class FeedbackMonitor:
         shift_bins: int = 10,
         shift_warmup: int = 500,
         drift_delta: float = 0.002,
-        audit_reasons: frozenset[str] = frozenset({"random", "audit"}),
+        audit_reasons: frozenset[str] = frozenset({"audit"}),
         non_human_roles: frozenset[str] = frozenset(),
+        classes: int | None = None,
     ) -> None:
         self.subgroups = SubgroupMonitor(window, top_k, attributes)
-        self.shift = ShiftMonitor(shift_features or [], shift_bins, window, shift_warmup)
+        top = 1.0 - 1.0 / classes if classes is not None and classes >= 2 else 1.0
+        self.shift = ShiftMonitor(
+            shift_features or [], shift_bins, window, shift_warmup, uncertainty_max=top
+        )
         self.drift = DriftMonitor(drift_delta)
         self.estimates = ErrorEstimates(window)
         self.audit_reasons = audit_reasons
@@ -61,11 +75,18 @@ class FeedbackMonitor:
         queried: bool,
         uncertainty: float,
         features: Mapping[str, Any],
+        reason: str = "",
     ) -> None:
-        """One decided item (queried or not)."""
+        """One decided item (queried or not).
+
+        A cold-start decision's utility is a forced 1.0, not the model's uncertainty: it feeds
+        neither the uncertainty histogram nor the uncertainty drift detector.
+        """
         self.subgroups.observe(group, queried)
-        self.shift.observe_stream(uncertainty, dict(features))
-        self.drift.observe_uncertainty(uncertainty)
+        real = reason not in NO_UNCERTAINTY
+        self.shift.observe_stream(uncertainty if real else None, dict(features))
+        if real:
+            self.drift.observe_uncertainty(uncertainty)
 
     def observe_label(
         self,
@@ -77,12 +98,23 @@ class FeedbackMonitor:
         reason: str,
         uncertainty: float,
         features: Mapping[str, Any],
-        role: str,
+        role: str | None = None,
+        roles: tuple[str | None, ...] = (),
+        trained: bool = True,
     ) -> None:
-        """One label that reached the model."""
-        self.shift.observe_labeled(uncertainty, dict(features))
-        oracle = "non_human" if role in self.non_human_roles else "human"
-        self.model_updates[oracle] += 1
+        """One resolved label (after replays are skipped).
+
+        ``roles`` are the roles of the labelers who gave the resolved label (one for a single
+        answer, several for a consensus; ``role`` is shorthand for one). The label counts as a
+        model update only when it ``trained`` the model (audit labels evaluate, they do not
+        train), as ``human`` when any of those labelers is human, else ``non_human``.
+        """
+        real = reason not in NO_UNCERTAINTY
+        self.shift.observe_labeled(uncertainty if real else None, dict(features))
+        if trained:
+            given = roles or (role,)
+            human = any(r not in self.non_human_roles for r in given)
+            self.model_updates["human" if human else "non_human"] += 1
         if production_prediction is None:
             return
         wrong = production_prediction != label

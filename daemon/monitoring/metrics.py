@@ -64,6 +64,11 @@ class _StatusCollector(Collector):
                 s.period_end,
             ),
             (
+                "clock_timestamp_seconds",
+                "The daemon's clock (event time with clock=event): budget periods run on it.",
+                s.clock,
+            ),
+            (
                 "model_labels_learned",
                 "Labels the online model has learned (its version).",
                 s.model_version,

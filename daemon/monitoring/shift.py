@@ -1,8 +1,11 @@
 """Distribution shift between the labeled set and the stream: PSI and Jensen-Shannon.
 
-Each tracked value (the uncertainty score, configured numeric features) gets fixed bins: equal
-width on [0, 1] for the uncertainty, deciles of the first ``warmup`` stream values for features.
-Two sliding windows of bin counts (all items, labeled items) are compared on demand.
+Each tracked value (the uncertainty score, configured numeric features) gets fixed bins: ``bins``
+equal-width bins on [0, ``uncertainty_max``] for the uncertainty (values above fall in the last
+bin), the deciles (``bins``-quantiles, duplicates merged) of the first ``warmup`` stream values for
+a feature. Both histograms cover the same period, the last ``window`` streamed items: the stream
+histogram counts those items' values, the labeled one the labels that arrived while they were
+streamed. They are compared on demand once the period holds at least ``min_labeled`` labels.
 """
 
 from __future__ import annotations
@@ -40,18 +43,22 @@ def jensen_shannon(p: list[float], q: list[float]) -> float:
 
 
 class _Histogram:
-    """Bin counts over the last ``window`` values."""
+    """Bin counts of the values added during the last ``window`` stream positions."""
 
     def __init__(self, n_bins: int, window: int) -> None:
         self.counts = [0] * n_bins
-        self.recent: deque[int] = deque()
+        self.recent: deque[tuple[int, int]] = deque()  # (stream position, bin)
         self.window = window
 
-    def add(self, b: int) -> None:
+    def add(self, position: int, b: int) -> None:
         self.counts[b] += 1
-        self.recent.append(b)
-        if len(self.recent) > self.window:
-            self.counts[self.recent.popleft()] -= 1
+        self.recent.append((position, b))
+
+    def expire(self, position: int) -> None:
+        """Drop what was added at or before ``position - window``."""
+        horizon = position - self.window
+        while self.recent and self.recent[0][0] <= horizon:
+            self.counts[self.recent.popleft()[1]] -= 1
 
     def shares(self) -> list[float]:
         n = len(self.recent)
@@ -64,7 +71,7 @@ class _Tracked:
         self.bins = bins
         self.window = window
         self.warmup = warmup
-        self.pending: list[float] = []
+        self.pending: list[tuple[int, float]] = []
         self.stream = _Histogram(bins, window)
         self.labeled = _Histogram(bins, window)
 
@@ -72,34 +79,38 @@ class _Tracked:
         assert self.edges is not None
         return bisect_right(self.edges, value)
 
-    def add_stream(self, value: float) -> None:
+    def add_stream(self, position: int, value: float) -> None:
         if self.edges is None:
-            self.pending.append(value)
+            self.pending.append((position, value))
             if len(self.pending) >= self.warmup:
-                ordered = sorted(self.pending)
+                ordered = sorted(v for _, v in self.pending)
                 cuts = [ordered[len(ordered) * i // self.bins] for i in range(1, self.bins)]
                 self.edges = sorted(set(cuts))
                 self.stream = _Histogram(len(self.edges) + 1, self.window)
                 self.labeled = _Histogram(len(self.edges) + 1, self.window)
-                for v in self.pending:
-                    self.stream.add(self._bin(v))
+                for pos, v in self.pending:
+                    self.stream.add(pos, self._bin(v))
                 self.pending = []
             return
-        self.stream.add(self._bin(value))
+        self.stream.add(position, self._bin(value))
 
-    def add_labeled(self, value: float) -> None:
+    def add_labeled(self, position: int, value: float) -> None:
         if self.edges is not None:
-            self.labeled.add(self._bin(value))
+            self.labeled.add(position, self._bin(value))
+
+    def expire(self, position: int) -> None:
+        self.stream.expire(position)
+        self.labeled.expire(position)
 
 
 class ShiftMonitor:
-    """Windowed histograms of tracked values for the stream and for the labeled items.
+    """Histograms of tracked values for the stream and for the labeled items, over one period.
 
     >>> m = ShiftMonitor(features=[], window=1000)
     >>> for i in range(1000):
     ...     m.observe_stream(i / 1000, {})
-    >>> for i in range(200):
-    ...     m.observe_labeled(0.95, {})
+    ...     if i % 5 == 0:
+    ...         m.observe_labeled(0.95, {})
     >>> m.compute()["uncertainty"][0] > 0.2
     True
     """
@@ -111,32 +122,44 @@ class ShiftMonitor:
         window: int = 5000,
         warmup: int = 500,
         min_labeled: int = 50,
+        uncertainty_max: float = 1.0,
     ) -> None:
+        if uncertainty_max <= 0.0:
+            raise ValueError("uncertainty_max must be > 0")
         self.features = list(features)
         self.min_labeled = min_labeled
-        uniform = [i / bins for i in range(1, bins)]
-        self._tracked: dict[str, _Tracked] = {"uncertainty": _Tracked(uniform, bins, window, 0)}
+        self.window = window
+        self._position = 0
+        edges = [uncertainty_max * i / bins for i in range(1, bins)]
+        self._tracked: dict[str, _Tracked] = {"uncertainty": _Tracked(edges, bins, window, 0)}
         for name in features:
             self._tracked[name] = _Tracked(None, bins, window, warmup)
 
-    def observe_stream(self, uncertainty: float, features: dict[str, object]) -> None:
-        """One streamed item."""
-        self._tracked["uncertainty"].add_stream(uncertainty)
+    def observe_stream(self, uncertainty: float | None, features: dict[str, object]) -> None:
+        """One streamed item; ``None`` when it has no real uncertainty (e.g. a cold start)."""
+        self._position += 1
+        position = self._position
+        if uncertainty is not None:
+            self._tracked["uncertainty"].add_stream(position, uncertainty)
         for name in self.features:
             value = features.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                self._tracked[name].add_stream(float(value))
+                self._tracked[name].add_stream(position, float(value))
+        for t in self._tracked.values():
+            t.expire(position)
 
-    def observe_labeled(self, uncertainty: float, features: dict[str, object]) -> None:
-        """One item whose label was obtained."""
-        self._tracked["uncertainty"].add_labeled(uncertainty)
+    def observe_labeled(self, uncertainty: float | None, features: dict[str, object]) -> None:
+        """One item whose label was obtained now (counted in the current period)."""
+        if uncertainty is not None:
+            self._tracked["uncertainty"].add_labeled(self._position, uncertainty)
         for name in self.features:
             value = features.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                self._tracked[name].add_labeled(float(value))
+                self._tracked[name].add_labeled(self._position, float(value))
 
     def compute(self) -> dict[str, tuple[float, float]]:
-        """(PSI, Jensen-Shannon distance) per tracked value with enough labeled items."""
+        """(PSI of labeled against stream, Jensen-Shannon distance) per tracked value with at
+        least ``min_labeled`` labels in the period."""
         out = {}
         for name, t in self._tracked.items():
             if len(t.labeled.recent) < self.min_labeled or not t.stream.recent:

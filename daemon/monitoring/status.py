@@ -48,6 +48,7 @@ class Status:
     policy: str = ""
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     items: int = 0
+    clock: float | None = None  # the daemon's clock: event time when clock=event, else wall
 
     @property
     def exhausted(self) -> bool:

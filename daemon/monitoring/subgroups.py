@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 OTHER = "other"
+MIN_ITEMS = 30  # a group's selection rate over fewer items is too noisy to compare
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +24,51 @@ class SubgroupShare:
     selection_rate: float
 
 
+class _SpaceSaving:
+    """The most frequent values of a stream in bounded memory (Metwally et al. 2005).
+
+    ``capacity`` values are counted; a new value replaces the least counted one. For each value
+    the count since it entered (``count - error``) is exact, and every value occurring more than
+    ``n / capacity`` times is guaranteed to be counted from (nearly) the start.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: dict[str, list[int]] = {}  # value -> [count, error, queries]
+
+    def add(self, value: str, queried: bool) -> None:
+        entry = self._entries.get(value)
+        if entry is None:
+            floor = 0
+            if len(self._entries) >= self.capacity:
+                victim = min(self._entries, key=lambda v: self._entries[v][0])
+                floor = self._entries.pop(victim)[0]
+            entry = self._entries[value] = [floor, floor, 0]
+        entry[0] += 1
+        entry[2] += queried
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def top(self, k: int) -> list[tuple[str, int, int]]:
+        """The ``k`` values with the most items counted: (value, items, queries)."""
+        exact = [(v, e[0] - e[1], e[2]) for v, e in self._entries.items()]
+        exact.sort(key=lambda x: (-x[1], x[0]))
+        return exact[:k]
+
+
 class SubgroupMonitor:
     """Who gets labels: items and queries per (attribute, value) over the last ``window`` items.
 
     Label values are bounded: only ``attributes`` (or the first ``max_attributes`` seen) are
-    tracked, and per attribute the first ``top_k`` values seen keep their own series; later values
-    are folded into ``other``. The representation ratio is the subgroup's share of queries divided
-    by its share of items (1 = proportional, < 1 = under-sampled).
+    tracked, and per attribute only the ``top_k`` most frequent values keep their own series;
+    the rest are summed into ``other``. For the window's shares the top K are the K values with
+    the most items in the window (exact); for the cumulative counters they are the K values with
+    the most items counted by a bounded heavy-hitters sketch (Space-Saving, ``4 * top_k`` values,
+    at least 40), each counted exactly from when it entered the sketch; ``other`` is the
+    attribute's total minus the named values. Ties are broken by value, alphabetically. The
+    representation ratio is the subgroup's share of queries divided by its share of items
+    (1 = proportional, < 1 = under-sampled).
 
     >>> m = SubgroupMonitor(window=100)
     >>> for i in range(100):
@@ -49,29 +88,25 @@ class SubgroupMonitor:
         self.top_k = top_k
         self.attributes = list(attributes) if attributes else None
         self.max_attributes = max_attributes
-        self._known: dict[str, set[str]] = {a: set() for a in attributes or []}
+        self._capacity = max(4 * top_k, 40)
+        self._sketches: dict[str, _SpaceSaving] = {
+            a: _SpaceSaving(self._capacity) for a in attributes or []
+        }
+        self._totals: dict[str, list[int]] = {a: [0, 0] for a in attributes or []}
         self._recent: deque[tuple[tuple[tuple[str, str], ...], bool]] = deque()
         self._items: Counter[tuple[str, str]] = Counter()
         self._queries: Counter[tuple[str, str]] = Counter()
         self._n_queries = 0
-        self.items_total: Counter[tuple[str, str]] = Counter()
-        self.queries_total: Counter[tuple[str, str]] = Counter()
 
     def key(self, group: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-        """The bounded (attribute, value) pairs of one item."""
+        """The tracked (attribute, value) pairs of one item."""
         out = []
-        for attribute, raw in group.items():
-            value = raw
-            known = self._known.get(attribute)
-            if known is None:
-                if self.attributes is not None or len(self._known) >= self.max_attributes:
+        for attribute, value in group.items():
+            if attribute not in self._sketches:
+                if self.attributes is not None or len(self._sketches) >= self.max_attributes:
                     continue
-                known = self._known[attribute] = set()
-            if value not in known:
-                if len(known) >= self.top_k:
-                    value = OTHER
-                else:
-                    known.add(value)
+                self._sketches[attribute] = _SpaceSaving(self._capacity)
+                self._totals[attribute] = [0, 0]
             out.append((attribute, value))
         return tuple(out)
 
@@ -81,49 +116,96 @@ class SubgroupMonitor:
         self._recent.append((key, queried))
         for pair in key:
             self._items[pair] += 1
-            self.items_total[pair] += 1
+            self._sketches[pair[0]].add(pair[1], queried)
+            totals = self._totals[pair[0]]
+            totals[0] += 1
+            totals[1] += queried
             if queried:
                 self._queries[pair] += 1
-                self.queries_total[pair] += 1
         self._n_queries += queried
         if len(self._recent) > self.window:
             old, was_queried = self._recent.popleft()
             for pair in old:
-                self._items[pair] -= 1
+                left = self._items[pair] - 1
+                if left:
+                    self._items[pair] = left
+                else:
+                    del self._items[pair]
                 if was_queried:
                     self._queries[pair] -= 1
+                    if not self._queries[pair]:
+                        del self._queries[pair]
             self._n_queries -= was_queried
 
+    @property
+    def items_total(self) -> dict[tuple[str, str], int]:
+        """Items per (attribute, value) since start, for the top K values and ``other``."""
+        return self._cumulative(1)
+
+    @property
+    def queries_total(self) -> dict[tuple[str, str], int]:
+        """Queries per (attribute, value) since start, for the top K values and ``other``."""
+        return self._cumulative(2)
+
+    def _cumulative(self, field: int) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for attribute, sketch in self._sketches.items():
+            top = sketch.top(self.top_k)
+            named = 0
+            for value, items, queries in top:
+                count = items if field == 1 else queries
+                out[(attribute, value)] = count
+                named += count
+            total = self._totals[attribute][field - 1]
+            if total - named > 0 or len(top) < len(sketch):
+                out[(attribute, OTHER)] = total - named
+        return out
+
     def shares(self) -> list[SubgroupShare]:
-        """Figures per subgroup over the current window."""
+        """Figures per subgroup over the current window (top K values per attribute + other)."""
         n = len(self._recent)
         if n == 0:
             return []
+        by_attribute: dict[str, list[tuple[str, int]]] = {}
+        for (attribute, group), items in self._items.items():
+            by_attribute.setdefault(attribute, []).append((group, items))
         out = []
-        for (attribute, group), items in sorted(self._items.items()):
-            if items <= 0:
-                continue
-            queries = self._queries[(attribute, group)]
-            population = items / n
-            queried = queries / self._n_queries if self._n_queries else 0.0
-            ratio = queried / population if self._n_queries else None
-            out.append(
-                SubgroupShare(
-                    attribute, group, items, queries, population, queried, ratio, queries / items
+        for attribute in sorted(by_attribute):
+            ranked = sorted(by_attribute[attribute], key=lambda x: (-x[1], x[0]))
+            rows = [(g, i, self._queries.get((attribute, g), 0)) for g, i in ranked[: self.top_k]]
+            rest = ranked[self.top_k :]
+            if rest:
+                rest_queries = sum(self._queries.get((attribute, g), 0) for g, _ in rest)
+                rows.append((OTHER, sum(i for _, i in rest), rest_queries))
+            for group, items, queries in sorted(rows):
+                population = items / n
+                queried = queries / self._n_queries if self._n_queries else 0.0
+                ratio = queried / population if self._n_queries else None
+                out.append(
+                    SubgroupShare(
+                        attribute,
+                        group,
+                        items,
+                        queries,
+                        population,
+                        queried,
+                        ratio,
+                        queries / items,
+                    )
                 )
-            )
         return out
 
     @staticmethod
-    def disparity(shares: list[SubgroupShare], min_items: int = 30) -> dict[str, float]:
-        """Per attribute: max / min selection rate across its groups (inf if one gets none)."""
+    def disparity(shares: list[SubgroupShare], min_items: int = MIN_ITEMS) -> dict[str, float]:
+        """Per attribute: max / min smoothed selection rate across its named groups.
+
+        A group's smoothed rate is ``(queries + 1) / (items + 2)`` (Laplace's rule of succession),
+        so a group with no queries has a small positive rate and the ratio stays finite. Only
+        groups with at least ``min_items`` items in the window count, ``other`` never; an
+        attribute with fewer than two such groups has no disparity.
+        """
         rates: dict[str, list[float]] = {}
         for s in shares:
-            if s.items >= min_items:
-                rates.setdefault(s.attribute, []).append(s.selection_rate)
-        out = {}
-        for attribute, values in rates.items():
-            if len(values) >= 2 and max(values) > 0:
-                low = min(values)
-                out[attribute] = max(values) / low if low > 0 else float("inf")
-        return out
+            if s.items >= min_items and s.group != OTHER:
+                rates.setdefault(s.attribute, []).append((s.queries + 1) / (s.items + 2))
+        return {a: max(v) / min(v) for a, v in rates.items() if len(v) >= 2}

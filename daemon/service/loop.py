@@ -111,6 +111,7 @@ class Daemon:
             drift_delta=mon.drift_delta,
             audit_reasons=frozenset(mon.audit_reasons),
             non_human_roles=frozenset(mon.non_human_roles),
+            classes=len(settings.classes),
         )
         self.burn = BurnRate(mon.burn_window_seconds)
         self._feedback = FeedbackSnapshot()
@@ -231,7 +232,13 @@ class Daemon:
         cost = parsed.cost or 1.0
         if parsed.id in self.pending:
             # A redelivered item whose request is still open: never a second request.
-            decision = Decision(False, Reason.DUPLICATE, 0.0, uncertainty, None)
+            decision = Decision(
+                query=False,
+                reason=Reason.DUPLICATE,
+                probability=0.0,
+                utility=uncertainty,
+                threshold=None,
+            )
             item = ItemView(parsed.id, scores)
         else:
             route = self.queues.route(parsed, uncertainty)
@@ -240,9 +247,7 @@ class Daemon:
             cost = self.queues.cost(queue, parsed.cost or 1.0)
             item = self._item(parsed, scores, online, cost)
             decision = self.policy.decide(item, now)
-            gate = self._gates.get(queue)
-            if decision.query and gate is not None and self.pending.has_room(queue):
-                decision = gate.apply(decision, item, self.pending.outstanding(queue))
+            decision = self._gate(decision, item, queue, parsed.cost or 1.0, now)
             if decision.query:
                 queue, cost, decision = self._admit(parsed, queue, cost, decision, now)
         ticket = self.tracker.begin(tp, record.offset, 2 if decision.query else 1)
@@ -259,7 +264,9 @@ class Daemon:
         self._send_decision(
             parsed, record, online, scores, decision, request, redaction, now, ticket.delivered
         )
-        self.feedback.observe_item(parsed.group, decision.query, decision.utility, parsed.features)
+        self.feedback.observe_item(
+            parsed.group, decision.query, decision.utility, parsed.features, decision.reason.value
+        )
         self._items += 1
         self.metrics.items.inc()
         self.metrics.decision_latency.observe(time.perf_counter() - started)
@@ -280,6 +287,30 @@ class Daemon:
         return ItemView(
             event.id, scores, cost, self.learner.classes_seen, event.group, committee, vector
         )
+
+    def _gate(
+        self, decision: Decision, item: ItemView, queue: str, item_cost: float, now: float
+    ) -> Decision:
+        """The queue's say, applied to every decision so the logged probability stays marginal.
+
+        With room, the capacity gate thins (an independent draw). A full queue admits only what
+        its overflow rule takes, which depends on the item's utility and the queue's state, not
+        on a draw: an unqueried item's probability keeps or loses all of its mass accordingly.
+        """
+        if self.pending.has_room(queue):
+            gate = self._gates.get(queue)
+            if gate is None:
+                return decision
+            return gate.apply(decision, item, self.pending.outstanding(queue))
+        if decision.query or decision.probability == 0.0:
+            return decision
+        landing = self.queues.would_admit(queue, decision.utility)
+        if landing is None:
+            return decision.scaled(0.0)
+        spilled_cost = self.queues.cost(landing, item_cost)
+        if landing != queue and not self.policy.budget.allows(spilled_cost, now):
+            return decision.scaled(0.0)
+        return decision
 
     def _admit(
         self, event: PredictionEvent, queue: str, cost: float, decision: Decision, now: float
@@ -390,7 +421,8 @@ class Daemon:
             reason=request.reason,
             uncertainty=request.utility,
             features=request.features,
-            role=role,
+            roles=tuple(x.labeler_role for x in request.labels if x.label == label) or (role,),
+            trained=used_for != "evaluation",
         )
         self.metrics.label_latency.observe(max(0.0, now - request.requested_at))
         if used_for == "evaluation":
@@ -497,6 +529,7 @@ class Daemon:
             policy=self.policy.id,
             lag=self._lag,
             items=self._items,
+            clock=now,
         )
         if self.on_tick is not None:
             self.on_tick(self._status)

@@ -1,11 +1,13 @@
 """End to end: a real daemon on a real broker, scraped by a real Prometheus running the chart's
-alert rules; LabelgateBudgetExhausted goes inactive -> pending -> firing as the budget runs out."""
+alert rules; LabelgateBudgetExhausted goes inactive -> pending -> firing as the budget runs out,
+and every query of the chart's Grafana dashboard evaluates against what Prometheus scraped."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.extract_rules import extract
+from scripts.extract_rules import CHART, extract
 from tests.integration.daemon_process import (
     DaemonProcess,
     free_port,
@@ -63,6 +65,64 @@ def _rule(port: int) -> dict[str, Any] | None:
 def _query(port: int, promql: str) -> list[dict[str, Any]]:
     path = "/api/v1/query?query=" + urllib.request.quote(promql)
     return list(_get(port, path)["data"]["result"])
+
+
+# Panels where at least one query must return data in this run (random sampling under a cap,
+# two regions, labels from a non-human oracle); the others need overlap, drift or scores this
+# run lacks.
+MUST_HAVE_DATA = {
+    "Budget remaining",
+    "Budget exhausted",
+    "Period ends in",
+    "Decisions by reason",
+    "Representation ratio by subgroup",
+    "Population vs queried share",
+    "Non-human share of training labels",
+    "Selection-rate disparity",
+    "Items and dead letters",
+    "Ready and up",
+}
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) for every panel target and template variable of the dashboard,
+    with Grafana's variables filled in as Grafana would for "All"."""
+    dashboard = json.loads((CHART / "dashboards" / "labelgate.json").read_text())
+
+    def fill(expr: str) -> str:
+        return (
+            expr.replace("$__rate_interval", "15s")
+            .replace("$namespace", ".*")
+            .replace("$job", ".*")
+        )
+
+    out = [
+        (panel["title"], fill(target["expr"]))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+    for variable in dashboard["templating"]["list"]:
+        definition = variable.get("definition", "")
+        if definition.startswith("label_values("):
+            selector = definition[len("label_values(") : definition.rindex(",")]
+            out.append((f"${variable['name']}", fill(selector)))
+    return out
+
+
+def _dashboard_query(title: str) -> str:
+    return next(expr for t, expr in _dashboard_queries() if t == title)
+
+
+def _label(i: int) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "id": f"e2e-{i}",
+            "label": "a",
+            "labeler_role": "llm",
+            "labeled_at": datetime.now(UTC).isoformat(),
+        }
+    ).encode()
 
 
 def _prediction(i: int) -> bytes:
@@ -225,6 +285,31 @@ def test_budget_exhausted_alert_fires(
         assert alert["labels"]["pod"] == "labelgate-e2e"
         assert alert["annotations"]["runbook_url"].endswith("#labelgatebudgetexhausted")
         assert time.monotonic() - started < DEADLINE_SECONDS
+
+        # The labels of a non-human oracle reach the model; then every dashboard query is
+        # evaluated by the same Prometheus, and the key panels show data.
+        produce(kafka_bootstrap, topics["labels"], [(None, _label(i)) for i in range(200)])
+        wait_for(
+            lambda: bool(_query(port, 'labelgate_model_updates_total{oracle="non_human"} > 0')),
+            30,
+            "non-human labels learned and scraped",
+            daemon,
+        )
+        errors, with_data = [], set()
+        for title, expr in _dashboard_queries():
+            try:
+                result = _query(port, expr)
+            except urllib.error.HTTPError as exc:
+                errors.append(f"{title}: {expr}: {exc.read()[:300]!r}")
+                continue
+            if result:
+                with_data.add(title)
+        assert not errors, errors
+        assert not MUST_HAVE_DATA - with_data, "panels without data"
+        (left,) = _query(port, _dashboard_query("Period ends in"))
+        assert 0.0 < float(left["value"][1]) <= 86400.0, "the period's own clock, not time()"
+        (share,) = _query(port, _dashboard_query("Non-human share of training labels"))
+        assert float(share["value"][1]) == 1.0
     finally:
         if prom is not None:
             prom.terminate()

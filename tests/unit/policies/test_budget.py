@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.service.state import PolicyState
-from policies import AbsoluteBudget, CombinedBudget, FractionBudget
+from policies import AbsoluteBudget, CombinedBudget, FractionBudget, set_share
+from policies.budget import SpendWindow
 
 
 def _always_ask(budget, n, cost=1.0, dt=1.0):
@@ -262,3 +263,61 @@ def test_budget_state_and_pickle_round_trip(make):
     tail = _always_ask(original, 500)
     assert _always_ask(restored, 500) == tail
     assert _always_ask(pickled, 500) == tail
+
+
+def test_fraction_budget_caps_catch_up_after_a_quiet_spell():
+    """After a long quiet spell an always-asking strategy spends at most B*w + 1 per window."""
+    b = FractionBudget(0.1, window=100)
+    for t in range(1000):
+        b.observe(float(t))
+    spent = 0
+    for t in range(1000, 1100):
+        b.observe(float(t))
+        if b.allows(1.0, float(t)):
+            b.charge(1.0, float(t))
+            spent += 1
+    assert spent <= 11
+
+
+def test_fraction_budget_loads_state_saved_without_window():
+    """A state saved before the window cap existed (u and spent only) still loads."""
+    b = FractionBudget(0.1, window=100)
+    b.load_state({"u": 5.0, "spent": 3.0})
+    assert b.snapshot(0.0).spent == 3.0
+
+
+def test_spend_window_drops_old_items():
+    """The window total covers only the last ``size`` items."""
+    w = SpendWindow(2)
+    for cost in (5.0, 1.0, 1.0):
+        w.observe()
+        w.charge(cost)
+    assert w.total == 2.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    limit=st.integers(0, 200),
+    shares=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=5),
+    costs=st.lists(st.floats(0.1, 3.0), min_size=1, max_size=200),
+)
+def test_spend_never_exceeds_the_shared_cap(limit, shares, costs):
+    """Whatever share is set (and however often), spend never exceeds limit x current share."""
+    budget = AbsoluteBudget(limit, period_seconds=1e9)
+    for i, cost in enumerate(costs):
+        share = shares[i % len(shares)]
+        set_share(budget, share)
+        if budget.allows(cost, float(i)):
+            budget.charge(cost, float(i))
+            assert budget.snapshot(float(i)).spent <= limit * share + 1e-9
+
+
+def test_share_reaches_every_absolute_member_only():
+    """set_share scales absolute limits inside a combined budget and leaves pacing alone."""
+    pace, cap = FractionBudget(0.5, window=10), AbsoluteBudget(90, period_seconds=100)
+    set_share(CombinedBudget(pace, cap), 1 / 3)
+    assert cap.cap == pytest.approx(30)
+    assert cap.limit == 90
+    assert pace.fraction == 0.5
+    with pytest.raises(ValueError, match="share"):
+        cap.set_share(1.5)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from daemon.config import Settings
+from daemon.contracts.pending_request import PendingRequest
+from daemon.labeling.queues import ExpertQueues
 from daemon.service.app import serve
 from daemon.tools import replay
 
@@ -175,3 +179,82 @@ def test_every_evidence_line_validates_against_the_contract(tmp_path):
     assert len(decisions) == 20
     assert all(r.decided_at is not None and r.reason and r.policy_params for r in decisions)
     assert sum(r.query for r in decisions) == 5
+
+
+def test_logged_probability_accounts_for_queue_room(tmp_path):
+    """Queried or not, an item logs its marginal chance: the rule's rate thinned by the gate
+    while the queue has room, and 0 once it is full and its overflow rule takes nothing."""
+    _write_predictions(tmp_path / "p.jsonl", 60)
+    settings = _settings(
+        tmp_path,
+        [{"name": "a", "capacity": 4, "file": str(tmp_path / "a.jsonl")}],
+        policy={
+            "strategy": "random",
+            "cold_start_items": 0,
+            "queue_gate_exponent": 1.0,
+            "budget": {"fraction": 0.5, "window": 10},
+        },
+        routing={"default": ["a"]},
+    )
+    serve(settings)
+    decisions = [e for e in _read(tmp_path / "audit.jsonl") if e["kind"] == "decision"]
+    depth, seen = 0, set()
+    for d in decisions:
+        if d["reason"] in ("over_pace", "budget_exhausted"):
+            expected = 0.0
+        elif depth < 4:
+            expected = 0.5 * (1 - depth / 4)
+        else:
+            expected = 0.0
+        assert d["probability"] == pytest.approx(expected), d
+        seen.add((depth < 4, d["query"]))
+        depth += d["query"]  # nobody answers: every request stays outstanding
+    assert depth == 4
+    assert {(True, True), (True, False), (False, False)} <= seen
+    assert any(d["reason"] == "queue_tight" for d in decisions)
+
+
+def test_would_admit_mirrors_admit_without_changing_anything(tmp_path):
+    """The non-mutating check names the queue admit would use, for room, spill and replace."""
+    settings = _settings(
+        tmp_path,
+        [
+            {"name": "a", "capacity": 1, "overflow": "replace", "file": str(tmp_path / "a.jsonl")},
+            {
+                "name": "s",
+                "capacity": 1,
+                "overflow": "spill",
+                "spill_to": "a",
+                "file": str(tmp_path / "s.jsonl"),
+            },
+        ],
+        routing={"default": ["a"]},
+    )
+    queues = ExpertQueues(settings, {"a": _NullSink(), "s": _NullSink()})
+    assert queues.would_admit("a", 0.5) == "a"
+    queues.pending.add(_request("x", "a", utility=0.3))
+    assert queues.would_admit("a", 0.2) is None
+    assert queues.would_admit("a", 0.5) == "a"
+    assert "x" in queues.pending, "nothing was evicted"
+    assert queues.would_admit("s", 0.5) == "s"
+    queues.pending.add(_request("y", "s", utility=0.3))
+    assert queues.would_admit("s", 0.9) is None, "its spill queue is full too"
+
+
+class _NullSink:
+    def send(self, value, key=None, on_delivery=None):
+        return None
+
+
+def _request(item, queue, utility):
+    return PendingRequest(
+        id=item,
+        request_id=f"r-{item}",
+        queue=queue,
+        features={},
+        requested_at=0.0,
+        deadline=1e9,
+        probability=1.0,
+        reason="random",
+        utility=utility,
+    )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
 
 from daemon.monitoring.drift import DriftMonitor
 from daemon.monitoring.estimates import ErrorEstimates
+from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.shift import ShiftMonitor, jensen_shannon, psi
 from daemon.monitoring.subgroups import OTHER, SubgroupMonitor
 
@@ -34,8 +36,9 @@ def test_starved_subgroup_has_low_representation_ratio():
     assert got == pytest.approx(expected)
     assert got["B"] < 0.5 < 1.0 < got["A"]
     disparity = SubgroupMonitor.disparity(monitor.shares())["segment"]
-    rates = {
-        g: sum(1 for x, q in window if x == g and q) / sum(1 for x, _ in window if x == g)
+    rates = {  # Laplace-smoothed selection rates, as docs/metrics.md defines them
+        g: (sum(1 for x, q in window if x == g and q) + 1)
+        / (sum(1 for x, _ in window if x == g) + 2)
         for g in ("A", "B")
     }
     assert disparity == pytest.approx(rates["A"] / rates["B"])
@@ -138,3 +141,276 @@ def test_audit_estimate_uses_only_audit_labels():
     assert got["audit"].n == 10
     assert got["naive"].error_rate == pytest.approx(17 / 30)
     assert got["naive"].calibration_error is None
+
+
+def test_top_k_are_the_most_frequent_values_not_the_first_seen():
+    """Rare values seen first do not take the top-K series from frequent values seen later."""
+    monitor = SubgroupMonitor(window=2000, top_k=2)
+    for i in range(5):
+        monitor.observe({"region": f"rare{i}"}, queried=True)
+    for i in range(1000):
+        monitor.observe({"region": "EU" if i % 3 else "US"}, queried=i % 10 == 0)
+    window = {s.group: s for s in monitor.shares()}
+    assert set(window) == {"EU", "US", OTHER}
+    assert window[OTHER].items == 5
+    assert window[OTHER].queries == 5
+    totals = monitor.items_total
+    assert totals[("region", "EU")] == 666
+    assert totals[("region", "US")] == 334
+    assert totals[("region", OTHER)] == 5
+    assert monitor.queries_total[("region", OTHER)] == 5
+
+
+def test_disparity_is_finite_when_a_group_gets_no_queries():
+    """A group with no queries gives a finite, documented disparity; small groups and other
+    are left out."""
+    monitor = SubgroupMonitor(window=1000, top_k=3)
+    for i in range(300):
+        monitor.observe({"region": "A"}, queried=i % 10 == 0)
+        monitor.observe({"region": "B"}, queried=False)
+    for _ in range(10):
+        monitor.observe({"region": "tiny"}, queried=False)
+    got = SubgroupMonitor.disparity(monitor.shares())
+    assert got == {"region": pytest.approx((31 / 302) / (1 / 302))}
+    assert math.isfinite(got["region"])
+
+
+def test_shift_windows_cover_the_same_period():
+    """Labels that arrived before the last ``window`` streamed items leave the labeled histogram."""
+    monitor = ShiftMonitor(features=[], bins=10, window=1000, min_labeled=50)
+    for i in range(1000):
+        monitor.observe_stream(0.1, {})
+        if i < 100:
+            monitor.observe_labeled(0.45, {})  # early labels: very uncertain
+    assert monitor.compute()["uncertainty"][0] > 1.0
+    for i in range(1000):
+        monitor.observe_stream(0.1, {})
+        if i % 10 == 0:
+            monitor.observe_labeled(0.1, {})  # labels of this period: like the stream
+    got_psi, got_js = monitor.compute()["uncertainty"]
+    assert got_psi == pytest.approx(0.0)
+    assert got_js == pytest.approx(0.0)
+
+
+def test_cold_start_does_not_feed_uncertainty_statistics():
+    """Cold-start decisions (a forced utility of 1.0) feed neither the uncertainty histogram
+    nor the uncertainty drift detector; their features still count."""
+    monitor = FeedbackMonitor(window=100, shift_features=["x"], shift_warmup=10, classes=2)
+    for i in range(20):
+        monitor.observe_item({}, True, 1.0, {"x": float(i)}, reason="cold_start")
+    tracked = monitor.shift._tracked
+    assert not tracked["uncertainty"].stream.recent
+    assert len(tracked["x"].stream.recent) == 20
+    assert monitor.drift._uncertainty.n_detections == 0
+    assert monitor.drift._uncertainty.width == 0
+
+
+def test_uncertainty_bins_span_the_range_of_least_confidence():
+    """With two classes least confidence is at most 0.5: the bins cover [0, 0.5], none wasted."""
+    monitor = FeedbackMonitor(window=1000, classes=2)
+    assert monitor.shift._tracked["uncertainty"].edges == pytest.approx(
+        [0.05 * i for i in range(1, 10)]
+    )
+
+
+def test_model_updates_count_trained_labels_by_who_gave_them():
+    """Audit labels never count as model updates; a consensus is human if a human agreed."""
+    monitor = FeedbackMonitor(non_human_roles=frozenset({"llm"}))
+    common = {
+        "label": "a",
+        "production_prediction": "a",
+        "production_confidence": 0.9,
+        "probability": 0.5,
+        "uncertainty": 0.2,
+        "features": {},
+    }
+    monitor.observe_label(reason="uncertain", roles=("llm", "expert"), **common)
+    monitor.observe_label(reason="uncertain", roles=("llm",), **common)
+    monitor.observe_label(reason="audit", roles=("llm",), trained=False, **common)
+    assert dict(monitor.model_updates) == {"human": 1, "non_human": 1}
+
+
+def test_audit_estimate_defaults_to_audit_labels_only():
+    """Exploration labels (reason random) count in naive and IPW, not in the audit estimate."""
+    monitor = FeedbackMonitor()
+    common = {"production_confidence": None, "uncertainty": 0.2, "features": {}}
+    for i in range(10):
+        monitor.observe_label(
+            label="a",
+            production_prediction="b" if i < 5 else "a",
+            probability=0.1,
+            reason="random",
+            **common,
+        )
+        monitor.observe_label(
+            label="a",
+            production_prediction="b" if i < 1 else "a",
+            probability=0.1,
+            reason="audit",
+            trained=False,
+            **common,
+        )
+    got = monitor.estimates.compute()
+    assert (got["audit"].n, got["audit"].error_rate) == (10, pytest.approx(0.1))
+    assert got["naive"].n == 20
+
+
+# ------------------------------------------------------------------ recomputed from the records
+# Every exported feedback metric of the biased replay run, recomputed from its evidence records
+# (decisions and labels, in the order the daemon wrote them) and the prediction inputs, by code
+# written from docs/metrics.md rather than by calling the monitors.
+
+
+def _recompute_psi_js(stream: list[float], labeled: list[float], edges: list[float]):
+    def shares(values):
+        counts = [0] * (len(edges) + 1)
+        for v in values:
+            counts[sum(v >= e for e in edges)] += 1
+        return [c / len(values) for c in counts]
+
+    s, lab = shares(stream), shares(labeled)
+    psi_value = sum(
+        (max(a, 1e-4) - max(e, 1e-4)) * math.log(max(a, 1e-4) / max(e, 1e-4))
+        for e, a in zip(s, lab, strict=True)
+    )
+    m = [(a + b) / 2 for a, b in zip(s, lab, strict=True)]
+
+    def kl(p, q):
+        return sum(x * math.log2(x / y) for x, y in zip(p, q, strict=True) if x > 0)
+
+    return psi_value, math.sqrt((kl(s, m) + kl(lab, m)) / 2)
+
+
+def test_exported_feedback_metrics_recomputed_from_the_records(biased_run):
+    """Subgroup counts and shares, disparity, shift, error and calibration estimates, effective
+    sample size, model updates, label outcomes and drift detections all match a recomputation
+    from the run's evidence and label records."""
+    from river.drift import ADWIN  # noqa: PLC0415 - the reference detector for this test only
+
+    run = biased_run
+    window = run.settings.monitoring.window
+    top_k = run.settings.monitoring.subgroup_top_k
+    decisions, labels, position = [], [], 0
+    for r in run.records:
+        if r["kind"] == "decision":
+            decisions.append(r)
+            position += 1
+        elif r["kind"] == "label" and r.get("used_for"):
+            labels.append((position, r))
+    by_id = {d["id"]: d for d in decisions}
+    get = run.sample
+
+    # Cumulative subgroup counters: the K most frequent values, the rest summed as "other".
+    for attribute in ("region", "tier"):
+        items, queries = Counter(), Counter()
+        for d in decisions:
+            items[d["group"][attribute]] += 1
+            queries[d["group"][attribute]] += d["query"]
+        named = sorted(items, key=lambda v: (-items[v], v))[:top_k]
+        for value in named:
+            key = {"attribute": attribute, "group": value}
+            assert get("labelgate_subgroup_items_total", key) == items[value]
+            assert get("labelgate_subgroup_queries_total", key) == queries[value]
+        other = {"attribute": attribute, "group": "other"}
+        rest = [v for v in items if v not in named]
+        assert get("labelgate_subgroup_items_total", other) == (
+            sum(items[v] for v in rest) if rest else None
+        )
+
+    # Window shares and the smoothed selection-rate disparity, over the last `window` items.
+    recent = decisions[-window:]
+    n_queries = sum(d["query"] for d in recent)
+    for attribute in ("region", "tier"):
+        items = Counter(d["group"][attribute] for d in recent)
+        queries = Counter(d["group"][attribute] for d in recent if d["query"])
+        named = sorted(items, key=lambda v: (-items[v], v))[:top_k]
+        groups = {v: (items[v], queries[v]) for v in named}
+        rest = [v for v in items if v not in named]
+        if rest:
+            groups["other"] = (sum(items[v] for v in rest), sum(queries[v] for v in rest))
+        for value, (n, q) in groups.items():
+            key = {"attribute": attribute, "group": value}
+            population, share = n / len(recent), q / n_queries
+            assert get("labelgate_subgroup_population_share", key) == pytest.approx(population)
+            assert get("labelgate_subgroup_queried_share", key) == pytest.approx(share)
+            assert get("labelgate_subgroup_representation_ratio", key) == pytest.approx(
+                share / population
+            )
+        rates = [(q + 1) / (n + 2) for v, (n, q) in groups.items() if v != "other" and n >= 30]
+        assert get(
+            "labelgate_subgroup_selection_rate_disparity", {"attribute": attribute}
+        ) == pytest.approx(max(rates) / min(rates))
+
+    # Shift of the labeled set against the stream over the same period (the last `window`
+    # items; labels by arrival), without cold-start uncertainties.
+    horizon = len(decisions) - window
+    period_labels = [r for pos, r in labels if pos > horizon]
+    stream_u = [d["uncertainty"] for d in recent if d["reason"] != "cold_start"]
+    labeled_u = [
+        by_id[r["id"]]["uncertainty"] for r in period_labels if r["reason"] != "cold_start"
+    ]
+    edges = [0.5 * i / 10 for i in range(1, 10)]  # two classes: least confidence <= 0.5
+    psi_u, js_u = _recompute_psi_js(stream_u, labeled_u, edges)
+    assert get("labelgate_labeled_shift_psi", {"feature": "uncertainty"}) == pytest.approx(psi_u)
+    assert get("labelgate_labeled_shift_jensen_shannon", {"feature": "uncertainty"}) == (
+        pytest.approx(js_u)
+    )
+    assert psi_u > 0.2, "uncertainty sampling shifts the labeled set"
+    xs = [run.predictions[d["id"]]["features"]["x"] for d in decisions]
+    warm = sorted(xs[:500])
+    x_edges = sorted({warm[500 * i // 10] for i in range(1, 10)})
+    psi_x, js_x = _recompute_psi_js(
+        xs[-window:], [run.predictions[r["id"]]["features"]["x"] for r in period_labels], x_edges
+    )
+    assert get("labelgate_labeled_shift_psi", {"feature": "x"}) == pytest.approx(psi_x)
+    assert get("labelgate_labeled_shift_jensen_shannon", {"feature": "x"}) == pytest.approx(js_x)
+
+    # Error and calibration, three ways, over the last `window` resolved labels.
+    last = [r for _, r in labels][-window:]
+    wrong = [float(r["production_prediction"] != r["label"]) for r in last]
+    conf = [max(run.predictions[r["id"]]["proba"].values()) for r in last]
+    weights = [1.0 / max(r["probability"], 1e-6) for r in last]
+    audit = [r["reason"] == "audit" for r in last]
+    for name, rows in (
+        ("naive", [(1.0, e, c) for e, c in zip(wrong, conf, strict=True)]),
+        ("ipw", list(zip(weights, wrong, conf, strict=True))),
+        ("audit", [(1.0, e, c) for e, c, a in zip(wrong, conf, audit, strict=True) if a]),
+    ):
+        total = sum(w for w, _, _ in rows)
+        error = sum(w * e for w, e, _ in rows) / total
+        assert get("labelgate_error_rate", {"estimator": name}) == pytest.approx(error)
+        bins = defaultdict(lambda: [0.0, 0.0, 0.0])
+        for w, e, c in rows:
+            b = bins[min(9, int(c * 10))]
+            b[0] += w * (1 - e)
+            b[1] += w * c
+            b[2] += w
+        ece = sum(abs(a - c) for a, c, _ in bins.values()) / total
+        assert get("labelgate_calibration_error", {"estimator": name}) == pytest.approx(ece)
+    ess = sum(weights) ** 2 / sum(w * w for w in weights)
+    assert get("labelgate_effective_sample_size") == pytest.approx(ess)
+
+    # Model updates: labels that trained the model, by who gave them; label outcomes.
+    trained = [r for _, r in labels if r["used_for"] == "training"]
+    assert get("labelgate_model_updates_total", {"oracle": "human"}) == len(trained)
+    assert get("labelgate_model_updates_total", {"oracle": "non_human"}) is None
+    assert get("labelgate_labels_total", {"outcome": "learned"}) == len(trained)
+    evaluation = [r for _, r in labels if r["used_for"] == "evaluation"]
+    assert evaluation
+    assert all(r["reason"] == "audit" for r in evaluation)
+    assert get("labelgate_labels_total", {"outcome": "evaluation"}) == len(evaluation)
+    for reason, n in Counter(d["reason"] for d in decisions).items():
+        assert get("labelgate_decisions_total", {"reason": reason}) == n
+
+    # Drift detections: a reference ADWIN fed the same two signals.
+    disagreement, uncertainty = ADWIN(delta=0.002), ADWIN(delta=0.002)
+    hits = Counter()
+    for r in (r for _, r in labels):
+        disagreement.update(float(r["production_prediction"] != r["label"]))
+        hits["oracle_disagreement"] += disagreement.drift_detected
+    for d in decisions:
+        if d["reason"] != "cold_start":
+            uncertainty.update(d["uncertainty"])
+            hits["uncertainty"] += uncertainty.drift_detected
+    for signal in ("oracle_disagreement", "uncertainty"):
+        assert get("labelgate_drift_detections_total", {"signal": signal}) == hits[signal]

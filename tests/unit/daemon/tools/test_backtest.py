@@ -26,7 +26,12 @@ class AlwaysQuery:
 
     def decide(self, item: ItemView, now: float) -> Decision:
         query = self.keys is None or item.key in self.keys
-        return Decision(query, Reason.UNCERTAIN if query else Reason.CONFIDENT, 1.0, 1.0)
+        return Decision(
+            query=query,
+            reason=Reason.UNCERTAIN if query else Reason.CONFIDENT,
+            probability=1.0,
+            utility=1.0,
+        )
 
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:
         self.committed.append(item.key)

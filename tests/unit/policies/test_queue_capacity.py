@@ -6,7 +6,7 @@ import pytest
 
 from policies import Decision, ItemView, QueueCapacityGate, Reason
 
-QUERY = Decision(True, Reason.UNCERTAIN, 1.0, 0.5)
+QUERY = Decision(query=True, reason=Reason.UNCERTAIN, probability=1.0, utility=0.5)
 
 
 def test_factor_falls_as_queue_fills():
@@ -18,27 +18,23 @@ def test_factor_falls_as_queue_fills():
     assert all(a >= b for a, b in itertools.pairwise(factors))
 
 
-def test_full_queue_refuses_and_counts():
-    """A full (or overfull) queue refuses every query as queue_full and counts it."""
-    g = QueueCapacityGate(capacity=3)
-    for depth in (3, 4):
-        d = g.apply(QUERY, ItemView("a", {}), depth)
-        assert (d.query, d.reason, d.probability) == (False, Reason.QUEUE_FULL, 0.0)
-    assert g.refused_full == 2
-
-
 def test_thinning_keeps_the_factor_share_and_scales_probability():
-    """At half depth with exponent 1 about half the queries survive, each logging p * f."""
+    """At half depth with exponent 1 half the queries survive; kept or not, each logs p * f."""
     g = QueueCapacityGate(capacity=10, exponent=1.0, seed=1)
     out = [g.apply(QUERY, ItemView(f"i{i}", {}), 5) for i in range(4000)]
     kept = [d for d in out if d.query]
     assert len(kept) / 4000 == pytest.approx(0.5, abs=0.03)
     assert all(d.probability == pytest.approx(0.5) for d in kept)
-    assert g.refused_tight == 4000 - len(kept)
+    assert all(d.reason is Reason.QUEUE_TIGHT for d in out if not d.query)
+    assert all(d.probability == pytest.approx(0.5) for d in out if not d.query)
 
 
 def test_non_query_probability_is_scaled():
     """A decision that did not query keeps its reason; its propensity is multiplied by f."""
     g = QueueCapacityGate(capacity=4, exponent=1.0)
-    d = g.apply(Decision(False, Reason.NOT_SAMPLED, 0.4, 0.1), ItemView("a", {}), 1)
+    d = g.apply(
+        Decision(query=False, reason=Reason.NOT_SAMPLED, probability=0.4, utility=0.1),
+        ItemView("a", {}),
+        1,
+    )
     assert (d.reason, d.probability) == (Reason.NOT_SAMPLED, pytest.approx(0.3))
