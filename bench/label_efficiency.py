@@ -2,20 +2,24 @@
 """Label-efficiency benchmark: labelgate's policies against scikit-activeml and River.
 
 Runs the prequential protocol of ``daemon.tools.backtest`` (predict, score, decide, learn only from
-queried labels) on the built-in streams at label budgets of 1%, 5%, 10% and 20% with 3 seeds, for
+queried labels) on the built-in streams (20,000 items each) at label budgets of 1%, 5%, 10% and
+20%, for
 
-* labelgate's policies from the ``daemon.tools.backtest.POLICIES`` registry, ``default`` being the
-  daemon's default configuration (highlighted in a per-cell table against random and the best
-  competitor);
+* labelgate's presets, built by the daemon's own policy builder
+  (``daemon.service.policy_builder``), ``default`` being the daemon's default configuration
+  (highlighted in a per-cell table against random and the best competitor) and
+  ``default_quotas`` the default with subgroup floors on the two subgroup streams;
 * scikit-activeml's stream strategies (VariableUncertainty, Split, RandomVariableUncertainty,
-  StreamProbabilisticAL, StreamRandomSampling) with their own budget managers;
-* River's ``active.EntropySampler`` rule.
+  StreamRandomSampling, and StreamProbabilisticAL with ``--with-pal``) with their own budget
+  managers;
+* River's ``active.EntropySampler`` rule;
+* default and random again with labels arriving 100 and 500 items late on the drifting streams.
 
-Fairness: every strategy drives the SAME online learner (the daemon's ``Learner``: River's
-StandardScaler + logistic/softmax regression, fed only with queried labels), so only the query
-rule differs. scikit-activeml's strategies read the learner's probabilities through a tiny
-``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's density
-term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
+Fairness: every strategy drives the SAME online learner (the daemon's ``Learner``: robust
+clipped standardisation + River's logistic/softmax regression, fed only with queried labels), so
+only the query rule differs. scikit-activeml's strategies read the learner's probabilities through
+a tiny ``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's
+density term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
 mode). River's EntropySampler has no budget manager, so its rule runs under the same
 window-paced fraction budget as labelgate's policies. All strategies get the same cold start
 (force-query until two classes are seen, at most 10 items) and the same hard cap of
@@ -25,8 +29,11 @@ Needs the ``bench`` extra: ``pip install -e '.[bench]'``.
 
 Usage::
 
-    python bench/label_efficiency.py --write docs/benchmarks.md      # full run (~13 min, 2 cores)
-    python bench/label_efficiency.py --quick                         # smoke run (~1 min)
+    python bench/label_efficiency.py --seeds 0 --write docs/benchmarks.md  # hours on a busy box
+    python bench/label_efficiency.py --quick                               # smoke run (~1 min)
+
+A long run can be split across processes (``--part main``/``--part delays``, ``--streams``) and
+put together with ``--render-only --partial a.pkl,b.pkl``.
 """
 
 from __future__ import annotations
@@ -329,27 +336,34 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         "",
         f"Generated {datetime.now(UTC).strftime('%Y-%m-%d')} by `bench/label_efficiency.py` on "
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} "
-        f"cores, in {seconds / 60:.1f} min. Reproduce with:",
+        + (
+            "cores, from the runs of several processes (`--render-only`). Reproduce with:"
+            if args.render_only
+            else f"cores, in {seconds / 60:.1f} min. Reproduce with:"
+        ),
         "",
         "```",
         "pip install -e '.[bench]'",
         "python bench/label_efficiency.py"
         + (" --quick" if args.quick else "")
-        + f" --items {args.items} --write docs/benchmarks.md",
+        + f" --items {args.items} --seeds {','.join(map(str, sorted({r.seed for r in runs})))}"
+        + " --write docs/benchmarks.md",
         "```",
         "",
         f"Prequential (test-then-train) accuracy on {args.items:,}-item streams, mean over seeds "
         f"{', '.join(map(str, sorted({r.seed for r in runs})))}. Every strategy drives the same "
-        "online learner (the daemon's `Learner`: StandardScaler + logistic regression, softmax "
-        "for `multiclass`), learning only from the labels it queried, with the same cold start "
+        "online learner (the daemon's default `Learner`: robust clipped standardisation + "
+        "logistic regression, softmax for `multiclass`), learning only from the labels it "
+        "queried, with the same cold start "
         "(force-query until two classes are seen) and the same hard cap of floor(budget x items) "
         "labels; so only the query rule differs. scikit-activeml's strategies see the learner's "
-        "probabilities through a thin `SkactivemlClassifier` and keep their own budget managers; "
-        "`skal_pal` adds its Parzen-window density over the last 500 queried items. River's "
+        "probabilities through a thin `SkactivemlClassifier` and keep their own budget managers. "
+        "River's "
         "`EntropySampler` has no budget manager, so its rule runs under the same window-paced "
         "fraction budget as labelgate's policies. `random` is labelgate's random sampling at "
-        "the same budget. `skal_pal` runs on seed 0 only (its density estimate costs ~6 ms per "
-        "item).",
+        "the same budget. `skal_pal` (scikit-activeml's StreamProbabilisticAL) is left out: its "
+        "Parzen-window density costs ~6 ms per item, hours per full-size run on this machine "
+        "(`--with-pal` adds it). No policy has per-stream settings.",
         "",
         *_headline(runs, streams, budgets, cell),
         "### Accuracy gain over random, averaged over streams",
@@ -400,8 +414,37 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
             lines.append(f"| {p} | " + " | ".join(f"{a:.4f}" for a in acc) + " | "
                          + " | ".join(f"{x:.1%}" for x in share) + " |")  # fmt: skip
         lines.append("")
+    lines += _subgroup_rows(runs, budgets)
     lines += _delay_rows(delayed)
     return "\n".join(lines) + "\n"
+
+
+def _subgroup_rows(runs: Sequence[RunResult], budgets: Sequence[float]) -> list[str]:
+    """The two-attribute subgroups stream: each floored subgroup's query share and accuracy."""
+    mine = [r for r in runs if r.stream == "subgroups"]
+    if not mine:
+        return []
+    groups = ["sex=F", "race=B"]
+    lines = ["### subgroups: floors on two attributes at once (sex=F, race=B)", "",
+             "`default_quotas` is the default with `quotas.floors: {sex: {F: population}, race: "
+             "{B: population}}` (each floor is the subgroup's observed share of the stream, about "
+             "33% and 15%). Per budget: overall accuracy, and per floored subgroup its share of "
+             "the queries and its accuracy; mean over seeds.", "",
+             "| policy | budget | accuracy | " + " | ".join(f"{g} share | {g} acc" for g in groups)
+             + " |", "|---|---:|---:|" + "---:|" * (2 * len(groups))]  # fmt: skip
+    for b in budgets:
+        for p in dict.fromkeys(r.policy for r in mine):
+            rs = [r for r in mine if r.policy == p and r.budget == b]
+            if not rs or p not in ("random", DEFAULT, QUOTAS, *COMPETITORS):
+                continue
+            cells = []
+            for g in groups:
+                cells.append(f"{_mean([r.query_share(g) for r in rs]):.1%}")
+                cells.append(f"{_mean([r.groups[g].accuracy for r in rs]):.4f}")
+            lines.append(f"| {p} | {b:.0%} | {_mean([r.accuracy for r in rs]):.4f} | "
+                         + " | ".join(cells) + " |")  # fmt: skip
+    lines.append("")
+    return lines
 
 
 def _delay_rows(delayed: Sequence[RunResult]) -> list[str]:
@@ -444,16 +487,19 @@ def _headline(
         f"### The default policy (`{DEFAULT}`) per cell",
         "",
         "Accuracy of the daemon's default configuration, of random sampling and of the best "
-        "scikit-activeml/River strategy in each cell (mean over seeds; `skal_pal` on seed 0).",
+        "scikit-activeml/River strategy in each cell (mean over seeds).",
         "",
         "| stream | budget | default | random | best competitor | default >= random | "
         "default >= best |",
         "|---|---:|---:|---:|---|:-:|:-:|",
     ]
-    beat_random = beat_best = 0
+    beat_random = beat_best = n = 0
     for s in streams:
         for b in budgets:
             mine, base = cell(s, DEFAULT, b), cell(s, "random", b)
+            if math.isnan(mine) or math.isnan(base):
+                continue  # a cell that was not run
+            n += 1
             best = max(rivals, key=lambda c: cell(s, c, b))
             top = cell(s, best, b)
             beat_random += mine >= base
@@ -462,7 +508,6 @@ def _headline(
                 f"| {s} | {b:.0%} | {mine:.4f} | {base:.4f} | {best} {top:.4f} | "
                 f"{'yes' if mine >= base else '**no**'} | {'yes' if mine >= top else 'no'} |"
             )
-    n = len(streams) * len(budgets)
     lines += ["", f"At least as accurate as random in {beat_random}/{n} cells, as the best "
               f"competitor in {beat_best}/{n}.", ""]  # fmt: skip
     return lines
