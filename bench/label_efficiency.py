@@ -560,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         "--render-only", action="store_true", help="only render the runs kept in --partial"
     )
     p.add_argument("--streams", default=None, help="comma-separated subset of the streams")
+    p.add_argument("--budgets", default=None, help="comma-separated subset of the budgets")
     p.add_argument(
         "--part",
         choices=["all", "main", "delays"],
@@ -574,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(x) for x in args.seeds.split(",")]
     if args.streams:
         streams = args.streams.split(",")
+    if args.budgets:
+        budgets = [float(b) for b in args.budgets.split(",")]
     args.items = args.items or (1500 if args.quick else 20_000)
     started = time.perf_counter()
     runs: list[RunResult] = []
