@@ -54,7 +54,7 @@ class _Moments:
     hundreds and destabilises a linear model.
     """
 
-    __slots__ = ("_buffer", "binary", "clip", "m2", "mean", "n", "warmup")
+    __slots__ = ("_buffer", "binary", "clip", "m2", "mean", "n", "sd", "warmup")
 
     def __init__(self, clip: float, warmup: int) -> None:
         self.clip = clip
@@ -62,6 +62,7 @@ class _Moments:
         self.n = 0
         self.mean = 0.0
         self.m2 = 0.0
+        self.sd = 0.0
         self.binary = True
         self._buffer: list[float] | None = []
 
@@ -75,13 +76,13 @@ class _Moments:
             if len(buffer) >= self.warmup:
                 self._settle(buffer)
             return
-        sd = math.sqrt(self.m2 / self.n) if self.n else 0.0
-        reach = self.clip * sd
+        reach = self.clip * self.sd
         x = min(max(x, self.mean - reach), self.mean + reach)
         self.n += 1
         delta = x - self.mean
         self.mean += delta / self.n
         self.m2 += delta * (x - self.mean)
+        self.sd = math.sqrt(self.m2 / self.n)
 
     def _settle(self, buffer: list[float]) -> None:
         """Leave the warm-up: start Welford from the winsorised buffer."""
@@ -90,13 +91,14 @@ class _Moments:
         kept = [min(max(v, centre - reach), centre + reach) for v in buffer]
         self.mean = sum(kept) / len(kept)
         self.m2 = sum((v - self.mean) ** 2 for v in kept)
+        self.sd = math.sqrt(self.m2 / len(kept))
         self._buffer = None
 
     def location_scale(self) -> tuple[float, float]:
         """The current centre and spread (spread 0 when the feature has not varied)."""
         if self._buffer is not None:
             return _robust(self._buffer) if self._buffer else (0.0, 0.0)
-        return self.mean, math.sqrt(self.m2 / self.n) if self.n else 0.0
+        return self.mean, self.sd
 
 
 def _robust(values: list[float]) -> tuple[float, float]:
@@ -139,35 +141,44 @@ class FeatureStep:
         centre, spread = m.location_scale()
         return centre, spread, m.n
 
-    def __call__(self, x: Features, learn: bool) -> dict[str, Any]:
+    def __call__(self, x: Features, learn: bool) -> dict[str, Any]:  # noqa: PLR0912 - hot path: one pass, type dispatch inline
         """Transform one item; with ``learn`` also update the statistics first."""
         out: dict[str, Any] = {}
+        moments = self._moments
+        clip = self.clip
         for name, value in x.items():
-            if value is None:
+            if type(value) is float and -MAGNITUDE <= value <= MAGNITUDE:
+                v = value  # the common case, kept cheap: a finite float in range
+            elif isinstance(value, bool | int | float):
+                number = _number(value)
+                if number is None:
+                    continue
+                v = number
+            elif value is None:
                 continue
-            if isinstance(value, str):
+            else:
                 out[f"{name}_{value}"] = 1
-                continue
-            if not isinstance(value, int | float):
-                out[f"{name}_{value}"] = 1
-                continue
-            v = _number(value)
-            if v is None:
                 continue
             if not self.scale:
                 out[name] = v
                 continue
-            m = self._moments.get(name)
+            m = moments.get(name)
             if m is None:
-                m = self._moments[name] = _Moments(self.clip, self.warmup)
+                m = moments[name] = _Moments(clip, self.warmup)
             if learn:
                 m.learn(v)
             if m.binary:
                 out[name] = v
                 continue
-            centre, spread = m.location_scale()
-            z = (v - centre) / spread if spread > 0 else 0.0
-            out[name] = min(self.clip, max(-self.clip, z))
+            if m._buffer is None:
+                centre, spread = m.mean, m.sd
+            else:
+                centre, spread = m.location_scale()
+            if spread > 0:
+                z = (v - centre) / spread
+                out[name] = clip if z > clip else -clip if z < -clip else z
+            else:
+                out[name] = 0.0
         return out
 
 
