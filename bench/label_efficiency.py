@@ -374,8 +374,10 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         "|---|" + "---:|" * (len(budgets) + 5),
     ]
     for p in policies:
-        gains = [cell(s, p, b) - cell(s, "random", b) for b in budgets for s in streams]
-        per_budget = [_mean([cell(s, p, b) - cell(s, "random", b) for s in streams])
+        # A policy run on some streams only (default_quotas) is averaged over those.
+        ran = [s for s in streams if not math.isnan(cell(s, p, budgets[0]))]
+        gains = [cell(s, p, b) - cell(s, "random", b) for b in budgets for s in ran]
+        per_budget = [_mean([cell(s, p, b) - cell(s, "random", b) for s in ran])
                       for b in budgets]  # fmt: skip
         wins = sum(g > 0 for g in gains)
         ok = all(r.within_budget for r in runs if r.policy == p)
@@ -392,8 +394,9 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         lines += [f"**{s}**", "", "| policy | " + " | ".join(f"{b:.0%}" for b in budgets)
                   + " | macro-F1 " + " | macro-F1 ".join(f"{b:.0%}" for b in budgets) + " |",
                   "|---|" + "---:|" * (2 * len(budgets))]  # fmt: skip
-        best = {b: max(cell(s, p, b) for p in policies) for b in budgets}
-        for p in policies:
+        here = [p for p in policies if not math.isnan(cell(s, p, budgets[0]))]
+        best = {b: max(cell(s, p, b) for p in here) for b in budgets}
+        for p in here:
             accs = [
                 f"**{cell(s, p, b):.4f}**" if cell(s, p, b) == best[b] else f"{cell(s, p, b):.4f}"
                 for b in budgets
