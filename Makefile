@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint broker-fetch tools bench clean
+.PHONY: demo test unit integration lint broker-fetch tools label-studio bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,13 +29,18 @@ broker-fetch: $(STAMP)
 tools:
 	scripts/install-tools.sh
 
+# label-studio (its own venv), chromium and playwright-core for tests/integration/test_label_studio.py,
+# all cached under ~/.cache/labelgate, never in the repository.
+label-studio:
+	scripts/install-label-studio.sh
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not e2e" tests
 
-integration: $(STAMP) broker-fetch
+integration: $(STAMP) broker-fetch label-studio
 	$(BIN)/python -m pytest -m "integration" tests
 
-test: $(STAMP) broker-fetch tools lint
+test: $(STAMP) broker-fetch tools label-studio lint
 	$(BIN)/python -m pytest --doctest-modules policies daemon connectors tests
 
 bench: $(STAMP) broker-fetch

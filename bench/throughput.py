@@ -9,6 +9,10 @@ Produces N deterministic predictions (``daemon.tools.replay``) to a fresh topic,
   ``/metrics`` until every item is processed and its offset committed; its rate, decision latency
   (from the histogram), peak RSS and RSS at each quarter of the stream.
 
+``--delivery-cost`` instead runs the daemon several times, alternating the default
+``kafka.delivery: exactly_once`` (one transaction per commit) and ``at_least_once``, and writes
+the cost of transactions (its own section of ``docs/benchmarks.md``).
+
 Without ``--bootstrap`` a single-node broker is started with ``scripts/kafka_broker.py`` in a
 temporary directory and stopped at the end. ``--write docs/benchmarks.md`` replaces only the
 throughput section of that file; a hand-written "### Where the time goes" subsection is kept.
@@ -49,6 +53,7 @@ from daemon.tools import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Throughput (issue: foundation baseline)"
+DELIVERY_SECTION = "## Cost of transactions (issue 14)"
 NOTES = "### Where the time goes"
 BATCH = KafkaSettings().consume_batch_size
 SEED_ITEMS = 20_000  # generated once, then repeated with suffixed ids (generation is ~1 s / 20k)
@@ -305,13 +310,21 @@ def committed_offsets(bootstrap: str, group: str, topic: str, parts: list[int]) 
 
 
 def daemon_config(
-    path: Path, bootstrap: str, topics: dict[str, str], group: str, port: int
+    path: Path,
+    bootstrap: str,
+    topics: dict[str, str],
+    group: str,
+    port: int,
+    delivery: str | None = None,
 ) -> Path:
     """A config with the defaults (policy, batch size, commit interval) and this run's topics."""
+    kafka: dict[str, object] = {"bootstrap_servers": bootstrap, "group_id": group, "topics": topics}
+    if delivery is not None:
+        kafka["delivery"] = delivery
     doc = {
         "source": "kafka",
         "classes": replay.CLASSES,
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "topics": topics},
+        "kafka": kafka,
         "server": {"host": "127.0.0.1", "port": port},
         "state_dir": str(path.parent / "state"),
     }
@@ -320,12 +333,18 @@ def daemon_config(
 
 
 def run_daemon(
-    bootstrap: str, topics: dict[str, str], n: int, work: Path, timeout: float
+    bootstrap: str,
+    topics: dict[str, str],
+    n: int,
+    work: Path,
+    timeout: float,
+    delivery: str | None = None,
 ) -> DaemonRun:
     """Run the daemon as a subprocess over the topic; SIGTERM once every offset is committed."""
     group = f"bench-daemon-{uuid.uuid4().hex}"
     port = free_port()
-    config = daemon_config(work / "labelgate.yaml", bootstrap, topics, group, port)
+    work.mkdir(parents=True, exist_ok=True)
+    config = daemon_config(work / "labelgate.yaml", bootstrap, topics, group, port, delivery)
     ends = end_offsets(bootstrap, topics["predictions"])
     log_path = work / "daemon.log"
     run = DaemonRun()
@@ -548,15 +567,72 @@ def section(r: Result) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, body: str) -> None:
-    """Replace (or append) the throughput section, keeping other sections and its notes."""
+def delivery_section(n: int, partitions: int, kafka: str, runs: list[tuple[str, DaemonRun]]) -> str:
+    """The markdown section comparing exactly-once with at-least-once delivery."""
+    interval = KafkaSettings().commit_interval_seconds
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    rates = {m: [r.steady_rate(n) for d, r in runs if d == m] for m, _ in runs}
+    cpus = {m: [r.cpu_us(n) for d, r in runs if d == m] for m, _ in runs}
+    totals = {m: [r.total_rate(n) for d, r in runs if d == m] for m, _ in runs}
+    eos, alo = "exactly_once", "at_least_once"
+    ratio = median(rates[eos]) / median(rates[alo])
+    cpu_cost = median(cpus[eos]) / median(cpus[alo]) - 1
+    spread = max(
+        (max(v) - min(v)) / median(v) for v in rates.values() if v
+    )  # between runs of one setting
+    lines = [
+        DELIVERY_SECTION,
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/throughput.py "
+        f"--delivery-cost`: {n:,} predictions on {partitions} partitions, the daemon run "
+        f"{len(runs)} times alternating `kafka.delivery` (fresh consumer group each time), every "
+        f"other setting at its default (commit every {interval:g} s). Revision {_revision()}; "
+        f"{_machine()}; Kafka {kafka}.",
+        "",
+        "| delivery | items/s, first item to all processed (each run) | median | CPU µs/item "
+        "(median) | items/s, start to all committed (median) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for mode in (eos, alo):
+        each = ", ".join(f"{x:,.0f}" for x in rates[mode])
+        lines.append(
+            f"| `{mode}` | {each} | {median(rates[mode]):,.0f} | {median(cpus[mode]):.1f} | "
+            f"{median(totals[mode]):,.0f} |"
+        )
+    lines += [
+        "",
+        f"**Throughput exactly-once / at-least-once (medians): {ratio:.2f}; CPU per item "
+        f"{cpu_cost:+.1%}.** Runs of one setting differ by up to {spread:.0%} here, so only a "
+        "difference beyond that is a measured cost. Per commit a transaction adds the "
+        "`AddPartitionsToTxn`/`AddOffsetsToTxn` round trips, `EndTxn` and a commit marker in "
+        "every partition it wrote to; at one commit per second that is a few milliseconds a "
+        "second. At-least-once in turn serves a delivery report per output to track offsets, "
+        "which exactly-once does not need. The model checkpoint written before each commit "
+        "(only when the model learned something; no labels arrive here) is not part of this "
+        "figure.",
+        "",
+        "Reproduce: `.venv/bin/python bench/throughput.py --delivery-cost --write "
+        "docs/benchmarks.md` (options: `--items`, `--partitions`, `--repeat` runs per "
+        "setting, `--bootstrap HOST:PORT`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, body: str, heading: str = SECTION) -> None:
+    """Replace (or append) one section, keeping other sections and its notes."""
     old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = old.find(SECTION)
+    start = old.find(heading)
     if start < 0:
         path.write_text(old.rstrip("\n") + "\n\n" + body)
         return
-    nxt = re.search(r"^## ", old[start + len(SECTION) :], flags=re.MULTILINE)
-    end = start + len(SECTION) + nxt.start() if nxt else len(old)
+    nxt = re.search(r"^## ", old[start + len(heading) :], flags=re.MULTILINE)
+    end = start + len(heading) + nxt.start() if nxt else len(old)
     current = old[start:end]
     notes = current.find(NOTES)
     if notes >= 0:
@@ -615,7 +691,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", type=Path, help="markdown file whose throughput section to update")
     p.add_argument("--bootstrap", help="use this broker instead of starting one")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this")
+    p.add_argument(
+        "--delivery-cost",
+        action="store_true",
+        help="compare exactly_once with at_least_once delivery instead",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="runs per delivery setting")
     args = p.parse_args(argv)
+    if args.delivery_cost:
+        return delivery_cost(args)
     n = args.items
     with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
         work = Path(tmp)
@@ -646,6 +730,43 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(args.write, section(result))
         print(f"wrote {args.write}", file=sys.stderr)
     return 0 if daemon.exit_code == 0 else 1
+
+
+def delivery_cost(args: argparse.Namespace) -> int:
+    """Run the daemon alternately with and without transactions over the same stream."""
+    n = args.items
+    runs: list[tuple[str, DaemonRun]] = []
+    with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
+        work = Path(tmp)
+        stream = make_stream(n, work)
+        with broker(args.bootstrap, work) as (bootstrap, kafka):
+            topics = create_topics(bootstrap, args.partitions)
+            try:
+                produce(bootstrap, topics["predictions"], stream)
+                del stream
+                for i in range(args.repeat):
+                    for mode in ("exactly_once", "at_least_once"):
+                        done = _step(f"daemon {mode} #{i + 1}")
+                        run = run_daemon(
+                            bootstrap, topics, n, work / f"{mode}-{i}", args.timeout, mode
+                        )
+                        done()
+                        if run.exit_code != 0:
+                            raise RuntimeError(f"daemon ({mode}) exited with {run.exit_code}")
+                        runs.append((mode, run))
+                        print(
+                            f"{mode:<14} {run.steady_rate(n):>10,.0f} items/s "
+                            f"{run.cpu_us(n):6.1f} us/item",
+                            flush=True,
+                        )
+            finally:
+                delete_topics(bootstrap, topics)
+    body = delivery_section(n, args.partitions, kafka, runs)
+    print(body)
+    if args.write:
+        write_markdown(args.write, body, DELIVERY_SECTION)
+        print(f"wrote {args.write}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

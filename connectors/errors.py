@@ -11,3 +11,16 @@ class ConnectorError(Exception):
 
 class DeliveryError(ConnectorError):
     """An output could not be delivered; its input must not be committed."""
+
+
+class TransactionAbortedError(ConnectorError):
+    """The open transaction is gone: aborted, fenced, or its partitions were lost.
+
+    Nothing since the last commit is visible to ``read_committed`` readers; the caller must
+    drop its in-memory state and resume from what was committed (fresh clients, restored
+    state). ``fatal`` says the producer itself is unusable (fenced or a fatal client error).
+    """
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal

@@ -49,7 +49,6 @@ class SimulatedExpert:
         self._due: list[tuple[float, int, str]] = []
         self._seq = 0
         self._offset = 0
-        self.requests_seen = 0
 
     # Sink side: label requests arrive here.
     def send(
@@ -63,7 +62,6 @@ class SimulatedExpert:
             requested = datetime.fromisoformat(request["requested_at"]).timestamp()
             heapq.heappush(self._due, (requested + self.delay_seconds, self._seq, request["id"]))
             self._seq += 1
-            self.requests_seen += 1
         if on_delivery is not None:
             on_delivery(None)
 

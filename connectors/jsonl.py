@@ -83,6 +83,12 @@ class JsonlSource:
     def share(self) -> float:
         return 1.0
 
+    def positions(self) -> dict[TopicPartition, int]:
+        return {}  # a file commits nothing: it is replayed from its start
+
+    def partition_count(self) -> int:
+        return 1
+
     def lag(self) -> dict[TopicPartition, int]:
         return {}
 

@@ -2,6 +2,14 @@
 
 Clients are created on first use, not in constructors, and every message becomes our own
 :class:`~connectors.record.Record` at this boundary.
+
+Exactly-once (the default of the daemon) rests on three things here: one transactional producer
+per instance (a stable ``transactional.id``, so a restarted instance fences its previous
+incarnation and aborts its open transaction), the consumed offsets sent to that transaction
+(:class:`KafkaTransaction`), and ``isolation.level=read_committed`` for every consumer
+labelgate runs, its own state topic included. Transaction errors are classified as librdkafka
+documents them: retriable ones are retried until the deadline, abortable ones abort, fatal ones
+need a new producer; the last two surface as :class:`~connectors.errors.TransactionAbortedError`.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as KafkaTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from connectors.errors import ConnectorError, DeliveryError
+from connectors.errors import ConnectorError, DeliveryError, TransactionAbortedError
 from connectors.protocols import DeliveryCallback, TopicPartition
 from connectors.record import Record
 
@@ -34,15 +42,31 @@ def _raise_if_fatal(err: Any) -> None:
 
 
 class KafkaOutputs:
-    """One idempotent producer shared by every output topic (requests, audit, dead letters, state).
+    """One producer shared by every output topic (requests, evidence, dead letters, state).
 
-    Delivery reports are served by :meth:`poll` and :meth:`flush` in the calling thread, so the
-    daemon's offset bookkeeping stays single-threaded.
+    With ``transactional_id`` the producer is transactional: :meth:`start` fences earlier
+    incarnations of the same id and opens the first transaction, and everything produced belongs
+    to the open transaction until :meth:`commit_transaction`. Without it the producer is only
+    idempotent (at-least-once). Delivery reports are served by :meth:`poll` and :meth:`flush` in
+    the calling thread, so the daemon's offset bookkeeping stays single-threaded.
     """
 
-    def __init__(self, conf: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        conf: Mapping[str, str],
+        transactional_id: str | None = None,
+        transaction_timeout: float = 30.0,
+    ) -> None:
         self.conf = dict(conf)
+        self.transactional_id = transactional_id
+        self.transaction_timeout = transaction_timeout
         self._producer: Any = None
+        self._in_transaction = False
+
+    @property
+    def transactional(self) -> bool:
+        """Whether outputs are written in transactions."""
+        return self.transactional_id is not None
 
     def _client(self) -> Any:
         if self._producer is None:
@@ -53,6 +77,9 @@ class KafkaOutputs:
                 "compression.type": "lz4",
                 "error_cb": self._on_error,
             }
+            if self.transactional_id is not None:
+                conf["transactional.id"] = self.transactional_id
+                conf["transaction.timeout.ms"] = int(self.transaction_timeout * 1000)
             conf.update(self.conf)
             self._producer = Producer(conf)
         return self._producer
@@ -61,6 +88,70 @@ class KafkaOutputs:
     def _on_error(err: Any) -> None:
         log.warning("kafka_producer_error", error=str(err))
         _raise_if_fatal(err)
+
+    def start(self, timeout: float) -> None:
+        """Fence earlier incarnations of this transactional id and begin a transaction.
+
+        ``init_transactions`` aborts whatever transaction a crashed predecessor left open, so
+        its outputs never become visible and the state it was writing is not waited for.
+        A no-op for a non-transactional producer or when already started. Raises
+        :class:`~connectors.errors.ConnectorError` when the transaction coordinator cannot be
+        reached within ``timeout`` seconds.
+        """
+        if self.transactional_id is None or self._in_transaction:
+            return
+        producer = self._client()
+        deadline = time.monotonic() + timeout
+        try:
+            _transact(lambda: producer.init_transactions(_left(deadline)), "init", deadline)
+        except TransactionAbortedError as exc:
+            raise ConnectorError(f"cannot initialise transactions: {exc}") from exc
+        producer.begin_transaction()
+        self._in_transaction = True
+
+    def commit_transaction(
+        self, offsets: Mapping[TopicPartition, int], group_metadata: Any, timeout: float
+    ) -> None:
+        """Send ``offsets`` to the open transaction, commit it, and begin the next one.
+
+        Raises
+        ------
+        TransactionAbortedError
+            The transaction was aborted (or the producer fenced); nothing of it is visible.
+        """
+        producer = self._client()
+        if not self._in_transaction:
+            self.start(timeout)
+        deadline = time.monotonic() + timeout
+        abort = self._abort_after_error
+        if offsets:
+            tps = [KafkaTopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            _transact(
+                lambda: producer.send_offsets_to_transaction(tps, group_metadata, _left(deadline)),
+                "send_offsets_to_transaction",
+                deadline,
+                abort,
+            )
+        _transact(lambda: producer.commit_transaction(_left(deadline)), "commit", deadline, abort)
+        self._in_transaction = False
+        try:
+            producer.begin_transaction()
+        except KafkaException as exc:
+            raise TransactionAbortedError(f"begin_transaction: {exc}", fatal=True) from exc
+        self._in_transaction = True
+
+    def _abort_after_error(self) -> None:
+        self.abort(5.0)
+
+    def abort(self, timeout: float) -> None:
+        """Abort the open transaction, best effort (a new incarnation aborts it anyway)."""
+        if self._producer is None or not self._in_transaction:
+            return
+        self._in_transaction = False
+        try:
+            self._producer.abort_transaction(timeout)
+        except KafkaException as exc:
+            log.warning("kafka_abort_failed", error=str(exc))
 
     def sink(self, topic: str) -> KafkaTopicSink:
         """A sink writing to one topic through the shared producer."""
@@ -72,21 +163,35 @@ class KafkaOutputs:
         value: bytes | None,
         key: bytes | None,
         on_delivery: DeliveryCallback | None,
+        partition: int | None = None,
     ) -> None:
-        """Queue a message; waits for queue space instead of failing when the buffer is full."""
+        """Queue a message; waits for queue space instead of failing when the buffer is full.
+
+        ``partition`` pins the message to one partition (state records of one input partition
+        always go to the same state partition); otherwise the key decides.
+        """
         producer = self._client()
+        if self.transactional_id is not None and not self._in_transaction:
+            self.start(self.transaction_timeout)
         callback = None
         if on_delivery is not None:
 
             def callback(err: Any, _msg: Any, _cb: DeliveryCallback = on_delivery) -> None:
                 _cb(None if err is None else DeliveryError(f"{topic}: {err}"))
 
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         while True:
             try:
-                producer.produce(topic, value=value, key=key, on_delivery=callback)
+                producer.produce(topic, value=value, key=key, on_delivery=callback, **extra)
                 return
             except BufferError:
                 producer.poll(0.05)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if self.transactional_id is None or err is None:
+                    raise ConnectorError(f"produce to {topic!r} failed: {exc}") from exc
+                self.abort(5.0)
+                raise TransactionAbortedError(f"produce: {err}", fatal=bool(err.fatal())) from exc
 
     def poll(self) -> None:
         """Serve delivery reports without blocking."""
@@ -100,12 +205,68 @@ class KafkaOutputs:
         return int(self._producer.flush(timeout))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush (bounded) and drop the client."""
+        """Flush (bounded) and drop the client; an open transaction is aborted, not committed."""
         if self._producer is not None:
+            self.abort(min(timeout, 5.0))
             left = self.flush(timeout)
             if left:
                 log.error("kafka_producer_close_undelivered", messages=left)
             self._producer = None
+
+
+def _left(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _transact(
+    call: Callable[[], Any],
+    what: str,
+    deadline: float,
+    abort: Callable[[], None] | None = None,
+) -> Any:
+    """Run one transactional API call, classifying its errors as librdkafka documents them.
+
+    Retriable errors are retried until ``deadline``; errors that require an abort abort (when
+    ``abort`` is given) and raise :class:`TransactionAbortedError`; fatal errors raise it with
+    ``fatal=True`` (the producer must be recreated).
+    """
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if err is None:
+                raise TransactionAbortedError(f"{what}: {exc}", fatal=True) from exc
+            if err.fatal():
+                raise TransactionAbortedError(f"{what}: {err}", fatal=True) from exc
+            if err.retriable() and not err.txn_requires_abort() and time.monotonic() < deadline:
+                log.warning("kafka_transaction_retry", step=what, error=str(err))
+                time.sleep(0.1)
+                continue
+            if abort is not None:
+                abort()
+            raise TransactionAbortedError(f"{what}: {err}") from exc
+
+
+class KafkaTransaction:
+    """The :class:`~connectors.protocols.Transaction` of a transactional producer and the
+    consumer group whose offsets it commits."""
+
+    def __init__(self, outputs: KafkaOutputs, source: KafkaGroupSource) -> None:
+        self.outputs = outputs
+        self.source = source
+
+    def start(self, timeout: float) -> None:
+        """Fence the previous incarnation and open the first transaction."""
+        self.outputs.start(timeout)
+
+    def commit(self, offsets: Mapping[TopicPartition, int], timeout: float) -> None:
+        """Offsets and everything produced since the last commit, atomically."""
+        self.outputs.commit_transaction(offsets, self.source.group_metadata(), timeout)
+
+    def abort(self, timeout: float) -> None:
+        """Abort the open transaction."""
+        self.outputs.abort(timeout)
 
 
 class KafkaTopicSink:
@@ -124,6 +285,16 @@ class KafkaTopicSink:
     ) -> None:
         self.outputs.produce(self.topic, value, key, on_delivery)
 
+    def send_to(
+        self,
+        partition: int,
+        value: bytes | None,
+        key: bytes | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Send to one partition of the topic (keyed state that moves with an input partition)."""
+        self.outputs.produce(self.topic, value, key, on_delivery, partition)
+
     def serve_deliveries(self) -> None:
         self.outputs.poll()
 
@@ -135,11 +306,20 @@ class KafkaTopicSink:
 
 
 class KafkaGroupSource:
-    """A consumer-group member reading one topic, committing only offsets stored explicitly.
+    """A consumer-group member reading one topic, committing only what the daemon says.
 
-    ``enable.auto.offset.store`` and ``enable.auto.commit`` are off: the daemon stores an offset
-    only once the item's outputs are delivered, and commits stored offsets periodically and at
-    shutdown (at-least-once). Rebalance callbacks are forwarded to the daemon.
+    Auto-commit and auto offset store are off: in exactly-once mode the offsets travel in the
+    producer's transaction (:meth:`positions`, :meth:`group_metadata`); in at-least-once mode the
+    daemon stores an offset once the item's outputs are delivered and :meth:`commit` commits.
+
+    Membership is static when ``instance_id`` is given (``group.instance.id``): a restarted
+    member with the same id gets its partitions back without a rebalance, as long as it returns
+    within ``session_timeout`` seconds; assignment is ``cooperative-sticky``, so a rebalance only
+    moves the partitions that change owner and the others keep flowing. Messages are read
+    ``read_committed``. Rebalance callbacks are forwarded to the daemon; when
+    ``fail_on_lost`` is set, partitions lost without a revocation (session expired, fenced)
+    make the next :meth:`poll` raise :class:`~connectors.errors.TransactionAbortedError`,
+    because the open transaction holds work for partitions that now belong to someone else.
     """
 
     def __init__(
@@ -149,6 +329,9 @@ class KafkaGroupSource:
         group_id: str,
         on_assign: PartitionsCallback | None = None,
         on_revoke: PartitionsCallback | None = None,
+        instance_id: str | None = None,
+        session_timeout: float = 10.0,
+        fail_on_lost: bool = False,
     ) -> None:
         self.conf = dict(conf)
         self.topic = topic
@@ -156,19 +339,31 @@ class KafkaGroupSource:
         self.name = topic
         self.on_assign = on_assign
         self.on_revoke = on_revoke
+        self.instance_id = instance_id
+        self.session_timeout = session_timeout
+        self.fail_on_lost = fail_on_lost
         self._consumer: Any = None
         self._assignment: set[TopicPartition] = set()
         self._joined = False
+        self._lost_partitions: list[TopicPartition] = []
+        self._partition_count: int | None = None
 
     def _client(self) -> Any:
         if self._consumer is None:
+            session_ms = int(self.session_timeout * 1000)
             conf: dict[str, Any] = {
                 "group.id": self.group_id,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "cooperative-sticky",
+                "session.timeout.ms": session_ms,
+                "heartbeat.interval.ms": max(100, session_ms // 10),
                 "error_cb": self._on_error,
             }
+            if self.instance_id is not None:
+                conf["group.instance.id"] = self.instance_id
             conf.update(self.conf)
             self._consumer = Consumer(conf)
             self._consumer.subscribe(
@@ -209,9 +404,13 @@ class KafkaGroupSource:
         tps = [(p.topic, p.partition) for p in partitions]
         log.warning("partitions_lost", partitions=[p for _, p in tps])
         self._assignment.difference_update(tps)
+        self._lost_partitions.extend(tps)
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
         messages = self._client().consume(num_messages=max_records, timeout=timeout)
+        if self._lost_partitions and self.fail_on_lost:
+            lost, self._lost_partitions = self._lost_partitions, []
+            raise TransactionAbortedError(f"partitions lost: {sorted(p for _, p in lost)}")
         out: list[Record] = []
         for msg in messages:
             err = msg.error()
@@ -251,6 +450,32 @@ class KafkaGroupSource:
             if exc.args and exc.args[0].code() == KafkaError._NO_OFFSET:
                 return  # nothing new to commit
             raise ConnectorError(f"commit failed: {exc}") from exc
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Next offset to read per assigned partition (only partitions read from so far)."""
+        if self._consumer is None or not self._assignment:
+            return {}
+        tps = [KafkaTopicPartition(t, p) for t, p in self._assignment]
+        return {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self._consumer.position(tps)
+            if tp.offset >= 0
+        }
+
+    def group_metadata(self) -> Any:
+        """The consumer group metadata a transaction needs to commit this member's offsets."""
+        return self._client().consumer_group_metadata()
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        """Currently assigned partitions."""
+        return set(self._assignment)
+
+    def partition_count(self) -> int:
+        """Partitions of the topic (metadata read once; partitions are not expected to change)."""
+        if self._partition_count is None:
+            self._partition_count = len(_partitions(self._client(), self.topic, 30.0))
+        return self._partition_count
 
     def committed(self, timeout: float = 10.0) -> dict[TopicPartition, int]:
         """Committed offsets of the current assignment."""
@@ -343,6 +568,7 @@ class KafkaAssignedSource:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
             }
             conf.update(self.conf)
             consumer = Consumer(conf)
@@ -380,51 +606,83 @@ class KafkaAssignedSource:
 
 
 def read_topic(
-    conf: Mapping[str, str], topic: str, timeout: float = 60.0
+    conf: Mapping[str, str],
+    topic: str,
+    timeout: float = 60.0,
+    partitions: Iterable[int] | None = None,
 ) -> list[tuple[bytes | None, bytes | None]]:
-    """Read a (compacted) topic from the beginning to its current end, as (key, value) pairs."""
-    consumer = Consumer(
+    """Read a (compacted) topic ``read_committed`` from its beginning, as (key, value) pairs.
+
+    Reads ``partitions`` (all by default) up to the high watermark seen when called, which
+    includes every transaction committed before the call: the read waits until the transactions
+    open at that moment are decided (committed, aborted, or timed out), so a new owner of a
+    partition sees the state its previous owner committed when handing it over.
+    """
+    reader = Consumer(
         {
             "group.id": f"labelgate-restore-{topic}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
             **conf,
         }
     )
+    # The read_committed consumer sees the last stable offset as its end; the target is the
+    # high watermark, which only a read_uncommitted query returns.
+    probe = Consumer(
+        {"group.id": f"labelgate-restore-{topic}", **conf, "isolation.level": "read_uncommitted"}
+    )
     try:
-        parts = _partitions(consumer, topic, timeout)
-        ends: dict[int, int] = {}
-        tps = []
+        parts = sorted(partitions) if partitions is not None else None
+        parts = parts if parts is not None else _partitions(reader, topic, timeout)
+        targets: dict[int, int] = {}
         for p in parts:
-            low, high = consumer.get_watermark_offsets(
-                KafkaTopicPartition(topic, p), timeout=timeout
-            )
+            low, high = probe.get_watermark_offsets(KafkaTopicPartition(topic, p), timeout=timeout)
             if high > low:
-                ends[p] = high
-                tps.append(KafkaTopicPartition(topic, p, OFFSET_BEGINNING))
-        if not tps:
+                targets[p] = high
+        if not targets:
             return []
-        consumer.assign(tps)
+        reader.assign([KafkaTopicPartition(topic, p, OFFSET_BEGINNING) for p in targets])
         out: list[tuple[bytes | None, bytes | None]] = []
         deadline = time.monotonic() + timeout
-        while ends:
+        while targets:
             if time.monotonic() > deadline:
-                raise ConnectorError(f"timed out restoring state from {topic!r}")
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                raise ConnectorError(
+                    f"timed out restoring state from {topic!r} (partitions {sorted(targets)}); "
+                    "an open transaction of another instance may hold it"
+                )
+            for msg in reader.consume(num_messages=1000, timeout=0.2):
                 err = msg.error()
-                partition = int(msg.partition() or 0)
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        ends.pop(partition, None)
                         continue
                     raise ConnectorError(f"reading {topic!r}: {err}")
                 out.append((msg.key(), msg.value()))
-                if int(msg.offset() or 0) + 1 >= ends.get(partition, 0):
-                    ends.pop(partition, None)
+            positions = reader.position([KafkaTopicPartition(topic, p) for p in targets])
+            for tp in positions:
+                if tp.offset >= targets[tp.partition]:
+                    targets.pop(tp.partition)
         return out
+    except KafkaException as exc:
+        raise ConnectorError(f"reading {topic!r}: {exc}") from exc
     finally:
-        consumer.close()
+        reader.close()
+        probe.close()
+
+
+def partition_count(conf: Mapping[str, str], topic: str, timeout: float = 30.0) -> int:
+    """How many partitions a topic has."""
+    admin = AdminClient(dict(conf))
+    try:
+        meta = admin.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise ConnectorError(f"cannot read metadata of {topic!r}: {exc}") from exc
+    info = meta.topics.get(topic)
+    if info is None or info.error is not None:
+        raise ConnectorError(
+            f"topic {topic!r} is not available: {info.error if info else 'missing'}"
+        )
+    return len(info.partitions)
 
 
 def ensure_topics(
@@ -444,7 +702,8 @@ def ensure_topics(
             t,
             num_partitions=partitions,
             replication_factor=replication_factor,
-            config={"cleanup.policy": "compact"} if t in compact else {},
+            # Small segments so compaction keeps the state topic (read at every hand-over) short.
+            config={"cleanup.policy": "compact", "segment.ms": "600000"} if t in compact else {},
         )
         for t in dict.fromkeys(topics)
         if t not in existing

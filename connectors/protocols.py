@@ -75,3 +75,26 @@ class CommittingSource(Source, Protocol):
 
     def lag(self) -> dict[TopicPartition, int]:
         """Messages behind the end, per assigned partition (best effort)."""
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Next offset to read, per assigned partition: what a transaction commits."""
+
+    def partition_count(self) -> int:
+        """Partitions of the topic (1 without a consumer group)."""
+
+
+class Transaction(Protocol):
+    """Atomic commit of everything produced since the last commit, with the input offsets.
+
+    ``commit`` raises :class:`~connectors.errors.TransactionAbortedError` when the transaction could
+    not be committed; nothing of it is then visible to ``read_committed`` readers.
+    """
+
+    def start(self, timeout: float) -> None:
+        """Fence earlier incarnations (aborting what they left open); open a transaction."""
+
+    def commit(self, offsets: Mapping[TopicPartition, int], timeout: float) -> None:
+        """Send ``offsets`` (next offset per input partition) to the transaction and commit."""
+
+    def abort(self, timeout: float) -> None:
+        """Abort the open transaction (best effort; a crash has the same effect)."""

@@ -1,4 +1,4 @@
-"""The labelgate service: config, message contracts, the loop, learner, state, metrics, CLI."""
+"""The labelgate service in rooms: contracts, model, labeling, monitoring, service, tools."""
 
 from daemon.config import Settings, load_settings
 from daemon.contracts.messages import (

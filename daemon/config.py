@@ -8,17 +8,76 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from daemon.errors import ConfigError
 
 PositiveSeconds = Annotated[float, Field(gt=0.0)]
+MASK = "**********"
+"""What a secret looks like when printed (the same as pydantic's ``SecretStr``)."""
+
+_SECRET_WORDS = ("password", "secret", "token", "credential", "jaas", "oauthbearer.config")
+_PATH_SUFFIXES = (".location", ".keytab")
+_PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+# Properties labelgate sets itself because its delivery guarantees depend on them.
+_MANAGED_PROPERTIES = frozenset(
+    {
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "enable.idempotence",
+        "isolation.level",
+        "transactional.id",
+    }
+)
+
+
+def is_secret_property(name: str) -> bool:
+    """Whether a librdkafka property holds a secret (a password, token, or key material).
+
+    Conservative: anything naming a password, secret, token, credential or JAAS/OAuth config, and
+    anything naming a key except a file path to one (``ssl.key.location``).
+
+    >>> [is_secret_property(k) for k in ("sasl.password", "ssl.key.pem", "ssl.key.location")]
+    [True, True, False]
+    """
+    lowered = name.lower()
+    if any(word in lowered for word in _SECRET_WORDS):
+        return True
+    return "key" in lowered and not lowered.endswith(_PATH_SUFFIXES)
+
+
+def _property_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _masked_properties(props: dict[str, str]) -> dict[str, str]:
+    return {k: MASK if is_secret_property(k) else v for k, v in props.items()}
 
 
 class _Section(BaseModel):
@@ -52,17 +111,89 @@ class KafkaSettings(_Section):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     extra: dict[str, str] = Field(
-        default_factory=dict, description="Extra librdkafka properties, passed through as is."
+        default_factory=dict,
+        description=(
+            "Extra librdkafka properties, passed through; secret-looking ones (password, secret, "
+            "token, key material) are masked when printed."
+        ),
+    )
+    startup_timeout_seconds: PositiveSeconds = Field(
+        default=30.0,
+        description="How long startup waits for the broker (metadata) before failing.",
+    )
+    delivery: Literal["exactly_once", "at_least_once"] = Field(
+        default="exactly_once",
+        description=(
+            "exactly_once: outputs, state and offsets in one transaction per commit (needs a "
+            "cluster with transactions). at_least_once: for clusters without them; a crash can "
+            "repeat requests and evidence produced since the last commit."
+        ),
     )
     consume_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
     poll_timeout_seconds: PositiveSeconds = 0.2
-    commit_interval_seconds: PositiveSeconds = 5.0
+    commit_interval_seconds: PositiveSeconds = Field(
+        default=1.0,
+        description="Requests and evidence become visible to read_committed readers at commit.",
+    )
+    session_timeout_seconds: Annotated[float, Field(ge=6.0, le=300.0)] = Field(
+        default=10.0,
+        description="How long a silent member keeps its partitions (static membership).",
+    )
+    transaction_timeout_seconds: Annotated[float, Field(ge=5.0, le=900.0)] = Field(
+        default=20.0,
+        description="After this, the broker aborts a crashed instance's open transaction.",
+    )
     flush_timeout_seconds: PositiveSeconds = 10.0
     create_topics: bool = Field(
         default=False, description="Create missing topics at startup (the state topic compacted)."
     )
     topic_partitions: Annotated[int, Field(ge=1)] = 1
     topic_replication_factor: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("extra", mode="before")
+    @classmethod
+    def _extra_as_text(cls, value: Any) -> Any:
+        """YAML reads ``linger.ms: 5`` as a number; librdkafka takes every value as text."""
+        if not isinstance(value, dict):
+            return value
+        return {key: _property_text(item) for key, item in value.items()}
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_names(cls, extra: dict[str, str]) -> dict[str, str]:
+        for name in extra:
+            if not _PROPERTY_NAME.match(name):
+                raise ValueError(f"{name!r} is not a librdkafka property name")
+            if name in _MANAGED_PROPERTIES:
+                raise ValueError(f"{name!r} is set by labelgate (its delivery guarantees need it)")
+        return extra
+
+    @field_serializer("extra")
+    def _masked_extra(self, extra: dict[str, str]) -> dict[str, str]:
+        return _masked_properties(extra)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, _masked_properties(value) if name == "extra" else value
+
+    def setting_for(self, prop: str) -> str:
+        """The configuration path that sets a librdkafka property, for error messages."""
+        first_class = {
+            "bootstrap.servers": "bootstrap_servers",
+            "client.id": "client_id",
+            "group.id": "group_id",
+            "security.protocol": "security_protocol",
+            "sasl.mechanism": "sasl_mechanism",
+            "sasl.username": "sasl_username",
+            "sasl.password": "sasl_password",
+            "ssl.ca.location": "ssl_ca_location",
+            "ssl.certificate.location": "ssl_certificate_location",
+            "ssl.key.location": "ssl_key_location",
+            "ssl.key.password": "ssl_key_password",
+        }
+        if prop in self.extra or prop not in first_class:
+            return f"kafka.extra.{prop}"
+        return f"kafka.{first_class[prop]}"
 
     def common(self) -> dict[str, str]:
         """librdkafka properties shared by consumers, producers and the admin client."""
@@ -100,7 +231,7 @@ class FileSettings(_Section):
     state: Path = Path("out/state.jsonl")
 
 
-class SimulatedExpert(_Section):
+class ExpertSettings(_Section):
     """A stand-in expert that answers label requests from a ground-truth file after a delay."""
 
     truth: Path
@@ -154,8 +285,9 @@ class ModelSettings(_Section):
     score_source: ScoreSource = ScoreSource.ONLINE
 
 
-class Strategy(StrEnum):
-    """Query strategies available to the daemon (see ``policies``)."""
+class StrategyName(StrEnum):
+    """Names of the query strategies available to the daemon (the strategies are in
+    ``policies``; :class:`policies.Strategy` is their protocol)."""
 
     RANDOM = "random"
     FIXED_UNCERTAINTY = "fixed_uncertainty"
@@ -263,8 +395,8 @@ class QuotaSettings(_Section):
 class PolicySettings(_Section):
     """How items are chosen: a strategy, optional wrappers, a budget."""
 
-    strategy: Strategy = Field(
-        default=Strategy.FIXED_UNCERTAINTY,
+    strategy: StrategyName = Field(
+        default=StrategyName.FIXED_UNCERTAINTY,
         description="With threshold 1.0 and quantile pacing: the filter ranks uncertainty.",
     )
     seed: int = 0
@@ -331,6 +463,76 @@ class Resolution(StrEnum):
     MAJORITY = "majority"
 
 
+class LabelStudioSettings(_Section):
+    """A Label Studio project that serves one queue, through ``labelgate bridge label-studio``.
+
+    The token is a personal access token (or a legacy token where the organisation enabled
+    them); give it here or, better, in the environment variable named by ``token_env`` (Helm
+    sets that from a Secret).
+    """
+
+    url: Annotated[str, Field(pattern=r"^https?://")] = Field(
+        description="Base URL of the Label Studio server, e.g. http://label-studio:8080."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="API token; default: the variable named by token_env."
+    )
+    token_env: str = Field(
+        default="LABEL_STUDIO_TOKEN", description="Environment variable holding the token."
+    )
+    auth: Literal["auto", "personal", "legacy"] = Field(
+        default="auto",
+        description="personal: JWT refresh -> access (Bearer); legacy: 'Token'; auto: by shape.",
+    )
+    project_id: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Existing project; default: found or created by title."
+    )
+    project_title: str | None = Field(
+        default=None, description="Project title; default 'labelgate <queue>'."
+    )
+    label_config: str | None = Field(
+        default=None,
+        description="Labeling config (XML); its <Choices> must be exactly the classes. "
+        "Default: generated from classes.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="URL at which Label Studio reaches the bridge's /webhook; none: polling only.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret Label Studio sends with every webhook call; "
+        "default: the variable named by webhook_secret_env, if set.",
+    )
+    webhook_secret_env: str = Field(
+        default="LABEL_STUDIO_WEBHOOK_SECRET",
+        description="Environment variable holding the webhook secret.",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Label Studio user (email or username) or group (@domain) -> labeler_role; "
+        "default: the queue's role.",
+    )
+    group_id: str | None = Field(
+        default=None, description="Consumer group of the bridge; default labelgate-bridge-<queue>."
+    )
+    cursor_topic: str = Field(
+        default="labelgate-bridge-state",
+        description="Compacted topic keeping the bridge's durable annotation cursor.",
+    )
+    poll_interval_seconds: PositiveSeconds = Field(
+        default=10.0, description="Catch-up poll of annotations (webhooks are the fast path)."
+    )
+    timeout_seconds: PositiveSeconds = 10.0
+    retries: Annotated[int, Field(ge=0, le=20)] = Field(
+        default=3, description="Extra attempts per HTTP call while Label Studio is down or 5xx."
+    )
+    backoff_seconds: PositiveSeconds = 0.5
+    backoff_max_seconds: PositiveSeconds = 30.0
+    host: str = Field(default="0.0.0.0", description="Bridge's HTTP server (webhook, metrics).")
+    port: Annotated[int, Field(ge=0, le=65535)] = 8081
+
+
 class QueueSettings(_Section):
     """One expert (oracle) queue."""
 
@@ -363,6 +565,9 @@ class QueueSettings(_Section):
     redact: dict[str, RedactionMode] = Field(
         default_factory=dict,
         description="Per field (feature name or group.<attr>): drop, mask or hash.",
+    )
+    label_studio: LabelStudioSettings | None = Field(
+        default=None, description="Serve this queue from a Label Studio project (the bridge)."
     )
 
     @model_validator(mode="after")
@@ -408,6 +613,15 @@ class SchemaSettings(_Section):
 
     strict: bool = Field(default=False, description="Reject unknown fields in predictions.")
     max_message_bytes: Annotated[int, Field(ge=256)] = 1_000_000
+    max_abs_feature: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
+        default=1e12,
+        description=(
+            "Largest magnitude of a numeric feature (and of a cost hint); beyond it: out_of_range."
+        ),
+    )
+    max_string_length: Annotated[int, Field(ge=1)] = Field(
+        default=4096, description="Longest string feature value or feature name; beyond: too_long."
+    )
 
 
 class MonitoringSettings(_Section):
@@ -471,7 +685,7 @@ class Settings(BaseSettings):
     classes: Annotated[list[str], Field(min_length=2)]
     kafka: KafkaSettings = KafkaSettings()
     files: FileSettings = FileSettings()
-    expert: SimulatedExpert | None = None
+    expert: ExpertSettings | None = None
     model: ModelSettings = ModelSettings()
     policy: PolicySettings = PolicySettings()
     queues: Annotated[list[QueueSettings], Field(min_length=1)] = Field(
@@ -488,7 +702,18 @@ class Settings(BaseSettings):
         default=Path("state"), description="Model checkpoints; a persistent volume in Kubernetes."
     )
     instance_id: str = Field(
-        default="0", description="Scopes this replica's keys in the shared state log."
+        default="0",
+        description=(
+            "Scopes this replica's keys in the shared state log; also its static group member "
+            "id and transactional id, so it must be stable across restarts and unique."
+        ),
+    )
+    closed_request_horizon_seconds: PositiveSeconds = Field(
+        default=7 * 86400.0,
+        description="How long a closed request is remembered, so a redelivery is not re-asked.",
+    )
+    closed_request_memory: Annotated[int, Field(ge=0)] = Field(
+        default=100_000, description="At most this many closed requests remembered per partition."
     )
     clock: Literal["wall", "event"] = Field(
         default="wall",
@@ -550,6 +775,19 @@ def format_validation_error(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Where and what, on one line, without PyYAML's snippet of the file: that line may hold a
+    secret."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return type(error).__name__
+    parts = []
+    for text, mark in ((error.context, error.context_mark), (error.problem, error.problem_mark)):
+        if text:
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            parts.append(f"{text}{at}")
+    return "; ".join(parts) or type(error).__name__
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Load and validate settings from a YAML file (optional) plus the environment.
 
@@ -565,7 +803,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -578,6 +816,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
+    except SettingsError as exc:
+        # A LABELGATE_* variable holding a value that is not JSON where JSON is expected; the
+        # value itself is not repeated (it may be a secret).
+        raise ConfigError(f"environment: {exc}") from exc
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -4,15 +4,18 @@ The I/O edge has its own root (:class:`connectors.errors.ConnectorError`, re-exp
 ``connectors`` never imports the service; :data:`ERRORS` is the tuple the CLI catches.
 """
 
-from connectors.errors import ConnectorError, DeliveryError
+from connectors.errors import ConnectorError, DeliveryError, TransactionAbortedError
 
 __all__ = [
     "ERRORS",
     "ConfigError",
     "ConnectorError",
     "DeliveryError",
+    "EncodingError",
     "LabelgateError",
+    "ServerError",
     "StateError",
+    "TransactionAbortedError",
 ]
 
 
@@ -26,6 +29,14 @@ class ConfigError(LabelgateError):
 
 class StateError(LabelgateError):
     """Persisted state (checkpoint, state log) could not be read or written."""
+
+
+class ServerError(LabelgateError):
+    """The ops server could not start (its port is in use, or the address cannot be bound)."""
+
+
+class EncodingError(LabelgateError):
+    """A message could not be written as strict JSON (it holds a NaN or an infinity)."""
 
 
 ERRORS: tuple[type[Exception], ...] = (LabelgateError, ConnectorError)

@@ -232,6 +232,12 @@ class AbsoluteBudget:
             raise ValueError("share must be in [0, 1]")
         self._cap = self.limit * share
 
+    def set_cap(self, cap: float) -> None:
+        """Own exactly ``cap`` (in [0, limit]) of the limit, e.g. one partition's integral part."""
+        if not 0.0 <= cap <= self.limit:
+            raise ValueError("cap must be in [0, limit]")
+        self._cap = cap
+
     def _roll(self, now: float) -> None:
         period = math.floor((now - self.origin) / self.period_seconds)
         if period > self._period:

@@ -28,10 +28,13 @@ def entropy_probability(proba: Mapping[str, float], discount_factor: float) -> f
 
 
 def _river_entropy(proba: Mapping[str, float]) -> float:
-    h = -sum(p * math.log2(p) for p in proba.values() if p > 0.0)
-    if not h:
+    positive = [p for p in proba.values() if p > 0.0]
+    if len(positive) < 2:
+        # One possible class is no uncertainty, even if its probability is not exactly 1 (a tree
+        # leaf's 0.9999999); normalising by log2(1) = 0 would divide by zero.
         return 0.0
-    return min(1.0, max(0.0, h / math.log2(sum(1 for p in proba.values() if p > 0.0))))
+    h = -sum(p * math.log2(p) for p in positive)
+    return min(1.0, max(0.0, h / math.log2(len(positive))))
 
 
 class EntropySampling:

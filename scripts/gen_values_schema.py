@@ -97,6 +97,17 @@ def chart_properties() -> dict[str, Any]:
             description="Kafka credentials from an existing Secret; never inline them in config.",
         ),
         "redactionSaltSecret": _obj({"name": STRING, "key": STRING}),
+        "bridge": _obj(
+            {
+                "enabled": BOOL,
+                "queues": {"type": "array", "items": STRING},
+                "tokenSecret": _obj({"name": STRING, "key": STRING}),
+                "webhookSecret": _obj({"name": STRING, "key": STRING}),
+                "env": ARRAY,
+                "resources": OBJECT,
+            },
+            description="The Label Studio bridge, one Deployment per queue with label_studio.",
+        ),
         "kafkaTls": _obj(
             {
                 "secretName": STRING,

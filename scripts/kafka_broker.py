@@ -9,9 +9,13 @@ CLI::
 
     python scripts/kafka_broker.py fetch               # prints the libs dir
     python scripts/kafka_broker.py start --dir DIR     # prints the bootstrap address
-    python scripts/kafka_broker.py stop --dir DIR
+    python scripts/kafka_broker.py stop --dir DIR [--kill]
+    python scripts/kafka_broker.py restart --dir DIR   # same data, same ports
 
-Importable API: :func:`fetch` and :class:`KafkaBroker` (also a context manager).
+Importable API: :func:`fetch` and :class:`KafkaBroker` (also a context manager). Tests of
+crash safety stop a started broker (``stop()`` with SIGTERM, ``stop(kill=True)`` with SIGKILL)
+and ``restart()`` it on the same data directory and the same ports, so clients reconnect to the
+address they know.
 Standard library only, so it runs before any project dependency is installed.
 
 Broker choices (see :func:`server_properties`): one combined broker+controller node
@@ -50,6 +54,7 @@ POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 NODE_ID = 1
 READY_LINE = "Kafka Server started"  # logged by KafkaRaftServer once the broker is unfenced
 STATE_FILE = "broker.json"
+STOPPED_FILE = "stopped.json"  # the last state of a stopped broker, for `restart`
 LOG_FILE = "broker.log"
 
 BROKER_JVM_OPTS: tuple[str, ...] = (
@@ -451,10 +456,21 @@ class KafkaBroker:
         )  # fmt: skip
         if fmt.returncode != 0:
             raise BrokerError(f"kafka storage format failed:\n{fmt.stdout}{fmt.stderr}")
+        return self._launch(directory, libs, port, controller_port, "wb")
+
+    def _launch(
+        self, directory: Path, libs: Path, port: int, controller_port: int, mode: str
+    ) -> str:
+        """Start the JVM on the written properties and wait until it serves metadata."""
+        java = _java()
+        classpath = str(libs / "*")
+        props_path = directory / "server.properties"
+        log4j_opt = f"-Dlog4j2.configurationFile={directory / 'log4j2.properties'}"
         log_path = directory / LOG_FILE
         prefix = _die_with_parent_prefix() if self.die_with_parent else []
         command = [java, *self.jvm_opts, log4j_opt, "-cp", classpath, "kafka.Kafka"]
-        with open(log_path, "wb") as log:
+        offset = log_path.stat().st_size if mode == "ab" and log_path.exists() else 0
+        with open(log_path, mode) as log:
             self._proc = subprocess.Popen(
                 [*prefix, *command, str(props_path)],
                 stdin=subprocess.DEVNULL,
@@ -472,7 +488,7 @@ class KafkaBroker:
         }
         _write_state(directory, state)  # lets `stop` find a half-started JVM
         try:
-            self._wait_ready(log_path, port, bootstrap)
+            self._wait_ready(log_path, port, bootstrap, offset)
         except BaseException:
             self._kill_failed()
             raise
@@ -480,12 +496,11 @@ class KafkaBroker:
         self.bootstrap, self.controller_port = bootstrap, controller_port
         return bootstrap
 
-    def _wait_ready(self, log_path: Path, port: int, bootstrap: str) -> None:
-        """Wait for the ready log line, an open port and (if possible) served metadata."""
+    def _wait_ready(self, log_path: Path, port: int, bootstrap: str, offset: int = 0) -> None:
+        """Wait for the ready log line (after ``offset``), an open port and served metadata."""
         assert self._proc is not None
         deadline = time.monotonic() + self.ready_timeout
         seen_ready = False
-        offset = 0
         carry = b""
         while time.monotonic() < deadline:
             if not seen_ready:
@@ -519,14 +534,65 @@ class KafkaBroker:
         if self.directory is not None:
             (self.directory / STATE_FILE).unlink(missing_ok=True)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the broker: SIGTERM its process group, SIGKILL after timeout seconds."""
+    def stop(self, timeout: float = 30.0, *, kill: bool = False) -> None:
+        """Stop the broker: SIGTERM its process group, SIGKILL after timeout seconds.
+
+        ``kill=True`` sends SIGKILL at once (a crash: no controlled shutdown, unflushed log
+        segments recovered at the next start). The data directory and the ports are kept, so
+        :meth:`restart` brings the same broker back.
+        """
         if self._proc is None:
             return
-        _terminate(self._proc.pid, timeout, popen=self._proc)
+        if kill:
+            _signal_group(self._proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=30)
+        else:
+            _terminate(self._proc.pid, timeout, popen=self._proc)
         self._proc = None
         if self.directory is not None:
             (self.directory / STATE_FILE).unlink(missing_ok=True)
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker process started by this object is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self, attempts: int = 20) -> str:
+        """Start a stopped broker again on the same data directory and ports.
+
+        Retries while the old ports are still held by the dying process (a port in TIME_WAIT
+        or a JVM that has not exited yet); returns the same bootstrap address as before.
+        """
+        if self._proc is not None:
+            raise BrokerError("the broker is still running; stop it first")
+        if self.directory is None or self.bootstrap is None or self.controller_port is None:
+            raise BrokerError("restart() needs a broker that was started by this object")
+        port = int(self.bootstrap.rsplit(":", 1)[1])
+        libs = fetch(self.version)
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._launch(self.directory, libs, port, self.controller_port, "ab")
+            except _PortTakenError:
+                if attempt == attempts:
+                    raise BrokerError(
+                        "broker could not bind its old ports again:\n"
+                        + _log_tail(self.directory / LOG_FILE)
+                    ) from None
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
+
+    def restart_dir(self, directory: str | Path) -> str:
+        """Restart the broker that ``stop --dir`` stopped in ``directory`` (CLI use)."""
+        directory = Path(directory).resolve()
+        try:
+            state = json.loads((directory / STOPPED_FILE).read_text())
+        except (OSError, ValueError):
+            raise BrokerError(f"no stopped broker recorded in {directory}") from None
+        self.directory = directory
+        self.bootstrap = str(state["bootstrap"])
+        self.controller_port = int(state["controller_port"])
+        return self.restart()
 
     def __enter__(self) -> KafkaBroker:
         """Return self; call start(dir) inside the with block (or before it)."""
@@ -578,8 +644,11 @@ def read_state(directory: str | Path) -> BrokerState | None:
     )
 
 
-def stop_dir(directory: str | Path, timeout: float = 30.0) -> bool:
-    """Stop the broker recorded in DIR/broker.json; return False if none was running."""
+def stop_dir(directory: str | Path, timeout: float = 30.0, *, kill: bool = False) -> bool:
+    """Stop the broker recorded in DIR/broker.json; return False if none was running.
+
+    The ports are remembered in DIR/stopped.json, so ``restart`` can bring it back.
+    """
     directory = Path(directory).resolve()
     state = read_state(directory)
     if state is None:
@@ -587,8 +656,12 @@ def stop_dir(directory: str | Path, timeout: float = 30.0) -> bool:
     pid = state["pid"]
     stopped = False
     if _pid_alive(pid) and _is_our_broker(pid, directory / "server.properties"):
-        _terminate(pid, timeout)
+        if kill:
+            _signal_group(pid, signal.SIGKILL)
+        else:
+            _terminate(pid, timeout)
         stopped = True
+    (directory / STOPPED_FILE).write_text(json.dumps(state) + "\n")
     (directory / STATE_FILE).unlink(missing_ok=True)
     return stopped
 
@@ -608,6 +681,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = sub.add_parser("stop", help="stop the broker started in DIR")
     stop.add_argument("--dir", required=True, type=Path)
     stop.add_argument("--timeout", type=float, default=30.0, help="SIGTERM grace period (s)")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL at once (a crash)")
+    restart = sub.add_parser("restart", help="start a stopped broker again (same data, ports)")
+    restart.add_argument("--dir", required=True, type=Path)
+    restart.add_argument("--timeout", type=float, default=120.0, help="readiness timeout (s)")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
@@ -617,7 +694,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.kafka_version, ready_timeout=args.timeout, die_with_parent=False
             )
             print(broker.start(args.dir), flush=True)
-        elif not stop_dir(args.dir, args.timeout):
+        elif args.command == "restart":
+            broker = KafkaBroker(
+                args.kafka_version, ready_timeout=args.timeout, die_with_parent=False
+            )
+            print(broker.restart_dir(args.dir), flush=True)
+        elif not stop_dir(args.dir, args.timeout, kill=args.kill):
             print(f"no running broker recorded in {args.dir}", file=sys.stderr)
     except BrokerError as exc:
         print(f"kafka_broker: {exc}", file=sys.stderr)

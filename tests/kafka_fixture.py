@@ -10,6 +10,9 @@ Fixtures:
                                     creates a uuid-named topic, waits until it is usable and
                                     returns its name; the topics are deleted afterwards.
     unique_group         (function) a uuid-named consumer group id.
+    restartable_broker   (function) a broker of the test's own (a ``KafkaBroker``), which the
+                                    test may stop (SIGTERM or SIGKILL) and restart on the same
+                                    data and ports; never the shared session broker.
 
 Tests that use any of them get the ``integration`` marker.
 """
@@ -31,7 +34,9 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 BOOTSTRAP_ENV = "LABELGATE_TEST_BOOTSTRAP"
-KAFKA_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "unique_group"})
+KAFKA_FIXTURES = frozenset(
+    {"kafka_bootstrap", "kafka_topic_factory", "unique_group", "restartable_broker"}
+)
 
 
 def _load_kafka_broker() -> ModuleType:
@@ -76,6 +81,20 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     atexit.register(broker.stop)  # interpreter exit without fixture teardown
     try:
         yield broker.start(tmp_path_factory.mktemp("kafka"))
+    finally:
+        broker.stop()
+        atexit.unregister(broker.stop)
+
+
+@pytest.fixture
+def restartable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Yield a started broker of this test's own, stopped afterwards (whatever its state)."""
+    kafka_broker = _load_kafka_broker()
+    broker = kafka_broker.KafkaBroker(die_with_parent=True)
+    atexit.register(broker.stop)
+    try:
+        broker.start(tmp_path_factory.mktemp("kafka-own"))
+        yield broker
     finally:
         broker.stop()
         atexit.unregister(broker.stop)

@@ -6,8 +6,10 @@ integrators can validate on their side.
 
 from __future__ import annotations
 
+import json
 import math
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -17,11 +19,51 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError, to_json
+
+from daemon.errors import EncodingError
 
 SCHEMA_VERSION = 1
+DEFAULT_MAX_ABS_FEATURE = 1e12
+DEFAULT_MAX_STRING_LENGTH = 4096
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on input values that a JSON Schema does not carry; the parser passes them as the
+    validation context (``schema.max_abs_feature``, ``schema.max_string_length``).
+
+    A finite number can still be unusable: 1e308 makes a running variance infinite, a 401-digit
+    integer overflows ``float()``. Rejecting them here keeps them away from the model.
+    """
+
+    max_abs_feature: float = DEFAULT_MAX_ABS_FEATURE
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    return info.context if isinstance(info.context, Limits) else DEFAULT_LIMITS
+
+
+def _rejected(kind: str, message: str) -> PydanticCustomError:
+    # Pre-formatted, no context: a feature name holding "{...}" must not be read as a template.
+    return PydanticCustomError(kind, message, None)
+
+
+def _in_time_range(value: datetime) -> datetime:
+    """Times a date library can carry through arithmetic and back (no year-10000 overflow)."""
+    if not EARLIEST <= value < LATEST:
+        raise _rejected("out_of_range", "must lie between 1900-01-01 and 9000-01-01 (UTC)")
+    return value
 
 
 def _label_text(value: Any) -> Any:
@@ -36,17 +78,24 @@ def _label_text(value: Any) -> Any:
 Label = Annotated[str, BeforeValidator(_label_text), Field(min_length=1, max_length=256)]
 FeatureValue = float | int | bool | str | None
 ItemId = Annotated[str, Field(min_length=1, max_length=512)]
+ShortText = Annotated[str, Field(max_length=256)]
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+    # Non-finite floats serialise as the (non-JSON) constants so that encode() sees and refuses
+    # them, instead of pydantic's default of writing null silently.
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", allow_inf_nan=False, ser_json_inf_nan="constants"
+    )
 
 
 class PredictionEvent(_Message):
     """One prediction made by the production model.
 
-    Unknown extra fields are ignored (``StrictPredictionEvent`` rejects them). Floats must be
-    finite: NaN and infinity are a schema violation, not a value.
+    Unknown extra fields are ignored (``StrictPredictionEvent`` rejects them). Numbers must be
+    finite (NaN and infinity are not values) and, for features and cost, no larger in magnitude
+    than :attr:`Limits.max_abs_feature`; string features and feature names are at most
+    :attr:`Limits.max_string_length` characters.
     """
 
     schema_version: Literal[1] = 1
@@ -55,17 +104,54 @@ class PredictionEvent(_Message):
     features: dict[str, FeatureValue]
     prediction: Label
     proba: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]] | None = None
-    model_version: str | None = None
-    group: dict[str, Annotated[str, Field(max_length=256)]] = Field(default_factory=dict)
+    model_version: ShortText | None = None
+    group: dict[ShortText, ShortText] = Field(default_factory=dict)
     cost: Annotated[float, Field(gt=0.0)] | None = None
+
+    _event_time_in_range = field_validator("event_time")(_in_time_range)
 
     @field_validator("features")
     @classmethod
-    def _finite_features(cls, features: dict[str, FeatureValue]) -> dict[str, FeatureValue]:
+    def _bounded_features(
+        cls, features: dict[str, FeatureValue], info: ValidationInfo
+    ) -> dict[str, FeatureValue]:
+        limits = _limits(info)
+        bound = limits.max_abs_feature
+        longest = limits.max_string_length
         for name, value in features.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"feature {name!r} is not finite")
+            if len(name) > longest:
+                raise _rejected(
+                    "string_too_long",
+                    f"a feature name of {len(name)} characters is over max_string_length={longest}",
+                )
+            if isinstance(value, str):
+                if len(value) > longest:
+                    raise _rejected(
+                        "string_too_long",
+                        f"feature {name!r} has {len(value)} characters, over "
+                        f"max_string_length={longest}",
+                    )
+            elif (
+                isinstance(value, float | int)
+                and not isinstance(value, bool)
+                and not -bound <= value <= bound  # also true for NaN
+            ):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise _rejected("finite_number", f"feature {name!r} is not finite")
+                # The value itself is not quoted: a 5000-digit integer cannot be printed.
+                raise _rejected(
+                    "out_of_range",
+                    f"feature {name!r} exceeds max_abs_feature={bound:g} in magnitude",
+                )
         return features
+
+    @field_validator("cost")
+    @classmethod
+    def _bounded_cost(cls, cost: float | None, info: ValidationInfo) -> float | None:
+        bound = _limits(info).max_abs_feature
+        if cost is not None and cost > bound:
+            raise _rejected("out_of_range", f"cost exceeds max_abs_feature={bound:g}")
+        return cost
 
     @field_validator("proba")
     @classmethod
@@ -87,11 +173,13 @@ class LabelEvent(_Message):
     schema_version: Literal[1] = 1
     id: ItemId
     label: Label | None = None
-    labeler_role: str = "expert"
-    labeler_id: str | None = None
+    labeler_role: ShortText = "expert"
+    labeler_id: ShortText | None = None
     labeled_at: AwareDatetime
     confidence: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     abstain: bool = False
+
+    _labeled_at_in_range = field_validator("labeled_at")(_in_time_range)
 
     @model_validator(mode="after")
     def _label_or_abstain(self) -> LabelEvent:
@@ -147,8 +235,16 @@ class EvidenceKind(StrEnum):
     ESCALATION = "escalation"  # disagreeing labels sent the item to an adjudicator queue
 
 
+class RequestOutcome(StrEnum):
+    """How an open request ended unanswered (evidence ``resolution``, withdrawal ``reason``)."""
+
+    EXPIRED = "expired"  # its queue's TTL ran out
+    EVICTED = "evicted"  # a more useful item took its place in a full queue
+    REROUTED = "rerouted"  # after expiring, it was asked again in the fallback queue
+
+
 class EvidenceRecord(_Message):
-    """The audit trail: why an item was (or was not) queried, and what happened to its request.
+    """The evidence trail: why an item was (or was not) queried, and what happened to its request.
 
     Append-only; ``kind`` says which moment a record documents. A decision record carries the
     decision-time fields, a label record the label-time fields, both carry ``id`` so that a
@@ -210,9 +306,16 @@ class DeadLetterReason(StrEnum):
     INVALID_JSON = "invalid_json"
     SCHEMA_VIOLATION = "schema_violation"
     NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"  # a number beyond its field's range or max_abs_feature
+    TOO_LONG = "too_long"  # a string beyond its field's length or max_string_length
+    TOO_DEEP = "too_deep"  # JSON nested deeper than the parser's recursion limit
     UNKNOWN_CLASS = "unknown_class"
+    UNKNOWN_TASK = "unknown_task"  # an answer (e.g. from Label Studio) for no known request
     OVERSIZED = "oversized"
     UNSUPPORTED_VERSION = "unsupported_version"
+    PROCESSING_ERROR = (
+        "processing_error"  # valid input whose processing raised (a bug or bad state)
+    )
 
 
 class DeadLetterRecord(_Message):
@@ -228,9 +331,57 @@ class DeadLetterRecord(_Message):
     payload_truncated: bool = False
 
 
+class _NonFinite:
+    """Stands in for a NaN/Infinity constant while locating it."""
+
+
+def _find_constant(value: Any, path: str) -> str | None:
+    if isinstance(value, _NonFinite):
+        return path or "<root>"
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _find_constant(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _strict(out: bytes, what: str) -> bytes:
+    """``out`` unchanged if it is strict JSON; otherwise an :class:`EncodingError`.
+
+    The byte scan is the fast path (one pass in C); only a hit, which may be the text "NaN" inside
+    a string, pays for a parse that finds the offending field.
+    """
+    if b"NaN" not in out and b"Infinity" not in out:
+        return out
+    doc = json.loads(out, parse_constant=lambda _token: _NonFinite())
+    where = _find_constant(doc, "")
+    if where is None:
+        return out
+    raise EncodingError(f"{what}: non-finite number at {where}; refusing to write non-JSON")
+
+
 def encode(message: BaseModel) -> bytes:
-    """A message as the JSON bytes that go on the wire (pydantic's native serialiser)."""
-    return message.__pydantic_serializer__.to_json(message)
+    """A message as the JSON bytes that go on the wire: always strict JSON.
+
+    Raises
+    ------
+    EncodingError
+        When a float in the message is NaN or infinite (it would not be JSON); the message is
+        refused rather than silently altered, so the fault shows where it arose.
+    """
+    return _strict(message.__pydantic_serializer__.to_json(message), type(message).__name__)
+
+
+def encode_json(data: Any, what: str = "message") -> bytes:
+    """Plain JSON-compatible data (a dict on the hot path) as strict JSON bytes, like
+    :func:`encode`."""
+    return _strict(to_json(data), what)
 
 
 CONTRACTS: dict[str, type[BaseModel]] = {

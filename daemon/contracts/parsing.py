@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from connectors.record import Record
+from daemon.config import Settings
 from daemon.contracts.messages import (
+    DEFAULT_LIMITS,
     DeadLetterReason,
     DeadLetterRecord,
     LabelEvent,
+    Limits,
     PredictionEvent,
     SourcePosition,
     StrictPredictionEvent,
@@ -18,45 +21,100 @@ from daemon.contracts.messages import (
 
 _PAYLOAD_LIMIT = 4096
 _UNION_TAGS = frozenset({"float", "int", "bool", "str", "none"})
+_BY_TYPE = {
+    "finite_number": DeadLetterReason.NON_FINITE,
+    "out_of_range": DeadLetterReason.OUT_OF_RANGE,
+    "greater_than": DeadLetterReason.OUT_OF_RANGE,
+    "greater_than_equal": DeadLetterReason.OUT_OF_RANGE,
+    "less_than": DeadLetterReason.OUT_OF_RANGE,
+    "less_than_equal": DeadLetterReason.OUT_OF_RANGE,
+    "string_too_long": DeadLetterReason.TOO_LONG,
+    "too_long": DeadLetterReason.TOO_LONG,
+}
+# When one message has several problems, the reason is the most telling one; its detail lists all.
+_PRECEDENCE = (
+    DeadLetterReason.UNSUPPORTED_VERSION,
+    DeadLetterReason.SCHEMA_VIOLATION,
+    DeadLetterReason.NON_FINITE,
+    DeadLetterReason.OUT_OF_RANGE,
+    DeadLetterReason.TOO_LONG,
+)
+# The JSON parser's own words for input it refuses although it is well-formed JSON.
+_JSON_LIMITS = {
+    "recursion limit exceeded": DeadLetterReason.TOO_DEEP,
+    "number out of range": DeadLetterReason.OUT_OF_RANGE,
+}
+
+
+def _json_reason(message: str) -> DeadLetterReason:
+    for words, reason in _JSON_LIMITS.items():
+        if words in message:
+            return reason
+    return DeadLetterReason.INVALID_JSON
 
 
 def describe(error: ValidationError) -> tuple[DeadLetterReason, str]:
     """Classify a validation error and summarise it as ``field.path: message`` lines.
 
     Union members repeat the same complaint per member type; one line per field path is enough.
+    A field path's reason is the specific one (non_finite, out_of_range, too_long) when any
+    member says so, since the other members only say "not a string", "not a boolean".
     """
-    reason = DeadLetterReason.SCHEMA_VIOLATION
+    by_path: dict[str, DeadLetterReason] = {}
     seen: dict[str, str] = {}
     for item in error.errors():
         kind = item["type"]
         if kind == "json_invalid":
-            return DeadLetterReason.INVALID_JSON, item["msg"]
-        if kind == "finite_number" or "not finite" in item["msg"]:
-            reason = DeadLetterReason.NON_FINITE
+            return _json_reason(item["msg"]), item["msg"]
         loc = tuple(str(p) for p in item["loc"])
-        if loc and loc[0] == "schema_version" and kind == "literal_error":
-            reason = DeadLetterReason.UNSUPPORTED_VERSION
         if len(loc) > 1 and loc[-1] in _UNION_TAGS:
             loc = loc[:-1]  # the union member that was tried, not a field name
-        path = ".".join(loc)
-        seen.setdefault(path or "<root>", item["msg"])
+        path = ".".join(loc) or "<root>"
+        reason = _BY_TYPE.get(kind, DeadLetterReason.SCHEMA_VIOLATION)
+        if loc and loc[0] == "schema_version" and kind == "literal_error":
+            reason = DeadLetterReason.UNSUPPORTED_VERSION
+        previous = by_path.get(path)
+        if previous is None or previous is DeadLetterReason.SCHEMA_VIOLATION:
+            by_path[path] = reason
+        seen.setdefault(path, item["msg"])
+    found = set(by_path.values())
+    reason = next((r for r in _PRECEDENCE if r in found), DeadLetterReason.SCHEMA_VIOLATION)
     return reason, "; ".join(f"{path}: {msg}" for path, msg in seen.items())
 
 
 class Parser:
     """Validates predictions and labels against the contracts and the configured classes.
 
-    The model class (lenient or strict about unknown fields) is chosen once, here.
+    The model class (lenient or strict about unknown fields) is chosen once, here. ``limits``
+    bound feature magnitudes and string lengths (``schema.max_abs_feature``,
+    ``schema.max_string_length``); tighter limits dead-letter more items as ``out_of_range`` or
+    ``too_long``.
     """
 
     def __init__(
-        self, classes: list[str], strict: bool = False, max_bytes: int = 1_000_000
+        self,
+        classes: list[str],
+        strict: bool = False,
+        max_bytes: int = 1_000_000,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.classes = frozenset(classes)
         self.strict = strict
         self.max_bytes = max_bytes
+        self.limits = limits
         self._prediction_model: type[PredictionEvent] = (
             StrictPredictionEvent if strict else PredictionEvent
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Parser:
+        """The parser the configuration asks for (classes and ``schema.*``)."""
+        schema = settings.schema_
+        return cls(
+            settings.classes,
+            schema.strict,
+            schema.max_message_bytes,
+            Limits(schema.max_abs_feature, schema.max_string_length),
         )
 
     def dead_letter(
@@ -98,7 +156,9 @@ class Parser:
         if bad is not None:
             return bad
         try:
-            event = self._prediction_model.model_validate_json(record.value or b"")
+            event = self._prediction_model.model_validate_json(
+                record.value or b"", context=self.limits
+            )
         except ValidationError as exc:
             reason, detail = describe(exc)
             return self.dead_letter(record, "prediction", reason, detail, now)
@@ -128,7 +188,7 @@ class Parser:
         if bad is not None:
             return bad
         try:
-            event = LabelEvent.model_validate_json(record.value or b"")
+            event = LabelEvent.model_validate_json(record.value or b"", context=self.limits)
         except ValidationError as exc:
             reason, detail = describe(exc)
             return self.dead_letter(record, "label", reason, detail, now)

@@ -1,3 +1,3 @@
-"""Expert queues: routing, capacity, pending requests, label intake, resolution and redaction."""
+"""Expert queues: routing, admission and spend, open requests, label intake, redaction."""
 
 __all__: list[str] = []

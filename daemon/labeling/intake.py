@@ -4,51 +4,67 @@ that run out of time are closed (withdrawn, recorded, maybe re-routed)."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
 
 from connectors.protocols import Sink
 from connectors.record import Record
-from daemon.contracts.evidence import EvidenceBuilder
-from daemon.contracts.messages import EvidenceKind, LabelEvent, encode
+from daemon.contracts.evidence import EvidenceBuilder, LaterEvidence
+from daemon.contracts.messages import EvidenceKind, LabelEvent, RequestOutcome, encode
 from daemon.contracts.pending_request import PendingRequest, ReceivedLabel
+from daemon.labeling.admission import AdmissionStep
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.resolution import Outcome, resolve
-from daemon.monitoring.burn import BurnRate
 from daemon.monitoring.metrics import Metrics
-from policies import Policy
+from policies import Reason
 
-_AUDIT = "audit"
 _AGREEMENT_WINDOW = 500
 
-#: Called with (request, resolved label, labeler role, label record, used_for, now).
-Learn = Callable[[PendingRequest, str, str, Record, str, float], None]
+
+class LabelUse(StrEnum):
+    """What became of one label event; the service acts on ``learn`` and ``evaluate``."""
+
+    LEARN = "learn"  # the label stands: train the model on it
+    EVALUATE = "evaluate"  # the label stands, for the random audit slice: evaluate, never train
+    UNMATCHED = "unmatched"  # no open request for the item
+    ABSTAINED = "abstained"  # the labeler declined; the request is closed
+    DUPLICATE = "duplicate"  # the same labeler answered the same request again
+    AWAITING = "awaiting"  # the queue wants more labels (overlap)
+    ESCALATED = "escalated"  # labels disagreed: the adjudicator queue was asked
+    CONFLICT = "conflict"  # labels disagreed and nobody adjudicates: nothing is learned
+
+
+@dataclass(frozen=True, slots=True)
+class LabelVerdict:
+    """The outcome of one label event: what to do, and with which request, label and role."""
+
+    use: LabelUse
+    request: PendingRequest | None = None
+    label: str | None = None
+    role: str = "expert"
 
 
 class LabelIntake:
-    """Resolves labels against outstanding requests and keeps the audit trail of each step.
+    """Resolves labels against open requests, records each step, and says what happened.
 
-    Learning itself is a callback into the daemon, which owns the model and its checkpoint.
+    It never learns: :meth:`take` returns a :class:`LabelVerdict`, and the service, which owns
+    the model, acts on it. Re-asks (escalation, re-routing after expiry) go through the
+    admission step, which checks capacity and charges the spend ledger.
     """
 
     def __init__(
         self,
         queues: ExpertQueues,
-        policy: Policy,
+        admission: AdmissionStep,
         metrics: Metrics,
-        burn: BurnRate,
         evidence: EvidenceBuilder,
-        audit: Sink,
-        learn: Learn,
+        trail: Sink,
     ) -> None:
         self.queues = queues
-        self.pending = queues.pending
-        self.policy = policy
+        self.admission = admission
         self.metrics = metrics
-        self.burn = burn
         self.evidence = evidence
-        self.audit = audit
-        self.learn = learn
+        self.trail = trail
         self.agreement = {name: deque[float](maxlen=_AGREEMENT_WINDOW) for name in queues.settings}
 
     def mean_agreement(self, queue: str) -> float | None:
@@ -56,33 +72,31 @@ class LabelIntake:
         values = self.agreement[queue]
         return sum(values) / len(values) if values else None
 
-    def take(self, label: LabelEvent, record: Record, now: float) -> None:
-        """One valid label event."""
-        request = self.pending.get(label.id)
-        common: dict[str, Any] = {
+    def take(  # noqa: PLR0911 - one return per verdict, each next to its evidence record
+        self, label: LabelEvent, record: Record, now: float
+    ) -> LabelVerdict:
+        """One valid label event: resolve it against its request and record what happened."""
+        request = self.queues.get(label.id)
+        common: LaterEvidence = {
             "label": label.label,
             "labeler_role": label.labeler_role,
             "labeler_id": label.labeler_id,
             "label_confidence": label.confidence,
         }
+        role = label.labeler_role
         if request is None:
-            self.metrics.labels.labels("unmatched").inc()
-            self._record(
-                EvidenceKind.LABEL, None, label.id, now, record, resolution="unmatched", **common
-            )
-            return
+            common["resolution"] = "unmatched"
+            self._record(EvidenceKind.LABEL, None, label.id, now, record, common)
+            return LabelVerdict(LabelUse.UNMATCHED, role=role)
         if label.abstain or label.label is None:
-            self.metrics.labels.labels("abstained").inc()
-            self.pending.pop(label.id)
-            self._record(
-                EvidenceKind.LABEL, request, label.id, now, record, resolution="abstained", **common
-            )
-            return
+            self.queues.remove(label.id)
+            common["resolution"] = "abstained"
+            self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
+            return LabelVerdict(LabelUse.ABSTAINED, request, role=role)
         if label.labeler_id is not None and any(
             x.labeler_id == label.labeler_id for x in request.labels
         ):
-            self.metrics.labels.labels("duplicate").inc()
-            return
+            return LabelVerdict(LabelUse.DUPLICATE, request, role=role)
         received = ReceivedLabel(
             label=label.label, labeler_id=label.labeler_id, labeler_role=label.labeler_role
         )
@@ -90,82 +104,70 @@ class LabelIntake:
         verdict = resolve(
             request.labels, self.queues.queue_settings(request.queue), request.escalated
         )
-        common.update(
-            labels_received=len(request.labels),
-            agreement=verdict.agreement,
-            resolution=verdict.resolution,
-        )
+        common["labels_received"] = len(request.labels)
+        common["agreement"] = verdict.agreement
+        common["resolution"] = verdict.resolution
         if verdict.agreement is not None:
             self.agreement[request.queue].append(verdict.agreement)
         if verdict.outcome is Outcome.AWAITING:
-            self.pending.add(request)
-            self._record(EvidenceKind.LABEL, request, label.id, now, record, **common)
-            return
-        self.pending.pop(label.id)
+            self.queues.track(request)
+            self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
+            return LabelVerdict(LabelUse.AWAITING, request, role=role)
+        self.queues.remove(label.id)
         if verdict.outcome is Outcome.ESCALATE:
-            self._record(EvidenceKind.LABEL, request, label.id, now, record, **common)
-            self._escalate(request, now)
-            return
+            self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
+            use = LabelUse.ESCALATED if self._escalate(request, now) else LabelUse.CONFLICT
+            return LabelVerdict(use, request, role=role)
         if verdict.outcome is Outcome.CONFLICT or verdict.label is None:
-            self.metrics.labels.labels("conflict").inc()
-            self._record(EvidenceKind.LABEL, request, label.id, now, record, **common)
-            return
+            self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
+            return LabelVerdict(LabelUse.CONFLICT, request, role=role)
         # Labels of the random audit slice are kept for evaluation, never for training.
-        used_for = "evaluation" if request.reason == _AUDIT else "training"
-        self._record(
-            EvidenceKind.LABEL,
-            request,
-            label.id,
-            now,
-            record,
-            used_for=used_for,
-            **{**common, "label": verdict.label},
-        )
-        self.learn(request, verdict.label, label.labeler_role, record, used_for, now)
+        evaluate = request.reason == Reason.AUDIT.value
+        common["label"] = verdict.label
+        common["used_for"] = "evaluation" if evaluate else "training"
+        self._record(EvidenceKind.LABEL, request, label.id, now, record, common)
+        use = LabelUse.EVALUATE if evaluate else LabelUse.LEARN
+        return LabelVerdict(use, request, verdict.label, role)
 
-    def close(self, request: PendingRequest, now: float, why: str) -> None:
+    def close(self, request: PendingRequest, now: float, outcome: RequestOutcome) -> None:
         """An open request leaves its queue unanswered: withdraw it, record it, maybe re-route."""
-        self.queues.withdraw(request, now, why)
+        self.queues.withdraw(request, outcome)
         self.metrics.expired.labels(request.queue).inc()
-        self._record(EvidenceKind.EXPIRY, request, request.id, now, resolution=why)
+        self._record(
+            EvidenceKind.EXPIRY, request, request.id, now, fields={"resolution": outcome.value}
+        )
         fallback = self.queues.queue_settings(request.queue).fallback_on_expiry
-        if why == "expired" and fallback is not None:
+        if outcome is RequestOutcome.EXPIRED and fallback is not None:
             self._reask(request, fallback, now, escalated=False)
 
-    def _escalate(self, request: PendingRequest, now: float) -> None:
+    def _escalate(self, request: PendingRequest, now: float) -> bool:
         """Disagreeing labels: ask the adjudicator queue, if it has room and the budget allows."""
         target = self.queues.queue_settings(request.queue).escalate_to
         assert target is not None  # resolve() escalates only where a target is configured
-        if not self._reask(request, target, now, escalated=True):
-            self.metrics.labels.labels("conflict").inc()
-            self._record(
-                EvidenceKind.ESCALATION,
-                request,
-                request.id,
-                now,
-                resolution="conflict",
-                detail=f"adjudicator queue {target!r} full or budget exhausted",
-            )
-
-    def _reask(self, request: PendingRequest, target: str, now: float, escalated: bool) -> bool:
-        """Ask another queue about the same item, charged to the budget; False if it cannot."""
-        cost = self.queues.cost(target, 1.0)
-        if not self.pending.has_room(target) or not self.policy.budget.allows(cost, now):
-            return False
-        self.policy.budget.charge(cost, now)
-        self.metrics.budget_charged.inc(cost)
-        self.burn.add(now, cost)
-        again = self.queues.reopen(request, target, self.policy.id, now, escalated=escalated)
-        self.queues.open(again, None)
-        self.metrics.queries.labels(target).inc()
-        kind = EvidenceKind.ESCALATION if escalated else EvidenceKind.EXPIRY
+        if self._reask(request, target, now, escalated=True):
+            return True
+        detail = f"adjudicator queue {target!r} full or budget exhausted"
         self._record(
-            kind,
-            again,
+            EvidenceKind.ESCALATION,
+            request,
             request.id,
             now,
-            resolution="escalated" if escalated else "rerouted",
-            detail=f"from {request.queue}",
+            fields={"resolution": "conflict", "detail": detail},
+        )
+        return False
+
+    def _reask(self, request: PendingRequest, target: str, now: float, escalated: bool) -> bool:
+        """Ask another queue about the same item; False if it is full or the budget refuses."""
+        again = self.admission.reask(request, target, now, escalated)
+        if again is None:
+            return False
+        message, _ = self.queues.prepare(again)
+        self.queues.send(again, message, None)
+        kind = EvidenceKind.ESCALATION if escalated else EvidenceKind.EXPIRY
+        resolution = "escalated" if escalated else RequestOutcome.REROUTED.value
+        detail = f"from {request.queue}"
+        self._record(
+            kind, again, request.id, now, fields={"resolution": resolution, "detail": detail}
         )
         return True
 
@@ -176,7 +178,7 @@ class LabelIntake:
         item_id: str,
         now: float,
         record: Record | None = None,
-        **fields: Any,
+        fields: LaterEvidence | None = None,
     ) -> None:
-        evidence = self.evidence.about(kind, request, item_id, now, record, **fields)
-        self.audit.send(encode(evidence), item_id.encode(), None)
+        evidence = self.evidence.about(kind, request, item_id, now, record, fields)
+        self.trail.send(encode(evidence), item_id.encode(), None)

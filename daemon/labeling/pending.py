@@ -80,6 +80,14 @@ class PendingStore:
             self._changed[item_id] = None
         return request
 
+    def forget(self, item_id: str) -> None:
+        """Drop a request without recording a change: its partition moved to another replica,
+        which restores it from the state log."""
+        request = self._items.pop(item_id, None)
+        if request is not None:
+            self._counts[request.queue] -= 1
+        self._changed.pop(item_id, None)
+
     def expire(self, now: float) -> list[PendingRequest]:
         """Remove and return every request whose deadline has passed."""
         expired = []
@@ -108,12 +116,6 @@ class PendingStore:
                 ages[request.queue] = max(0.0, now - request.requested_at)
                 missing.discard(request.queue)
         return ages
-
-    def oldest_age(self, now: float) -> float:
-        """Seconds since the oldest outstanding request was made (0 when none)."""
-        for request in self._items.values():
-            return max(0.0, now - request.requested_at)
-        return 0.0
 
     def drain_changes(self) -> dict[str, PendingRequest | None]:
         """Changes since the last call: request = upsert, None = removed."""

@@ -1,154 +1,131 @@
-"""Expert queues: routing, capacity and overflow, minimised requests, withdrawals."""
+"""Expert queues: the open requests of each queue, minimised request messages, withdrawals."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.protocols import DeliveryCallback, Sink
-from daemon.config import Overflow, QueueSettings, Settings
-from daemon.contracts.messages import LabelRequest, PredictionEvent, encode
+from daemon.config import QueueSettings, Settings
+from daemon.contracts.messages import LabelRequest, RequestOutcome, encode
 from daemon.contracts.pending_request import PendingRequest
 from daemon.labeling.pending import PendingStore
 from daemon.labeling.redaction import Redactor
-from daemon.labeling.routing import Route, Router
-from policies import Decision
-
-
-def request_id(policy: str, item_id: str, queue: str) -> str:
-    """The idempotency key of a request: stable for (policy, item, queue)."""
-    return hashlib.blake2b(f"{policy}\x1f{item_id}\x1f{queue}".encode(), digest_size=12).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """Where a query may go: the queue (None = refused) and a request it displaced, if any."""
-
-    queue: str | None
-    evicted: PendingRequest | None = None
-    spilled: bool = False
 
 
 class ExpertQueues:
-    """The configured queues with their outstanding requests and outgoing sinks.
+    """The configured queues: their outstanding requests, outgoing sinks and redaction.
 
-    Capacity is enforced per queue; a full queue applies its overflow rule (skip, spill to another
-    queue, or replace its lowest-utility waiting request). Requests leave redacted: only
-    allow-listed fields, masked or hashed where configured.
+    The one owner of the pending-request store: everything else asks the queues (is an item
+    open, how deep is a queue) and tells them what happened (a request opened, answered,
+    evicted). Requests leave redacted: only allow-listed fields, masked or hashed where
+    configured. Capacity is enforced by :class:`~daemon.labeling.admission.AdmissionStep`.
     """
 
     def __init__(self, settings: Settings, sinks: dict[str, Sink]) -> None:
         self.settings = {q.name: q for q in settings.queues}
         self.sinks = sinks
-        self.router = Router(settings.routing, settings.queues)
         salt = (
             settings.redaction_salt.get_secret_value().encode() if settings.redaction_salt else b""
         )
         self.redactors = {q.name: Redactor(q, salt) for q in settings.queues}
-        self.pending = PendingStore({q.name: q.capacity for q in settings.queues})
+        self._pending = PendingStore({q.name: q.capacity for q in settings.queues})
 
-    def route(self, event: PredictionEvent, uncertainty: float) -> Route:
-        """Candidate queues for an item."""
-        return self.router.route(event, uncertainty)
+    # ------------------------------------------------------------------ questions
+    def __len__(self) -> int:
+        return len(self._pending)
 
-    def choose(self, route: Route) -> str:
-        """The cheapest candidate with room, else the first candidate (which will overflow)."""
-        best = self.router.cheapest_with_room(route, self.pending.has_room)
-        return best if best is not None else route.queues[0]
+    def __contains__(self, item_id: object) -> bool:
+        """Whether an item has an open request."""
+        return item_id in self._pending
+
+    def get(self, item_id: str) -> PendingRequest | None:
+        """The open request for an item, if any."""
+        return self._pending.get(item_id)
+
+    @property
+    def capacity(self) -> int:
+        """Total capacity over all queues."""
+        return self._pending.capacity
+
+    def has_room(self, queue: str) -> bool:
+        """Whether one more request fits in the queue."""
+        return self._pending.has_room(queue)
+
+    def depth(self, queue: str) -> int:
+        """Requests waiting in one queue."""
+        return self._pending.outstanding(queue)
+
+    def counts(self) -> dict[str, int]:
+        """Outstanding requests per configured queue."""
+        return self._pending.counts()
+
+    def oldest_ages(self, now: float) -> dict[str, float]:
+        """Per queue, seconds since its oldest outstanding request was made."""
+        return self._pending.oldest_ages(now)
+
+    def lowest_utility(self, queue: str) -> PendingRequest | None:
+        """The waiting request of a queue that is least worth its place."""
+        return self._pending.lowest_utility(queue)
 
     def cost(self, queue: str, item_cost: float) -> float:
         """Budget units one label from this queue costs."""
         return self.settings[queue].cost * item_cost
 
-    def would_admit(self, queue: str, utility: float) -> str | None:
-        """The queue a new request of ``utility`` would land in, without changing anything."""
-        if self.pending.has_room(queue):
-            return queue
-        q = self.settings[queue]
-        if q.overflow is Overflow.SPILL and q.spill_to is not None:
-            return q.spill_to if self.pending.has_room(q.spill_to) else None
-        if q.overflow is Overflow.REPLACE:
-            lowest = self.pending.lowest_utility(queue)
-            if lowest is not None and lowest.utility < utility:
-                return queue
-        return None
+    # ------------------------------------------------------------------ changes
+    def track(self, request: PendingRequest) -> None:
+        """Hold a request as open (new, moved to another queue, or with one more label)."""
+        self._pending.add(request)
 
-    def admit(self, queue: str, utility: float) -> Admission:
-        """Apply capacity and the overflow rule for a new request of ``utility``."""
-        if self.pending.has_room(queue):
-            return Admission(queue)
-        q = self.settings[queue]
-        if q.overflow is Overflow.SPILL and q.spill_to is not None:
-            if self.pending.has_room(q.spill_to):
-                return Admission(q.spill_to, spilled=True)
-            return Admission(None)
-        if q.overflow is Overflow.REPLACE:
-            lowest = self.pending.lowest_utility(queue)
-            if lowest is not None and lowest.utility < utility:
-                self.pending.pop(lowest.id)
-                return Admission(queue, evicted=lowest)
-        return Admission(None)
+    def remove(self, item_id: str) -> PendingRequest | None:
+        """Stop holding an item's request (answered, abstained, evicted); None if not open."""
+        return self._pending.pop(item_id)
 
-    def pending_for(
-        self,
-        event: PredictionEvent,
-        decision: Decision,
-        queue: str,
-        rule: str | None,
-        policy: str,
-        now: float,
-    ) -> PendingRequest:
-        """The request record for a new query (not yet tracked or sent)."""
-        return PendingRequest(
-            id=event.id,
-            request_id=request_id(policy, event.id, queue),
-            queue=queue,
-            features=event.features,
-            requested_at=now,
-            deadline=now + self.settings[queue].ttl_seconds,
-            probability=decision.probability,
-            reason=decision.reason.value,
-            utility=decision.utility,
-            prediction=event.prediction,
-            confidence=max(event.proba.values()) if event.proba else None,
-            group=event.group,
-            route_rule=rule,
-            event_time=event.event_time.timestamp(),
-            model_version=event.model_version,
-            proba=event.proba,
-        )
+    def forget(self, item_id: str) -> None:
+        """Drop a request without recording a change (its partition moved to another replica,
+        which restores it from the state log)."""
+        self._pending.forget(item_id)
 
-    def reopen(
-        self, previous: PendingRequest, queue: str, policy: str, now: float, escalated: bool
-    ) -> PendingRequest:
-        """The same item asked again elsewhere (escalation to an adjudicator, or re-routing)."""
-        return previous.model_copy(
-            update={
-                "request_id": request_id(policy, previous.id, queue),
-                "queue": queue,
-                "requested_at": now,
-                "deadline": now + self.settings[queue].ttl_seconds,
-                "escalated": escalated,
-                "labels": previous.labels if escalated else (),
-            }
-        )
+    def expire(self, now: float) -> list[PendingRequest]:
+        """Remove and return the requests whose deadline has passed."""
+        return self._pending.expire(now)
 
-    def open(self, pending: PendingRequest, on_delivery: DeliveryCallback | None) -> dict[str, str]:
-        """Track and send a request, minimised for its queue; return the redaction applied."""
-        self.pending.add(pending)
+    def drain_changes(self) -> dict[str, PendingRequest | None]:
+        """Changes since the last call, for the state log: request = upsert, None = removed."""
+        return self._pending.drain_changes()
+
+    def restore(self, requests: list[PendingRequest]) -> int:
+        """Hold requests read back from the state log (those of queues still configured)."""
+        kept = [r for r in requests if r.queue in self.settings]
+        self._pending.restore(kept)
+        return len(kept)
+
+    # ------------------------------------------------------------------ messages
+    def prepare(self, pending: PendingRequest) -> tuple[bytes, dict[str, str]]:
+        """The request message minimised for its queue, and the redaction applied."""
         features, group, applied = self.redactors[pending.queue].apply(
             pending.features, pending.group
         )
         reason = "escalated" if pending.escalated else pending.reason
         message = self._message(pending, reason, features, group, withdrawn=False)
-        self.sinks[pending.queue].send(encode(message), pending.id.encode(), on_delivery)
+        return encode(message), applied
+
+    def send(
+        self, pending: PendingRequest, message: bytes, on_delivery: DeliveryCallback | None
+    ) -> None:
+        """Send a prepared request message to its queue's sink."""
+        self.sinks[pending.queue].send(message, pending.id.encode(), on_delivery)
+
+    def open(self, pending: PendingRequest, on_delivery: DeliveryCallback | None) -> dict[str, str]:
+        """Track and send a request, minimised for its queue; return the redaction applied."""
+        self.track(pending)
+        message, applied = self.prepare(pending)
+        self.send(pending, message, on_delivery)
         return applied
 
-    def withdraw(self, request: PendingRequest, now: float, reason: str) -> None:
+    def withdraw(self, request: PendingRequest, outcome: RequestOutcome) -> None:
         """Tell the queue an outstanding request is cancelled (expired or displaced)."""
-        message = self._message(request, reason, {}, {}, withdrawn=True)
+        message = self._message(request, outcome.value, {}, {}, withdrawn=True)
         self.sinks[request.queue].send(encode(message), request.id.encode(), None)
 
     def _message(

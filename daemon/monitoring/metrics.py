@@ -268,7 +268,7 @@ class Metrics:
         )
         self.decision_latency = Histogram(
             "labelgate_decision_latency_seconds",
-            "Parse-to-decision time per item.",
+            "Processing time per item (a batch's decode-to-emit time over its items).",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )

@@ -1,3 +1,3 @@
-"""The running service: app lifecycle, the processing loop, offsets, state, rebalances, health."""
+"""The running service: composition, the loop, the stage pipeline, the commit protocol, state."""
 
 __all__: list[str] = []

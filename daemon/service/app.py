@@ -2,40 +2,77 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import structlog
 from prometheus_client import CollectorRegistry
 
-from daemon.config import Settings
+from daemon.config import Settings, StrategyName
+from daemon.contracts.evidence import EvidenceBuilder
+from daemon.contracts.parsing import Parser
+from daemon.errors import ConnectorError, ServerError, TransactionAbortedError
+from daemon.labeling.admission import AdmissionStep
+from daemon.labeling.queues import ExpertQueues
+from daemon.labeling.spend import SpendLedger
 from daemon.model.learner import Learner
+from daemon.monitoring.burn import BurnRate
+from daemon.monitoring.feedback import FeedbackMonitor
 from daemon.monitoring.metrics import Metrics
 from daemon.monitoring.status import Status
+from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock, EventClock, WallClock
+from daemon.service.commit import AtLeastOnceCommit, CommitProtocol, ExactlyOnceCommit
+from daemon.service.dead_letters import DeadLetters
 from daemon.service.health import Health
+from daemon.service.labels import LabelPath
+from daemon.service.lag import LagPoller
 from daemon.service.lifecycle import StopFlag, capture_signals
-from daemon.service.loop import Daemon
+from daemon.service.loop import Daemon, Parts
+from daemon.service.partitions import LedgerDecide, OwnedAdmit, PartitionIntake, PartitionState
+from daemon.service.pipeline import Pipeline, Rejections
+from daemon.service.preflight import check_startup
+from daemon.service.rebalance import RebalanceHandler
+from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
-from daemon.service.wiring import build_file_channels, build_kafka_channels, build_policy
+from daemon.service.snapshot import StatusAssembler
+from daemon.service.stages import Admit, Decide, Decode, Emit, Score
+from daemon.service.state import StateLog
+from daemon.service.wiring import (
+    Channels,
+    build_file_channels,
+    build_kafka_channels,
+    build_policy,
+)
+from policies import Policy
 
 log = structlog.get_logger("labelgate.app")
+
+_LAG_INTERVAL = 5.0
 
 
 def build_daemon(
     settings: Settings,
     registry: CollectorRegistry | None = None,
     on_tick: Callable[[Status], None] | None = None,
+    metrics: Metrics | None = None,
+    health: Health | None = None,
 ) -> Daemon:
-    """Build a daemon from settings without starting anything."""
+    """Build a daemon from settings without starting anything (no files; Kafka metadata).
+
+    ``metrics`` and ``health`` are passed when a daemon replaces an abandoned one in the same
+    process (after a lost transaction); the caller then watches them itself.
+    """
     clock: Clock = EventClock() if settings.clock == "event" else WallClock()
     channels = (
         build_kafka_channels(settings)
         if settings.source == "kafka"
         else build_file_channels(settings, clock)
     )
-    metrics = Metrics(registry or CollectorRegistry())
-    health = Health(settings.server.heartbeat_timeout_seconds)
-    daemon = Daemon(
+    watch = metrics is None
+    metrics = metrics or Metrics(registry or CollectorRegistry())
+    health = health or Health(settings.server.heartbeat_timeout_seconds)
+    parts = compose(
         settings,
         channels,
         build_policy(settings),
@@ -43,11 +80,172 @@ def build_daemon(
         metrics,
         health,
         clock,
-        on_tick,
     )
-    metrics.watch(lambda: daemon.status, health.heartbeat_age, lambda: health.ready)
-    channels.predictions.listen(daemon.rebalance.on_assign, daemon.rebalance.on_revoke)
+    daemon = Daemon(settings, parts, on_tick)
+    if watch:
+        metrics.watch(lambda: daemon.status, health.heartbeat_age, lambda: health.ready)
+    channels.predictions.listen(parts.rebalance.on_assign, parts.rebalance.on_revoke)
     return daemon
+
+
+def compose(
+    settings: Settings,
+    channels: Channels,
+    policy: Policy,
+    learner: Learner,
+    metrics: Metrics,
+    health: Health,
+    clock: Clock,
+) -> Parts:
+    """The composition root: every collaborator of the daemon, each built once, here."""
+    mon = settings.monitoring
+    p = settings.policy
+    parser = Parser.from_settings(settings)
+    rejections = Rejections(parser)
+    queues = ExpertQueues(settings, channels.requests)
+    partitions = PartitionState(
+        queues,
+        policy.budget,
+        settings.closed_request_horizon_seconds,
+        settings.closed_request_memory,
+    )
+    model = ModelCheckpoint(
+        learner,
+        settings.state_dir / f"model-{settings.instance_id}.pkl",
+        partitions.partition_of,
+    )
+    positions = LabelPositions()
+    burn = BurnRate(mon.burn_window_seconds)
+    ledger = SpendLedger(policy, metrics, burn)
+    vectors = p.diversity is not None
+    admission = AdmissionStep(settings, queues, ledger, policy.id, vectors=vectors)
+    evidence = EvidenceBuilder(settings.fingerprint(), policy.id, p.model_dump(mode="json"))
+    intake = PartitionIntake(partitions, queues, admission, metrics, evidence, channels.evidence)
+    feedback = FeedbackMonitor(
+        window=mon.window,
+        top_k=mon.subgroup_top_k,
+        attributes=mon.subgroup_attributes,
+        shift_features=mon.shift_features,
+        shift_bins=mon.shift_bins,
+        shift_warmup=mon.shift_warmup,
+        drift_delta=mon.drift_delta,
+        audit_reasons=frozenset(mon.audit_reasons),
+        non_human_roles=frozenset(mon.non_human_roles),
+        classes=len(settings.classes),
+    )
+    state_log = StateLog(channels.state, settings.instance_id, channels.state_partitions)
+    interval = settings.kafka.commit_interval_seconds
+    commit: CommitProtocol
+    if channels.transaction is not None:
+        commit = ExactlyOnceCommit(
+            channels,
+            channels.transaction,
+            partitions,
+            policy,
+            model,
+            positions,
+            state_log,
+            metrics,
+            clock,
+            interval,
+        )
+    else:
+        commit = AtLeastOnceCommit(
+            channels, partitions, policy, model, positions, state_log, metrics, clock, interval
+        )
+    dead_letters = DeadLetters(channels.dead_letter, metrics)
+    emit = Emit(
+        commit,
+        queues,
+        intake,
+        evidence,
+        channels.evidence,
+        dead_letters,
+        model,
+        feedback,
+        metrics,
+        rejections,
+    )
+    pipeline = Pipeline(
+        decode=Decode(parser, clock, rejections),
+        score=Score(model, settings.model.score_source, rejections),
+        decide=LedgerDecide(
+            partitions,
+            Decide(
+                policy,
+                queues,
+                admission,
+                model,
+                vectors=vectors,
+                committee=p.strategy is StrategyName.QUERY_BY_COMMITTEE,
+            ),
+        ),
+        admit=OwnedAdmit(partitions, Admit(admission, queues, policy)),
+        emit=emit,
+        rejections=rejections,
+        metrics=metrics,
+    )
+    labels = LabelPath(
+        parser,
+        intake,
+        model,
+        positions,
+        feedback,
+        metrics,
+        dead_letters,
+        clock,
+        settings.kafka.consume_batch_size,
+    )
+    lag = LagPoller(channels.predictions, _LAG_INTERVAL)
+    reporter = StatusAssembler(
+        settings,
+        policy,
+        queues,
+        intake,
+        burn,
+        feedback,
+        model,
+        lag,
+        commit,
+        clock,
+        lambda: emit.items,
+        partitions.snapshot,
+    )
+    restorer = Restorer(
+        channels,
+        state_log,
+        partitions,
+        policy,
+        model,
+        labels,
+        positions,
+        clock,
+        file_mode=settings.source == "file",
+        start_timeout=settings.kafka.flush_timeout_seconds * 6,
+    )
+    return Parts(
+        channels=channels,
+        pipeline=pipeline,
+        labels=labels,
+        positions=positions,
+        commit=commit,
+        rebalance=RebalanceHandler(
+            commit,
+            settings.kafka.flush_timeout_seconds,
+            restorer.assign,
+            lambda tps: partitions.revoke(p for _, p in tps),
+        ),
+        restorer=restorer,
+        reporter=reporter,
+        lag=lag,
+        queues=queues,
+        intake=intake,
+        policy=policy,
+        model=model,
+        metrics=metrics,
+        health=health,
+        clock=clock,
+    )
 
 
 def serve(
@@ -55,20 +253,39 @@ def serve(
     stop: StopFlag | None = None,
     on_tick: Callable[[Status], None] | None = None,
 ) -> Daemon:
-    """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports."""
+    """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports.
+
+    Startup checks (state_dir, Kafka properties, broker, topics, files, the ops port) run before
+    anything is consumed, so a misconfiguration fails at once as one typed error.
+
+    When a transaction is lost (aborted, fenced, partitions lost, the broker away for longer
+    than the transaction timeout), the daemon's memory is ahead of what was committed: it is
+    abandoned, and a new daemon resumes from the committed offsets and state, in this process.
+    """
     stop = stop or StopFlag()
+    check_startup(settings)
     registry = CollectorRegistry()
-    daemon = build_daemon(settings, registry, on_tick)
+    metrics = Metrics(registry)
+    health = Health(settings.server.heartbeat_timeout_seconds)
+    current = [build_daemon(settings, registry, on_tick, metrics, health)]
+    metrics.watch(lambda: current[0].status, health.heartbeat_age, lambda: health.ready)
     server = None
     if settings.server.enabled:
         server = OpsServer(
             settings.server.host,
             settings.server.port,
             registry,
-            daemon.health,
-            lambda: daemon.status,
+            health,
+            lambda: current[0].status,
         )
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            address = f"{settings.server.host}:{settings.server.port}"
+            raise ServerError(
+                f"server.port {settings.server.port}: cannot listen on {address}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         log.info("ops_server_listening", host=settings.server.host, port=server.port)
     try:
         with capture_signals(stop):
@@ -76,11 +293,50 @@ def serve(
                 "starting",
                 source=settings.source,
                 policy=settings.policy.strategy.value,
-                config_hash=daemon.config_hash,
+                config_hash=current[0].config_hash,
             )
-            daemon.restore()
-            daemon.run(stop)
+            while True:
+                try:
+                    current[0].run(stop)
+                    break
+                except TransactionAbortedError as exc:
+                    log.warning(
+                        "transaction_lost",
+                        error=str(exc),
+                        fatal=exc.fatal,
+                        hint="resuming from the last committed offsets and state",
+                    )
+                    if stop.is_set:
+                        break
+                    current[0] = _resume(settings, registry, on_tick, metrics, health, stop)
     finally:
         if server is not None:
             server.stop()
-    return daemon
+    return current[0]
+
+
+def _resume(
+    settings: Settings,
+    registry: CollectorRegistry,
+    on_tick: Callable[[Status], None] | None,
+    metrics: Metrics,
+    health: Health,
+    stop: StopFlag,
+) -> Daemon:
+    """A new daemon restored from the committed state, retrying while the broker is away."""
+    delay = 0.5
+    while True:
+        daemon: Daemon | None = None
+        try:
+            daemon = build_daemon(settings, registry, on_tick, metrics, health)
+            daemon.startup()
+            return daemon
+        except (ConnectorError, TransactionAbortedError) as exc:
+            log.warning("resume_failed", error=str(exc), retry_in=delay)
+            if daemon is not None:
+                daemon.abandon()
+            if stop.is_set:
+                raise
+            health.beat()  # still trying: alive, not ready
+            time.sleep(delay)
+            delay = min(5.0, delay * 2)

@@ -71,11 +71,6 @@ class OffsetTracker:
                 moved[tp] = last + 1
         return moved
 
-    @property
-    def inflight(self) -> int:
-        """Messages whose outputs are not all delivered yet."""
-        return sum(len(q) for q in self._inflight.values())
-
     def drop(self, partitions: list[TopicPartition]) -> None:
         """Forget revoked partitions: their new owner resumes from the last commit."""
         for tp in partitions:

@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from daemon.config import Pacing, PolicySettings, QueueSettings, Settings, Strategy
+from daemon.config import Pacing, PolicySettings, Settings, StrategyName
 from daemon.errors import ConfigError
+from daemon.labeling.admission import queue_gates
 from policies import (
     AbsoluteBudget,
     BalancedIncrementalQuantileFilter,
@@ -42,17 +43,17 @@ from policies import Strategy as StrategyProtocol
 
 def _rule(p: PolicySettings) -> StrategyProtocol:
     rate = p.budget.fraction
-    factories: dict[Strategy, Callable[[], StrategyProtocol]] = {
-        Strategy.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
-        Strategy.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
-        Strategy.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
-        Strategy.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
+    factories: dict[StrategyName, Callable[[], StrategyProtocol]] = {
+        StrategyName.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
+        StrategyName.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
+        StrategyName.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
+        StrategyName.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
             p.threshold, p.step, p.delta, p.seed
         ),
-        Strategy.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
-        Strategy.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
-        Strategy.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
-        Strategy.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
+        StrategyName.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
+        StrategyName.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
+        StrategyName.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
+        StrategyName.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
             p.committee_measure, p.threshold if p.threshold < 1.0 else 0.5, True, p.seed
         ),
     }
@@ -80,7 +81,7 @@ def build_strategy(p: PolicySettings) -> StrategyProtocol:
             population_factor=q.population_factor,
         )
     # Random sampling is all exploration already.
-    explore = p.explore_share if p.strategy is not Strategy.RANDOM else 0.0
+    explore = p.explore_share if p.strategy is not StrategyName.RANDOM else 0.0
     if p.audit_share > 0 or explore > 0:
         strategy = Hybrid(
             strategy,
@@ -97,11 +98,11 @@ def build_budget(p: PolicySettings) -> BudgetManager:
     # Random sampling paces itself at its rate; the window budget is only a burst guard there, or
     # it would cut every upward fluctuation and undershoot the rate it compares against.
     pace = p.budget.fraction
-    if p.strategy is Strategy.RANDOM:
+    if p.strategy is StrategyName.RANDOM:
         pace = min(1.0, 1.25 * p.budget.fraction)
     budget: BudgetManager
     # A quantile filter would rank random sampling's utilities, which mean nothing.
-    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not Strategy.RANDOM:
+    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not StrategyName.RANDOM:
         budget = BalancedIncrementalQuantileFilter(
             pace,
             window=p.budget.window,
@@ -124,44 +125,40 @@ def build_policy(settings: PolicySettings | Settings) -> Policy:
     return Policy(build_strategy(p), build_budget(p), cold_start_items=p.cold_start_items)
 
 
-def build_queue_gates(
-    p: PolicySettings, queues: list[QueueSettings]
-) -> dict[str, QueueCapacityGate]:
-    """One capacity gate per expert queue (none when ``queue_gate_exponent`` is null)."""
-    if p.queue_gate_exponent is None:
-        return {}
-    return {q.name: QueueCapacityGate(q.capacity, p.queue_gate_exponent, p.seed) for q in queues}
+def build_queue_gates(settings: Settings) -> dict[str, QueueCapacityGate]:
+    """One capacity gate per expert queue, as the daemon's admission builds them."""
+    return queue_gates(settings)
 
 
 _WINDOW_PACED = {"budget": {"pacing": Pacing.WINDOW.value}, "explore_share": 0.0}
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "random": {"strategy": Strategy.RANDOM.value},
+    "random": {"strategy": StrategyName.RANDOM.value},
     "default": {},
     "variable_uncertainty": {
-        "strategy": Strategy.VARIABLE_UNCERTAINTY.value, "threshold": 1.0, **_WINDOW_PACED,
+        "strategy": StrategyName.VARIABLE_UNCERTAINTY.value, "threshold": 1.0, **_WINDOW_PACED,
     },
     "fixed_uncertainty": {
-        "strategy": Strategy.FIXED_UNCERTAINTY.value, "threshold": 0.9, **_WINDOW_PACED,
+        "strategy": StrategyName.FIXED_UNCERTAINTY.value, "threshold": 0.9, **_WINDOW_PACED,
     },
     "randomized_vu": {
-        "strategy": Strategy.RANDOMIZED_VARIABLE_UNCERTAINTY.value, "threshold": 1.0,
+        "strategy": StrategyName.RANDOMIZED_VARIABLE_UNCERTAINTY.value, "threshold": 1.0,
         **_WINDOW_PACED,
     },
-    "split": {"strategy": Strategy.SPLIT.value, "threshold": 1.0, **_WINDOW_PACED},
-    "entropy_sampling": {"strategy": Strategy.ENTROPY_SAMPLING.value, **_WINDOW_PACED},
-    "selective_sampling": {"strategy": Strategy.SELECTIVE_SAMPLING.value, **_WINDOW_PACED},
+    "split": {"strategy": StrategyName.SPLIT.value, "threshold": 1.0, **_WINDOW_PACED},
+    "entropy_sampling": {"strategy": StrategyName.ENTROPY_SAMPLING.value, **_WINDOW_PACED},
+    "selective_sampling": {"strategy": StrategyName.SELECTIVE_SAMPLING.value, **_WINDOW_PACED},
     "biqf": {
-        "strategy": Strategy.FIXED_UNCERTAINTY.value, "threshold": 1.0, "explore_share": 0.0,
+        "strategy": StrategyName.FIXED_UNCERTAINTY.value, "threshold": 1.0, "explore_share": 0.0,
         "budget": {"pacing": Pacing.QUANTILE.value, "window": 300, "head_start": 0.0},
     },
     "vu_audit": {
-        "strategy": Strategy.VARIABLE_UNCERTAINTY.value, "threshold": 1.0, "audit_share": 0.2,
+        "strategy": StrategyName.VARIABLE_UNCERTAINTY.value, "threshold": 1.0, "audit_share": 0.2,
         **_WINDOW_PACED,
     },
     "default_quotas": {},
     "explore": {
-        "strategy": Strategy.FIXED_UNCERTAINTY.value, "threshold": 1.0, "explore_share": 0.1,
+        "strategy": StrategyName.FIXED_UNCERTAINTY.value, "threshold": 1.0, "explore_share": 0.1,
         "budget": {"pacing": Pacing.QUANTILE.value},
     },
 }  # fmt: skip

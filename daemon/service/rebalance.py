@@ -1,8 +1,10 @@
 """Consumer-group rebalances: hand partitions over cleanly.
 
-Before partitions are taken away, everything processed so far is delivered and committed, so the
-next owner resumes exactly where this replica stopped (no reprocessed items, no duplicate
-evidence); the offset bookkeeping then forgets the revoked partitions.
+Before partitions are taken away, everything processed so far is committed (exactly-once: one
+transaction with the outputs, the partitions' state and the offsets), so the next owner resumes
+exactly where this replica stopped, with the state committed with it; the commit bookkeeping and
+the partition state then forget the revoked partitions. Assignment is cooperative: only the
+partitions that move are revoked and assigned, the others keep flowing.
 """
 
 from __future__ import annotations
@@ -13,39 +15,59 @@ from collections.abc import Callable
 import structlog
 
 from connectors.protocols import TopicPartition
-from daemon.service.offsets import OffsetTracker
+from daemon.service.commit import CommitProtocol
 
 log = structlog.get_logger("labelgate.rebalance")
 
 
+def _nothing(_partitions: list[TopicPartition]) -> None:
+    return None
+
+
 class RebalanceHandler:
-    """Callbacks for the group source; ``commit`` is the daemon's deliver-checkpoint-commit."""
+    """Callbacks for the group source, on top of the commit protocol.
+
+    Parameters
+    ----------
+    commit
+        Commits before partitions leave.
+    timeout
+        Seconds a revocation may spend committing.
+    assigned
+        Called with the partitions that arrive (their state is restored).
+    revoked
+        Called with the partitions that left, after the hand-over commit.
+    """
 
     def __init__(
         self,
-        commit: Callable[[float], None],
-        tracker: OffsetTracker,
+        commit: CommitProtocol,
         timeout: float,
-        assigned: Callable[[], None] = lambda: None,
+        assigned: Callable[[list[TopicPartition]], None] = _nothing,
+        revoked: Callable[[list[TopicPartition]], None] = _nothing,
     ) -> None:
         self.commit = commit
-        self.tracker = tracker
         self.timeout = timeout
         self.assigned = assigned
-        self.revocations = 0
+        self.revoked = revoked
+        self.suspended = False
 
     def on_assign(self, partitions: list[TopicPartition]) -> None:
-        """New partitions: the consumer resumes from their committed offsets; the daemon
-        re-divides the budget by its new share of partitions."""
+        """New partitions: restore their state; the consumer resumes from their committed
+        offsets."""
         log.info("rebalance_assigned", partitions=[p for _, p in partitions])
-        self.assigned()
+        if partitions and not self.suspended:
+            self.assigned(partitions)
 
     def on_revoke(self, partitions: list[TopicPartition]) -> None:
-        """Partitions are leaving: deliver and commit what was processed, within the timeout."""
-        self.revocations += 1
+        """Partitions are leaving: commit what was processed (within the timeout), then forget
+        them. Nothing is committed once the daemon abandons its uncommitted work."""
+        if self.suspended or not partitions:
+            return
         started = time.monotonic()
-        self.commit(started + self.timeout)
-        self.tracker.drop(partitions)
+        self.commit.commit(started + self.timeout)
+        self.commit.forget(partitions)
+        self.revoked(partitions)
         log.info(
             "rebalance_revoked",
             partitions=[p for _, p in partitions],

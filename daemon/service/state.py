@@ -1,25 +1,39 @@
-"""Durable state: outstanding requests and policy/budget state, as a keyed change log.
+"""Durable state as a keyed change log: what one instance keeps, and what moves with a partition.
 
-In Kafka mode the log is a compacted topic, in file mode a keyed JSONL file; either way the
-latest value per key is the state, and a ``None`` value is a tombstone. Restoring reads the log
-from the start, so a restarted daemon (or a pod on another node) resumes its budget spend and its
-outstanding requests instead of resetting them.
+In Kafka mode the log is a compacted topic written inside the daemon's transaction, in file mode
+a keyed JSONL file; either way the latest value per key is the state, and a ``None`` value is a
+tombstone. Two kinds of keys:
+
+``i/<instance>/policy``
+    The instance's policy state (pacing windows, strategy state, cold-start count) and the
+    positions of its label reader.
+``p/<partition>/ledger`` and ``p/<partition>/req/<item id>``
+    Everything about one input partition: its budget ledger (the spend of the absolute budget
+    charged to items of that partition) with the label positions applied to its requests, and
+    one record per request, open (enough to learn from the answer) or closed (a bounded memory,
+    so a redelivered item whose request was answered, withdrawn or expired is not asked again).
+
+Partition records are written to state partition ``partition % state_partitions``: the owner of
+an input partition is the only writer there (when the state topic has at least as many
+partitions), and the next owner restores the partition by reading just that state partition.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from connectors.protocols import DeliveryCallback, Sink
+from connectors.protocols import Sink
 from daemon.contracts.pending_request import PendingRequest
 from daemon.errors import StateError
 
-_PENDING = b"pending/"
 _POLICY = b"policy"
+_LEDGER = b"ledger"
+_REQUEST = b"req/"
 
 
 class PolicyState(BaseModel):
@@ -30,52 +44,143 @@ class PolicyState(BaseModel):
     saved_at: float
 
 
+class LedgerState(BaseModel):
+    """One input partition's share of the budget and how far labels were applied to it.
+
+    ``budgets`` holds the state of each absolute budget member (its spend in the current
+    period); ``label_offsets`` the next label offset (per label partition) not yet applied to
+    the partition's requests.
+    """
+
+    budgets: list[dict[str, Any]]
+    label_offsets: dict[str, int] = {}
+
+
+class ClosedRequest(BaseModel):
+    """A request that is no longer open: answered, withdrawn, expired or evicted."""
+
+    request_id: str
+    why: str
+    at: float
+
+
+class RequestRecord(BaseModel):
+    """The state of one item's request: open (with what to learn from) or closed."""
+
+    open: PendingRequest | None = None
+    closed: ClosedRequest | None = None
+
+
+@dataclass
+class PartitionRecords:
+    """What the log holds about one input partition."""
+
+    ledger: LedgerState | None = None
+    open: list[PendingRequest] = field(default_factory=list)
+    closed: dict[str, ClosedRequest] = field(default_factory=dict)
+
+
 @dataclass
 class RestoredState:
-    """What the log held at startup."""
+    """What the log held about this instance at startup."""
 
-    pending: list[PendingRequest] = field(default_factory=list)
     policy: PolicyState | None = None
 
 
 class StateLog:
-    """Writes state changes under keys scoped by ``instance``; restores them at startup."""
+    """Writes state changes under their keys and folds the log back into state.
 
-    def __init__(self, sink: Sink, instance: str = "0") -> None:
+    ``partitions`` is the number of partitions of the state topic (1 for a file); records of one
+    input partition always go to the same state partition, so compaction keeps the latest value.
+    """
+
+    def __init__(self, sink: Sink, instance: str = "0", partitions: int = 1) -> None:
         self.sink = sink
         self.instance = instance
-        self._prefix = instance.encode() + b"/"
+        self.partitions = max(1, partitions)
+        self._instance_key = b"i/" + instance.encode() + b"/" + _POLICY
+        self._send_to = getattr(sink, "send_to", None)
 
+    # ------------------------------------------------------------------ where records live
+    def instance_partition(self) -> int:
+        """The state partition holding this instance's records."""
+        return zlib.crc32(self.instance.encode()) % self.partitions
+
+    def partition_of(self, partition: int) -> int:
+        """The state partition holding the records of one input partition."""
+        return partition % self.partitions
+
+    # ------------------------------------------------------------------ restore
     def restore(self, records: Iterable[tuple[bytes | None, bytes | None]]) -> RestoredState:
-        """Fold the log into its latest state (last value per key wins)."""
-        latest: dict[bytes, bytes | None] = {}
-        for key, value in records:
-            if key is not None and key.startswith(self._prefix):
-                latest[key[len(self._prefix) :]] = value
+        """This instance's records (last value per key wins)."""
+        value: bytes | None = None
+        for key, val in records:
+            if key == self._instance_key:
+                value = val
         state = RestoredState()
-        try:
-            for key, value in latest.items():
-                if value is None:
-                    continue
-                if key.startswith(_PENDING):
-                    state.pending.append(PendingRequest.model_validate_json(value))
-                elif key == _POLICY:
-                    state.policy = PolicyState.model_validate_json(value)
-        except ValidationError as exc:
-            raise StateError(f"state log entry is not valid: {exc}") from exc
+        if value is not None:
+            try:
+                state.policy = PolicyState.model_validate_json(value)
+            except ValidationError as exc:
+                raise StateError(f"state log entry is not valid: {exc}") from exc
         return state
 
-    def write(
-        self,
-        changes: dict[str, PendingRequest | None],
-        policy: PolicyState,
-        on_delivery: DeliveryCallback | None = None,
-    ) -> int:
-        """Send the pending-store changes and the policy state; return messages sent."""
-        sent = 0
-        for item_id, request in changes.items():
-            value = None if request is None else request.model_dump_json().encode()
-            self.sink.send(value, self._prefix + _PENDING + item_id.encode(), on_delivery)
-            sent += 1
-        self.sink.send(policy.model_dump_json().encode(), self._prefix + _POLICY, on_delivery)
-        return sent + 1
+    def restore_partitions(
+        self, records: Iterable[tuple[bytes | None, bytes | None]], partitions: Iterable[int]
+    ) -> dict[int, PartitionRecords]:
+        """The records of the given input partitions (last value per key wins)."""
+        prefixes = {f"p/{p}/".encode(): p for p in partitions}
+        latest: dict[tuple[int, bytes], bytes | None] = {}
+        for key, value in records:
+            if key is None or not key.startswith(b"p/"):
+                continue
+            head = key[: key.index(b"/", 2) + 1] if b"/" in key[2:] else key
+            p = prefixes.get(head)
+            if p is not None:
+                latest[(p, key[len(head) :])] = value
+        out = {p: PartitionRecords() for p in prefixes.values()}
+        try:
+            for (p, rest), value in latest.items():
+                if value is None:
+                    continue
+                if rest == _LEDGER:
+                    out[p].ledger = LedgerState.model_validate_json(value)
+                elif rest.startswith(_REQUEST):
+                    record = RequestRecord.model_validate_json(value)
+                    item_id = rest[len(_REQUEST) :].decode()
+                    if record.open is not None:
+                        out[p].open.append(record.open)
+                    elif record.closed is not None:
+                        out[p].closed[item_id] = record.closed
+        except (ValidationError, UnicodeDecodeError) as exc:
+            raise StateError(f"state log entry is not valid: {exc}") from exc
+        return out
+
+    # ------------------------------------------------------------------ write
+    def write(self, policy: PolicyState) -> int:
+        """The instance's policy state."""
+        self._send(self.instance_partition(), self._instance_key, policy.model_dump_json())
+        return 1
+
+    def write_ledger(self, partition: int, ledger: LedgerState) -> None:
+        """One input partition's ledger."""
+        self._send(
+            self.partition_of(partition), self._key(partition, _LEDGER), ledger.model_dump_json()
+        )
+
+    def write_request(self, partition: int, item_id: str, record: RequestRecord | None) -> None:
+        """One item's request record; ``None`` forgets it (tombstone)."""
+        key = self._key(partition, _REQUEST + item_id.encode())
+        value = None if record is None else record.model_dump_json(exclude_none=True)
+        self._send(self.partition_of(partition), key, value)
+
+    @staticmethod
+    def _key(partition: int, rest: bytes) -> bytes:
+        return f"p/{partition}/".encode() + rest
+
+    def _send(self, state_partition: int, key: bytes, value: str | None) -> None:
+        data = None if value is None else value.encode()
+        if self._send_to is not None:
+            self._send_to(state_partition, data, key, None)
+        else:
+            self.sink.send(data, key, None)

@@ -12,7 +12,7 @@ from typing import Any
 
 from connectors.expert import SimulatedExpert, load_truth
 from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
-from connectors.protocols import CommittingSource, Sink, Source
+from connectors.protocols import CommittingSource, Sink, Source, Transaction
 from daemon.config import Settings
 from daemon.service.clock import Clock
 from daemon.service.policy_builder import build_policy
@@ -26,17 +26,19 @@ class Channels:
 
     predictions: CommittingSource
     requests: dict[str, Sink]
-    audit: Sink
+    evidence: Sink
     dead_letter: Sink
     state: Sink
     open_labels: Callable[[Mapping[int, int]], Source]
-    read_state: Callable[[], Iterable[tuple[bytes | None, bytes | None]]]
+    read_state: Callable[[Iterable[int] | None], Iterable[tuple[bytes | None, bytes | None]]]
     flushers: list[Any] = field(default_factory=list)
+    transaction: Transaction | None = None
+    state_partitions: int = 1
     closers: list[Callable[[float], None]] = field(default_factory=list)
 
     def outputs(self) -> list[Sink]:
         """All sinks, for serving delivery reports."""
-        return [*self.requests.values(), self.audit, self.dead_letter, self.state]
+        return [*self.requests.values(), self.evidence, self.dead_letter, self.state]
 
     def flush(self, timeout: float) -> int:
         """Flush every output; return messages still undelivered."""
@@ -60,7 +62,7 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
     """JSONL files; labels from a label file or from the simulated expert."""
     files = settings.files
     predictions = JsonlSource(files.predictions, name="predictions")
-    audit = JsonlSink(files.audit)
+    evidence = JsonlSink(files.audit)
     dead_letter = JsonlSink(files.dead_letter)
     state = JsonlSink(files.state, keyed=True)
     expert: SimulatedExpert | None = None
@@ -84,15 +86,15 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
             return _NoLabels()
         return JsonlSource(files.labels, name="labels", start=start.get(0, 0))
 
-    sinks: list[Any] = [*by_path.values(), audit, dead_letter, state]
+    sinks: list[Any] = [*by_path.values(), evidence, dead_letter, state]
     return Channels(
         predictions=predictions,
         requests=requests,
-        audit=audit,
+        evidence=evidence,
         dead_letter=dead_letter,
         state=state,
         open_labels=open_labels,
-        read_state=lambda: read_keyed(files.state),
+        read_state=lambda _partitions: read_keyed(files.state),
         flushers=sinks,
         closers=[lambda _t: predictions.close(), *[lambda _t, s=s: s.close() for s in sinks]],
     )
@@ -104,7 +106,9 @@ def build_kafka_channels(settings: Settings) -> Channels:
         KafkaAssignedSource,
         KafkaGroupSource,
         KafkaOutputs,
+        KafkaTransaction,
         ensure_topics,
+        partition_count,
         read_topic,
     )
 
@@ -120,9 +124,23 @@ def build_kafka_channels(settings: Settings) -> Channels:
             k.topic_replication_factor,
             compacted=[t.state],
         )
-    outputs = KafkaOutputs(conf)
-    predictions = KafkaGroupSource(conf, k.topics.predictions, k.group_id)
+    exactly_once = k.delivery == "exactly_once"
+    outputs = KafkaOutputs(
+        conf,
+        # Stable per instance: a restart fences its predecessor and aborts its transaction.
+        transactional_id=f"labelgate-{k.group_id}-{settings.instance_id}" if exactly_once else None,
+        transaction_timeout=k.transaction_timeout_seconds,
+    )
+    predictions = KafkaGroupSource(
+        conf,
+        k.topics.predictions,
+        k.group_id,
+        instance_id=f"{k.client_id}-{settings.instance_id}",
+        session_timeout=k.session_timeout_seconds,
+        fail_on_lost=exactly_once,
+    )
     labels: list[KafkaAssignedSource] = []
+    restore_timeout = k.transaction_timeout_seconds + 60.0
 
     def open_labels(start: Mapping[int, int]) -> Source:
         source = KafkaAssignedSource(conf, k.topics.labels, start)
@@ -132,14 +150,21 @@ def build_kafka_channels(settings: Settings) -> Channels:
     return Channels(
         predictions=predictions,
         requests={name: outputs.sink(topic) for name, topic in queue_topics.items()},
-        audit=outputs.sink(k.topics.audit),
+        evidence=outputs.sink(k.topics.audit),
         dead_letter=outputs.sink(k.topics.dead_letter),
         state=outputs.sink(k.topics.state),
         open_labels=open_labels,
-        read_state=lambda: read_topic(conf, k.topics.state),
+        read_state=lambda parts: read_topic(conf, k.topics.state, restore_timeout, parts),
         flushers=[outputs],
-        closers=[lambda _t: predictions.close(), outputs.close],
+        closers=[lambda _t: predictions.close(), outputs.close, lambda _t: _close_all(labels)],
+        transaction=KafkaTransaction(outputs, predictions) if exactly_once else None,
+        state_partitions=partition_count(conf, k.topics.state),
     )
+
+
+def _close_all(sources: list[Any]) -> None:
+    for source in sources:
+        source.close()
 
 
 class _Tee:

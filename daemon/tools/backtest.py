@@ -126,7 +126,7 @@ def queue_model(settings: Settings) -> QueueModel:
     evaluated in a backtest: every item goes to that queue)."""
     name = settings.routing.default[0]
     queue = next(q for q in settings.queues if q.name == name)
-    gates = build_queue_gates(settings.policy, list(settings.queues))
+    gates = build_queue_gates(settings)
     delay = settings.expert.delay_seconds if settings.expert is not None else 0.0
     return QueueModel(name, queue.cost, queue.capacity, gates.get(name), delay)
 

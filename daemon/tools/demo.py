@@ -74,7 +74,7 @@ def _settings(
     )
 
 
-class _LiveView:
+class LiveView:
     """The run's live view: a tqdm bar fed by the daemon's tick callback."""
 
     def __init__(self, label: str, total: int, stream: TextIO) -> None:
@@ -116,11 +116,10 @@ def report(settings: Settings, truth: dict[str, str], seconds: float, policy: st
             if int(ev["id"].rsplit("-", 1)[1]) >= half:
                 late += 1
                 late_hits += hit
-    dead = (
-        sum(1 for _ in settings.files.dead_letter.open())
-        if settings.files.dead_letter.exists()
-        else 0
-    )
+    dead = 0
+    if settings.files.dead_letter.exists():
+        with settings.files.dead_letter.open() as fh:
+            dead = sum(1 for _ in fh)
     learned = 0
     with settings.files.requests.open() as fh:
         learned = sum(1 for _ in fh)
@@ -153,7 +152,7 @@ def run_demo(
     achieved = fraction
     for strategy in ("default", "random"):
         settings = _settings(work, predictions, truth_path, strategy, achieved, delay)
-        progress = _LiveView(strategy, items, sys.stderr)
+        progress = LiveView(strategy, items, sys.stderr)
         started = time.monotonic()
         daemon = serve(settings, on_tick=progress)
         progress.done()

@@ -1,4 +1,4 @@
-"""``labelgate evidence``: answers an auditor's questions from the audit trail.
+"""``labelgate evidence``: answers an auditor's questions from the evidence trail.
 
 The trail is the append-only stream of :class:`~daemon.contracts.messages.EvidenceRecord`
 (a JSONL file or the audit topic). Aggregation (:class:`EvidenceSummary`, :func:`trace`) is pure and
@@ -368,7 +368,7 @@ def trace(records: Iterable[EvidenceRecord], item_id: str) -> list[dict[str, Any
     """Every record of one item, oldest first, as rows of :data:`TRACE_FIELDS`.
 
     Ordered by :func:`record_time`; records with equal times keep their trail order (the
-    daemon keys audit messages by item id, so one item's records share a partition).
+    daemon keys evidence messages by item id, so one item's records share a partition).
     """
     mine = [r for r in records if r.id == item_id]
     return [_trace_row(r) for r in sorted(mine, key=record_time)]
@@ -451,7 +451,7 @@ def read_trail(file: Path | None = None, config: Path | None = None) -> Trail:
         with file.open("rb") as lines:
             return parse_lines(lines)
     except OSError as exc:
-        raise ConnectorError(f"{file}: cannot read audit trail: {exc.strerror}") from exc
+        raise ConnectorError(f"{file}: cannot read evidence trail: {exc.strerror}") from exc
 
 
 def _input(trail: Trail, time_range: TimeRange) -> dict[str, Any]:
@@ -502,13 +502,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     The subcommand's ``func`` default is :func:`run`, as for the other subcommands.
     """
     p = subparsers.add_parser(
-        "evidence", help="summarise the audit trail, or trace one item through it"
+        "evidence", help="summarise the evidence trail, or trace one item through it"
     )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--file", type=Path, help="audit trail as JSONL of evidence records")
-    source.add_argument(
-        "--config", type=Path, help="YAML config: read its audit topic or audit file"
-    )
+    source.add_argument("--file", type=Path, help="evidence trail as JSONL of evidence records")
+    source.add_argument("--config", type=Path, help="YAML config: read its `audit` topic or file")
     p.add_argument("--since", type=parse_time, help="ISO-8601 start, inclusive")
     p.add_argument("--until", type=parse_time, help="ISO-8601 end, exclusive")
     p.add_argument("--item", metavar="KEY", help="trace the records of this item id")

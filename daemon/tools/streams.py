@@ -260,11 +260,6 @@ BUILTINS: dict[str, _Builtin] = {
 }
 
 
-def stream_names() -> list[str]:
-    """Names of the built-in streams."""
-    return list(BUILTINS)
-
-
 def open_stream(name: str, n: int = 10_000, seed: int = 0) -> LabeledStream:
     """A built-in stream of ``n`` items (fewer for a bundled dataset that is shorter)."""
     try:

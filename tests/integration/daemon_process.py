@@ -45,6 +45,12 @@ class DaemonProcess:
 
     def start(self) -> DaemonProcess:
         """Start the process and wait until it is ready (/readyz 200)."""
+        self.launch()
+        wait_for(lambda: self.http("/readyz")[0] == 200, 60, "daemon ready", self)
+        return self
+
+    def launch(self) -> DaemonProcess:
+        """Start the process without waiting for it."""
         self._log_fh = self.log.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
@@ -53,8 +59,19 @@ class DaemonProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        wait_for(lambda: self.http("/readyz")[0] == 200, 60, "daemon ready", self)
         return self
+
+    @property
+    def ready(self) -> bool:
+        """Whether /readyz answers 200 now."""
+        return self.http("/readyz")[0] == 200
+
+    def sigkill(self) -> None:
+        """SIGKILL the process (a crash: no shutdown, no commit) and reap it."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+        self._log_fh.close()
 
     def http(self, path: str) -> tuple[int, bytes]:
         """GET a path of the ops server; (0, b"") when it is not reachable."""
@@ -137,21 +154,26 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
 def read_all(
     bootstrap: str, topic: str, timeout: float = 60
 ) -> list[tuple[bytes | None, bytes | None]]:
-    """Every message of a topic, from the beginning to its current end."""
+    """Every committed message of a topic (``read_committed``), up to its current end.
+
+    The end is the high watermark; a transaction's commit marker takes the last offset, so the
+    read is done when the consumer's position (which skips markers) reaches it.
+    """
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": "reader",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
         }
     )
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader"})
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         ends = {}
         for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
@@ -162,12 +184,14 @@ def read_all(
                 if msg.error():
                     continue
                 out.append((msg.key(), msg.value()))
-                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                    ends.pop(msg.partition(), None)
+            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
+                if tp.offset >= ends[tp.partition]:
+                    ends.pop(tp.partition)
         assert not ends, f"could not read {topic} to its end"
         return out
     finally:
         consumer.close()
+        probe.close()
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

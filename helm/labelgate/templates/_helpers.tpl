@@ -127,3 +127,22 @@ app.kubernetes.io/part-of: labelgate
     description: {{ .description | quote }}
     runbook_url: {{ printf "%s%s" $root.Values.prometheusRule.runbookBaseUrl (lower .name) | quote }}
 {{- end }}
+
+{{/* A bridge's selector labels (list root queue): its own name, so the daemon's selectors never
+match bridge pods. */}}
+{{- define "labelgate.bridgeSelectorLabels" -}}
+{{- $root := index . 0 }}
+app.kubernetes.io/name: {{ printf "%s-bridge" (include "labelgate.name" $root) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+labelgate.io/queue: {{ index . 1 | quote }}
+{{- end }}
+
+{{- define "labelgate.bridgeLabels" -}}
+{{- $root := index . 0 }}
+helm.sh/chart: {{ include "labelgate.chart" $root }}
+{{ include "labelgate.bridgeSelectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/component: bridge
+app.kubernetes.io/part-of: labelgate
+{{- end }}

@@ -4,7 +4,16 @@ import json
 
 import pytest
 
-from daemon.cli import main
+from daemon.cli import exit_code, main
+from daemon.errors import (
+    ConfigError,
+    ConnectorError,
+    DeliveryError,
+    EncodingError,
+    LabelgateError,
+    ServerError,
+    StateError,
+)
 
 SECRET = "s3cr3t-value"
 CONTRACT_NAMES = {"prediction", "label", "label_request", "evidence", "dead_letter"}
@@ -61,3 +70,43 @@ def test_check_config_on_missing_file_exits_2(tmp_path, capsys):
     """A missing config file is a clean error, not a traceback."""
     assert main(["check-config", str(tmp_path / "absent.yaml")]) == 2
     assert "cannot read config file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ConfigError("x"), 2),
+        (StateError("x"), 3),
+        (ConnectorError("x"), 4),
+        (DeliveryError("x"), 4),
+        (ServerError("x"), 5),
+        (EncodingError("x"), 1),
+        (LabelgateError("unknown stream 'x'"), 2),
+    ],
+)
+def test_each_error_family_has_its_exit_status(error, code):
+    """Config 2, state 3, Kafka/files 4, ops server 5, a NaN output 1, other usage errors 2."""
+    assert exit_code(error) == code
+
+
+def test_main_prints_one_line_and_returns_the_family_status(monkeypatch, capsys):
+    """A StateError raised by a command is one stderr line and exit status 3."""
+
+    def fail(_args):
+        raise StateError("state_dir '/x' is not writable: Read-only file system")
+
+    monkeypatch.setattr("daemon.cli._cmd_schema", fail)
+    assert main(["schema"]) == 3
+    err = capsys.readouterr().err
+    assert err == "labelgate: error: state_dir '/x' is not writable: Read-only file system\n"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["check-config", "--help"]])
+def test_help_documents_the_exit_statuses(capsys, argv):
+    """--help of the program, run and check-config lists every exit status."""
+    with pytest.raises(SystemExit):
+        main(argv)
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    for code in ("0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "130 "):
+        assert f"\n  {code}" in out

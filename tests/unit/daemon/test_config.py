@@ -5,7 +5,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from daemon.config import Settings, load_settings
+from daemon.config import Settings, is_secret_property, load_settings
 from daemon.errors import ConfigError, LabelgateError
 
 SECRET = "hunter2-secret"
@@ -215,3 +215,107 @@ def test_settings_are_frozen():
     s = Settings(classes=["a", "b"])
     with pytest.raises(ValidationError):
         s.instance_id = "1"
+
+
+SECRET_EXTRA = {
+    "sasl.password": "extra-sasl-pw",
+    "ssl.key.password": "extra-key-pw",
+    "sasl.oauthbearer.client.secret": "extra-client-secret",
+    "ssl.key.pem": "-----BEGIN PRIVATE KEY-----abc",
+    "sasl.oauthbearer.config": "clientSecret=extra-oauth",
+    "sasl.jaas.config": "password=extra-jaas",
+}
+
+
+def test_secret_looking_extra_properties_are_masked_everywhere():
+    """kafka.extra secrets are masked in masked(), model_dump and repr; common() keeps them."""
+    extra = {**SECRET_EXTRA, "linger.ms": "5", "ssl.key.location": "/tls/key.pem"}
+    s = Settings(classes=["a", "b"], kafka={"extra": extra})
+    shown = [json.dumps(s.masked()), json.dumps(s.model_dump(mode="json")), repr(s), str(s)]
+    for text in shown:
+        for value in SECRET_EXTRA.values():
+            assert value not in text
+    masked = s.masked()["kafka"]["extra"]
+    assert masked["linger.ms"] == "5"
+    assert masked["ssl.key.location"] == "/tls/key.pem"
+    assert {masked[k] for k in SECRET_EXTRA} == {"**********"}
+    assert s.kafka.common()["sasl.password"] == "extra-sasl-pw"
+    assert s.kafka.extra["ssl.key.pem"].startswith("-----BEGIN")
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("sasl.password", True),
+        ("ssl.keystore.password", True),
+        ("sasl.oauthbearer.client.secret", True),
+        ("sasl.oauthbearer.token.endpoint.url", True),
+        ("ssl.key.pem", True),
+        ("ssl.key.location", False),
+        ("sasl.kerberos.keytab", False),
+        ("linger.ms", False),
+        ("sasl.username", False),
+    ],
+)
+def test_secret_property_names(name, secret):
+    """Password, secret, token and key-material names are secret; paths to keys are not."""
+    assert is_secret_property(name) is secret
+
+
+def test_extra_numbers_and_booleans_become_librdkafka_text(tmp_path):
+    """YAML numbers and booleans in kafka.extra are passed to librdkafka as text."""
+    text = "classes: [a, b]\nkafka:\n  extra:\n    linger.ms: 5\n    socket.nagle.disable: true\n"
+    extra = load_settings(_write(tmp_path, text)).kafka.extra
+    assert extra == {"linger.ms": "5", "socket.nagle.disable": "true"}
+
+
+@pytest.mark.parametrize(
+    ("key", "match"),
+    [
+        ("enable.auto.commit", "set by labelgate"),
+        ("isolation.level", "set by labelgate"),
+        ("Linger MS", "not a librdkafka property name"),
+    ],
+)
+def test_extra_refuses_managed_and_malformed_property_names(tmp_path, key, match):
+    """kafka.extra cannot override delivery-critical properties or hold non-property names."""
+    text = f"classes: [a, b]\nkafka:\n  extra:\n    {key}: 'x'\n"
+    with pytest.raises(ConfigError, match=match) as info:
+        load_settings(_write(tmp_path, text))
+    assert str(info.value).startswith("kafka.extra: ")
+
+
+def test_setting_for_names_the_config_path_of_a_property():
+    """Errors about a librdkafka property name the setting that supplies it."""
+    k = Settings(classes=["a", "b"], kafka={"extra": {"client.id": "x"}}).kafka
+    assert k.setting_for("bootstrap.servers") == "kafka.bootstrap_servers"
+    assert k.setting_for("client.id") == "kafka.extra.client.id"
+    assert k.setting_for("foo.bar") == "kafka.extra.foo.bar"
+
+
+def test_schema_limits_have_sensible_defaults_and_refuse_infinity():
+    """schema.max_abs_feature defaults to 1e12 and must be a finite positive number."""
+    s = Settings(classes=["a", "b"])
+    assert (s.schema_.max_abs_feature, s.schema_.max_string_length) == (1e12, 4096)
+    for bad in (float("inf"), 0):
+        with pytest.raises(ValidationError):
+            Settings(classes=["a", "b"], schema={"max_abs_feature": bad})
+
+
+def test_yaml_errors_name_the_position_without_quoting_the_file(tmp_path):
+    """A YAML syntax error is one line with line/column, never the file's text (secrets)."""
+    text = f'classes: [a, b]\nkafka:\n  sasl_password: "{SECRET}\n  group_id: x\n'
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, text))
+    message = str(info.value)
+    assert SECRET not in message
+    assert "\n" not in message
+    assert "line 3, column 18" in message
+
+
+def test_unparseable_environment_value_is_a_config_error(tmp_path, monkeypatch):
+    """A LABELGATE_* variable that should hold JSON but does not is a ConfigError, no traceback."""
+    monkeypatch.setenv("LABELGATE_KAFKA__EXTRA", "{not json " + SECRET)
+    with pytest.raises(ConfigError, match=r"^environment: .*field \"kafka\"") as info:
+        load_settings(_write(tmp_path, "classes: [a, b]\n"))
+    assert SECRET not in str(info.value)

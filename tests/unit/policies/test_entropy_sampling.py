@@ -39,3 +39,9 @@ def test_certain_or_unscored_items_are_never_asked():
     s = EntropySampling()
     assert s.decide(ItemView("a", {"x": 1.0, "y": 0.0}), True).probability == 0.0
     assert s.decide(ItemView("b", {}), True).probability == 0.0
+
+
+def test_a_single_possible_class_is_certain_even_below_one():
+    """One class with a probability just below 1 (a pure tree leaf) has entropy 0, no error."""
+    assert entropy_probability({"a": 0.9999999, "b": 0.0}, 3.0) == 0.0
+    assert entropy_probability({"a": 0.5}, 1.0) == 0.0

@@ -15,9 +15,14 @@ from daemon.contracts.messages import (
     EvidenceRecord,
     LabelEvent,
     LabelRequest,
+    Limits,
     PredictionEvent,
     StrictPredictionEvent,
+    encode,
+    encode_json,
 )
+from daemon.errors import EncodingError
+from tests.strict_json import strict_loads
 
 PREDICTION = {
     "schema_version": 1,
@@ -292,3 +297,121 @@ def test_contracts_registry_lists_the_five_messages():
         "evidence": EvidenceRecord,
         "dead_letter": DeadLetterRecord,
     } == CONTRACTS
+
+
+# --------------------------------------------------------------------------- limits and encoding
+
+
+def test_feature_magnitude_limit_comes_from_the_validation_context():
+    """Features above Limits.max_abs_feature are out_of_range errors; the default limit is 1e12."""
+    doc = _with(PREDICTION, features={"x": 1e12, "y": -1e12})
+    PredictionEvent.model_validate(doc)
+    errors = _errors(PredictionEvent, _with(PREDICTION, features={"x": 1e12 * 1.0001}))
+    assert [(loc, t) for loc, t, _ in errors] == [(("features",), "out_of_range")]
+    assert "'x'" in errors[0][2]
+    with pytest.raises(ValidationError):
+        PredictionEvent.model_validate(doc, context=Limits(max_abs_feature=10.0))
+
+
+def test_huge_integer_feature_is_out_of_range_without_printing_it():
+    """A 401-digit integer is refused by magnitude; the message does not quote the number."""
+    errors = _errors(PredictionEvent, _with(PREDICTION, features={"big": 10**400}))
+    assert [t for _, t, _ in errors] == ["out_of_range"]
+    assert "0000000000" not in errors[0][2]
+
+
+def test_cost_is_bounded_by_the_magnitude_limit():
+    """A cost hint beyond max_abs_feature is out_of_range (it would overflow the budget)."""
+    errors = _errors(PredictionEvent, _with(PREDICTION, cost=1e300))
+    assert [(loc, t) for loc, t, _ in errors] == [(("cost",), "out_of_range")]
+
+
+def test_long_feature_strings_and_names_are_rejected():
+    """String features and feature names longer than max_string_length are string_too_long."""
+    limits = Limits(max_string_length=8)
+    ok = _with(PREDICTION, features={"name": "x" * 8})
+    PredictionEvent.model_validate(ok, context=limits)
+    for features in ({"name": "x" * 9}, {"n" * 9: 1}):
+        with pytest.raises(ValidationError) as info:
+            PredictionEvent.model_validate(_with(PREDICTION, features=features), context=limits)
+        assert [e["type"] for e in info.value.errors()] == ["string_too_long"]
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T00:00:00Z", "1899-12-31T23:59:59Z"])
+def test_event_time_outside_the_usable_range_is_out_of_range(when):
+    """Event and label times must lie in [1900, 9000): later ones overflow date arithmetic."""
+    errors = _errors(PredictionEvent, _with(PREDICTION, event_time=when))
+    assert [(loc, t) for loc, t, _ in errors] == [(("event_time",), "out_of_range")]
+    errors = _errors(LabelEvent, _with(LABEL, labeled_at=when))
+    assert [(loc, t) for loc, t, _ in errors] == [(("labeled_at",), "out_of_range")]
+
+
+def _request(**changes):
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    fields = {
+        "request_id": "r",
+        "id": "i",
+        "queue": "q",
+        "role": "specialist",
+        "requested_at": when,
+        "deadline": when,
+        "priority": 0.5,
+        "reason": "uncertain",
+        **changes,
+    }
+    return LabelRequest.model_construct(**fields)
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"priority": math.nan}, "priority"),
+        ({"proba": {"ok": math.inf}}, "proba.ok"),
+        ({"features": {"x": -math.inf}}, "features.x"),
+    ],
+)
+def test_encode_refuses_non_finite_numbers_naming_the_field(changes, where):
+    """encode() never writes NaN/Infinity: it raises EncodingError naming the field path."""
+    with pytest.raises(EncodingError) as info:
+        encode(_request(**changes))
+    assert f"LabelRequest: non-finite number at {where}" in str(info.value)
+
+
+def test_encode_keeps_the_words_nan_and_infinity_inside_strings():
+    """Text that merely spells NaN or Infinity is not mistaken for a number."""
+    out = encode(_request(reason="NaN", features={"note": "Infinity", "x": 1.0}))
+    assert strict_loads(out)["features"] == {"note": "Infinity", "x": 1.0}
+
+
+def test_encode_json_refuses_a_non_finite_score_in_evidence():
+    """The hot-path serialiser for plain dicts is as strict as encode()."""
+    with pytest.raises(EncodingError, match=r"evidence: non-finite number at scores\.ok"):
+        encode_json({"id": "i", "scores": {"ok": math.nan}}, "evidence")
+    assert strict_loads(encode_json({"scores": {"ok": 0.5}})) == {"scores": {"ok": 0.5}}
+
+
+_ANY_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=12,
+)
+
+
+def _has_non_finite(value):
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+@given(_ANY_JSONISH)
+def test_encode_json_output_is_always_strict_json(value):
+    """Any data either encodes to strict JSON that reads back equal, or is refused for NaN/inf."""
+    if _has_non_finite(value):
+        with pytest.raises(EncodingError):
+            encode_json(value)
+        return
+    assert strict_loads(encode_json(value)) == value

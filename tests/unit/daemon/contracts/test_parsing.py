@@ -1,6 +1,7 @@
 """Parsing raw bytes into events or dead-letter records with a precise reason."""
 
 import json
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -8,13 +9,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.record import Record
+from daemon.config import Settings
 from daemon.contracts.messages import (
     DeadLetterReason,
     DeadLetterRecord,
     LabelEvent,
+    Limits,
     PredictionEvent,
+    encode,
 )
 from daemon.contracts.parsing import Parser
+from tests.strict_json import strict_loads
+
+R = DeadLetterReason
 
 CLASSES = ["ok", "fraud"]
 NOW = 1_767_225_600.0
@@ -143,7 +150,8 @@ def test_empty_message_is_schema_violation():
 
 def test_big_payload_is_truncated_in_the_dead_letter():
     """Payloads above 4 KiB are cut to 4 KiB and flagged; smaller ones are kept whole."""
-    raw = json.dumps({**GOOD, "prediction": "maybe", "features": {"note": "y" * 6000}})
+    notes = {"note": "y" * 3000, "more": "z" * 3000}
+    raw = json.dumps({**GOOD, "prediction": "maybe", "features": notes})
     dl = dead(Parser(CLASSES).prediction(record(raw), NOW), DeadLetterReason.UNKNOWN_CLASS)
     assert dl.payload_truncated is True
     assert dl.payload == raw[:4096]
@@ -265,3 +273,169 @@ def test_oversized_label_is_rejected():
     """The size limit applies to label events too."""
     raw = json.dumps({**LABEL, "labeler_id": "z" * 500})
     dead(Parser(CLASSES, max_bytes=256).label(record(raw), NOW), DeadLetterReason.OVERSIZED)
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def _with_feature(literal):
+    """A valid prediction whose feature ``f`` is the raw JSON ``literal``."""
+    return json.dumps({**GOOD, "features": {"f": "@"}}).replace('"@"', literal)
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["1" + "0" * 400, "-" + "9" * 401, "1e308", "-1e308", "1" + "0" * 5000, "1e13"],
+)
+def test_huge_numbers_are_out_of_range(literal):
+    """Huge integers (even too long for the JSON parser) and +-1e308 are out_of_range."""
+    dl = dead(Parser(CLASSES).prediction(record(_with_feature(literal)), NOW), R.OUT_OF_RANGE)
+    assert len(dl.detail) < 300
+    assert "max_abs_feature" in dl.detail or "number out of range" in dl.detail
+
+
+def test_magnitude_limit_is_configurable_and_inclusive():
+    """A feature exactly at the limit passes; just beyond it is out_of_range."""
+    parser = Parser(CLASSES, limits=Limits(max_abs_feature=100.0))
+    assert isinstance(parser.prediction(record(_with_feature("-100")), NOW), PredictionEvent)
+    dead(parser.prediction(record(_with_feature("100.5")), NOW), R.OUT_OF_RANGE)
+
+
+@pytest.mark.parametrize("depth", [300, 10_000])
+@pytest.mark.parametrize("where", ["features", "extra"])
+def test_deep_nesting_is_too_deep(depth, where):
+    """10,000 nested arrays (in a feature or in an ignored field) are too_deep, not a crash."""
+    nested = "[" * depth + "]" * depth
+    raw = json.dumps({**GOOD, where: "@"} if where == "extra" else GOOD)
+    raw = (
+        raw.replace('"@"', nested)
+        if where == "extra"
+        else raw.replace('{"x": 1.0', f'{{"x": {nested}')
+    )
+    dl = dead(Parser(CLASSES).prediction(record(raw), NOW), R.TOO_DEEP)
+    assert "recursion limit" in dl.detail
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {**GOOD, "features": {"note": "x" * 5000}},
+        {**GOOD, "features": {"n" * 5000: 1}},
+        {**GOOD, "id": "i" * 513},
+        {**GOOD, "group": {"region": "r" * 257}},
+    ],
+)
+def test_huge_strings_are_too_long(doc):
+    """Oversized strings (feature value or name, id, group) are too_long."""
+    dl = dead(Parser(CLASSES).prediction(record(doc), NOW), R.TOO_LONG)
+    assert "characters" in dl.detail
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason", "where"),
+    [
+        ({"proba": {"ok": 1.5, "fraud": -0.5}}, R.OUT_OF_RANGE, "proba.ok"),
+        ({"proba": {"ok": 1e308, "fraud": 0.0}}, R.OUT_OF_RANGE, "proba.ok"),
+        ({"cost": 1e308}, R.OUT_OF_RANGE, "cost"),
+        ({"cost": 0}, R.OUT_OF_RANGE, "cost"),
+        ({"event_time": "9999-12-31T23:59:59-14:00"}, R.OUT_OF_RANGE, "event_time"),
+    ],
+)
+def test_probabilities_cost_and_time_are_range_checked(changes, reason, where):
+    """Probabilities outside [0, 1], huge or non-positive costs, far times: out_of_range."""
+    dl = dead(Parser(CLASSES).prediction(record({**GOOD, **changes}), NOW), reason)
+    assert dl.detail.startswith(f"{where}: ")
+
+
+@pytest.mark.parametrize(
+    ("field", "literal"), [("proba", '{"ok": NaN, "fraud": 0.5}'), ("cost", "Infinity")]
+)
+def test_non_finite_probability_and_cost_are_non_finite(field, literal):
+    """NaN and Infinity tokens in proba or cost are non_finite."""
+    raw = json.dumps({**GOOD, field: "@"}).replace('"@"', literal)
+    dead(Parser(CLASSES).prediction(record(raw), NOW), R.NON_FINITE)
+
+
+def test_label_confidence_out_of_range_is_out_of_range():
+    """A label confidence above 1 is out_of_range, kind label."""
+    dl = dead(Parser(CLASSES).label(record({**LABEL, "confidence": 2}), NOW), R.OUT_OF_RANGE)
+    assert dl.kind == "label"
+
+
+def test_parser_from_settings_uses_the_schema_section():
+    """schema.max_abs_feature and schema.max_string_length reach the parser."""
+    settings = Settings(
+        classes=CLASSES, schema={"max_abs_feature": 5, "max_string_length": 3, "strict": True}
+    )
+    parser = Parser.from_settings(settings)
+    assert parser.limits == Limits(5.0, 3)
+    assert parser.strict
+    dead(parser.prediction(record(_with_feature("6")), NOW), R.OUT_OF_RANGE)
+    dead(parser.prediction(record(_with_feature('"abcd"')), NOW), R.TOO_LONG)
+
+
+_HOSTILE_NUMBERS = (
+    st.sampled_from(
+        ["NaN", "Infinity", "-Infinity", "1e309", "-1e308", "1" + "0" * 401, "1e-400", "-0", "0.0"]
+    )
+    | st.integers().map(str)
+    | st.floats(allow_nan=False, allow_infinity=False).map(repr)
+)
+_HOSTILE_VALUES = (
+    _HOSTILE_NUMBERS
+    | st.integers(1, 400).map(lambda d: "[" * d + "]" * d)
+    | st.integers(0, 6000).map(lambda n: json.dumps("s" * n))
+    | st.sampled_from(['"\\ud800"', '"\\u0000"', "true", "null", "{}", '"\u00e9"'])
+)
+_HOSTILE_FIELDS = st.sampled_from(["features.f", "proba.ok", "cost", "id", "event_time", "extra"])
+
+
+@given(st.lists(st.tuples(_HOSTILE_FIELDS, _HOSTILE_VALUES), max_size=4))
+def test_hostile_values_give_a_bounded_event_or_a_strict_json_dead_letter(changes):
+    """Fuzz: hostile values anywhere give an event with finite bounded features, or a dead
+    letter with a reason whose encoding is strict JSON; nothing raises."""
+    doc = json.dumps({**GOOD, "proba": {"ok": 0.5, "fraud": 0.5}})
+    for field, literal in changes:
+        name, _, sub = field.partition(".")
+        obj = json.loads(doc)
+        if sub:
+            obj.setdefault(name, {})[sub] = "@@"
+        else:
+            obj[name] = "@@"
+        doc = json.dumps(obj).replace('"@@"', literal)
+    for kind, result in (
+        ("prediction", Parser(CLASSES).prediction(record(doc), NOW)),
+        ("label", Parser(CLASSES).label(record(doc), NOW)),
+    ):
+        if isinstance(result, DeadLetterRecord):
+            assert result.kind == kind
+            assert result.reason in set(R)
+            assert result.detail
+            strict_loads(encode(result))
+        elif isinstance(result, PredictionEvent):
+            for value in result.features.values():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    assert math.isfinite(value)
+                    assert abs(value) <= 1e12
+            strict_loads(encode(result))
+
+
+@pytest.mark.parametrize(
+    ("kind", "doc"),
+    [
+        ("prediction", {**GOOD, "model_version": "v" * 257}),
+        ("prediction", {**GOOD, "group": {"k" * 257: "EU"}}),
+        ("label", {**LABEL, "labeler_id": "a" * 257}),
+        ("label", {**LABEL, "labeler_role": "r" * 257}),
+        ("label", {**LABEL, "label": "x" * 300}),
+    ],
+)
+def test_free_text_fields_that_reach_evidence_or_metrics_are_bounded(kind, doc):
+    """model_version, group keys, labels, labeler id and role are at most 256 characters."""
+    parser = Parser(CLASSES)
+    result = (
+        parser.prediction(record(doc), NOW)
+        if kind == "prediction"
+        else parser.label(record(doc), NOW)
+    )
+    dead(result, R.TOO_LONG)

@@ -93,20 +93,15 @@ def test_restore_in_any_order_keeps_expiry_exact(deadlines, now):
 
 
 def test_oldest_age_is_measured_from_the_oldest_request():
-    """oldest_age is now minus the first outstanding request time (0 when empty)."""
-    store = PendingStore({"default": 10})
-    assert store.oldest_age(100.0) == 0.0
+    """oldest_ages is, per queue, now minus its first outstanding request time (0 when empty)."""
+    store = PendingStore({"default": 10, "other": 5})
+    assert store.oldest_ages(100.0) == {"default": 0.0, "other": 0.0}
     store.add(req("a", 200, requested_at=40))
     store.add(req("b", 210, requested_at=50))
-    assert store.oldest_age(100.0) == pytest.approx(60.0)
+    assert store.oldest_ages(100.0)["default"] == pytest.approx(60.0)
     store.pop("a")
-    assert store.oldest_age(100.0) == pytest.approx(50.0)
-
-
-def test_pending_request_round_trips_through_json():
-    """A request survives the JSON form the state log stores."""
-    r = req("a", 10)
-    assert PendingRequest.model_validate_json(r.model_dump_json()) == r
+    assert store.oldest_ages(100.0)["default"] == pytest.approx(50.0)
+    assert store.oldest_ages(100.0)["other"] == 0.0
 
 
 @given(

@@ -118,7 +118,7 @@ def run_biased(out: Path, n: int = ITEMS, seed: int = 13) -> BiasedRun:
             trajectory.append(point)
 
     daemon = build_daemon(settings, registry, on_tick)
-    daemon.restore()
+    daemon.startup()
     daemon.run(StopFlag())
     records = [json.loads(x) for x in (out / "audit.jsonl").read_text().splitlines() if x]
     items = {json.loads(x)["id"]: json.loads(x) for x in predictions.read_text().splitlines() if x}

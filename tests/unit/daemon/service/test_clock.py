@@ -1,9 +1,8 @@
-"""Clocks and health: event time for replays, monotonic heartbeats for probes."""
+"""Clocks: event time for replays, wall time for production."""
 
 import time
 
 from daemon.service.clock import EventClock, WallClock
-from daemon.service.health import Health
 
 
 def test_event_clock_follows_the_latest_event_time():
@@ -20,20 +19,3 @@ def test_wall_clock_ignores_event_times():
     clock = WallClock()
     clock.observe(0.0)
     assert abs(clock.now() - time.time()) < 5.0
-
-
-def test_health_readiness_needs_restore_assignment_and_liveness():
-    """Ready only when restored, assigned, live and not stopping."""
-    health = Health(heartbeat_timeout=60.0)
-    assert health.live
-    assert not health.ready
-    health.restored = health.assigned = True
-    assert health.ready
-    health.heartbeat_timeout = 0.0
-    time.sleep(0.001)
-    assert not health.live
-    assert not health.ready
-    health.beat()
-    health.heartbeat_timeout = 60.0
-    health.stopping = True
-    assert not health.ready

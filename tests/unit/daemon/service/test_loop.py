@@ -10,11 +10,20 @@ import pytest
 
 from daemon.config import Settings
 from daemon.contracts.messages import DeadLetterReason
-from daemon.errors import StateError
-from daemon.service.app import build_daemon, serve
+from daemon.errors import DeliveryError, StateError
+from daemon.service.app import serve
+from daemon.service.lifecycle import StopFlag
 from daemon.tools import replay
 from policies import Reason
 from policies.decision import QUERY_REASONS
+from tests.unit.daemon.fakes import (
+    MemoryChannels,
+    MemorySink,
+    MemorySource,
+    memory_daemon,
+    prediction,
+)
+from tests.unit.daemon.fakes import settings as memory_settings
 
 N = 2000
 FRACTION = 0.1
@@ -329,10 +338,67 @@ def test_redelivered_pending_item_is_a_duplicate(tmp_path):
     assert counter(daemon, "labelgate_decisions_total", reason="duplicate") == 1
 
 
-def test_build_daemon_has_no_side_effects(tmp_path):
-    """Building a daemon writes nothing; outputs appear only once it runs."""
-    predictions, _ = replay.generate(tmp_path / "replay", n=10, malformed_every=0)
-    build_daemon(make_settings(tmp_path, predictions, "out"))
-    assert not (tmp_path / "out").exists()
-    assert not (tmp_path / "state").exists()
-    assert not (tmp_path / "state.jsonl").exists()
+def test_a_delivery_error_still_closes_the_consumer_and_the_sinks(tmp_path):
+    """run() raises DeliveryError when an output fails, and shuts down on the way out."""
+    memory = MemoryChannels(
+        MemorySource([prediction(i) for i in range(3)]), audit=MemorySink("audit", fail=True)
+    )
+    daemon = memory_daemon(memory_settings(tmp_path), memory)
+    with pytest.raises(DeliveryError, match="delivery refused"):
+        daemon.run(StopFlag())
+    assert memory.predictions.closed
+    assert memory.labels.closed
+    assert memory.audit.closed
+    assert memory.requests.closed
+    assert memory.predictions.commits == 0, "nothing is committed past a lost output"
+    assert daemon.health.stopping
+
+
+def test_a_stop_request_ends_the_loop_with_a_final_commit(tmp_path):
+    """With the stop flag set, run() processes nothing more, commits once and closes."""
+    memory = MemoryChannels(MemorySource([prediction(0)]))
+    daemon = memory_daemon(memory_settings(tmp_path), memory)
+    stop = StopFlag()
+    stop.set()
+    daemon.run(stop)
+    assert memory.audit.sent == []
+    assert memory.predictions.commits == 1
+    assert memory.predictions.closed
+
+
+def test_a_failed_restore_closes_the_channels_and_commits_nothing(tmp_path):
+    """StateError during startup: run() re-raises after closing, without writing state."""
+    memory = MemoryChannels(MemorySource([prediction(0)]))
+    daemon = memory_daemon(memory_settings(tmp_path), memory)
+
+    def broken_state(_partitions):
+        raise StateError("state log entry is not valid")
+
+    daemon.parts.channels.read_state = broken_state
+    with pytest.raises(StateError):
+        daemon.run(StopFlag())
+    assert memory.predictions.closed
+    assert memory.state.closed
+    assert memory.state.sent == []
+    assert memory.predictions.commits == 0
+
+
+def test_a_failure_while_closing_one_expired_request_does_not_stop_the_loop(tmp_path, monkeypatch):
+    """Closing an expired request raises once: logged, and the run still ends normally."""
+    from daemon.labeling.intake import LabelIntake  # noqa: PLC0415
+
+    def close(self, request, now, outcome):
+        raise RuntimeError("withdrawal failed")
+
+    monkeypatch.setattr(LabelIntake, "close", close)
+    memory = MemoryChannels(MemorySource([prediction(0), prediction(100)]))
+    config = memory_settings(
+        tmp_path,
+        queues=[{"name": "default", "ttl_seconds": 10}],
+        kafka={"consume_batch_size": 1},
+    )
+    daemon = memory_daemon(config, memory)
+    daemon.run(StopFlag())
+    decisions = [d["id"] for d in memory.audit.documents() if d["kind"] == "decision"]
+    assert decisions == ["it-000", "it-100"]
+    assert memory.predictions.commits == 1

@@ -7,6 +7,11 @@ from hypothesis import strategies as st
 from daemon.service.offsets import OffsetTracker
 
 
+def inflight(t):
+    """Messages whose outputs are not all delivered yet (the tracker's queue lengths)."""
+    return sum(len(q) for q in t._inflight.values())
+
+
 def test_position_waits_for_every_output_of_earlier_messages():
     """A later message fully delivered does not move the position past an earlier one."""
     t = OffsetTracker()
@@ -18,7 +23,7 @@ def test_position_waits_for_every_output_of_earlier_messages():
     assert t.advance() == {}
     a.delivered(None)
     assert t.advance() == {("p", 0): 12}
-    assert t.inflight == 0
+    assert inflight(t) == 0
 
 
 def test_advance_reports_only_partitions_that_moved():
@@ -41,7 +46,7 @@ def test_failed_delivery_stops_the_partition_and_is_recorded():
     assert t.advance() == {("p", 0): 1, ("q", 0): 1}
     assert t.failures[0] is error
     assert t.advance() == {}
-    assert t.inflight == 2
+    assert inflight(t) == 2
 
 
 def test_drop_forgets_revoked_partitions():
@@ -50,7 +55,7 @@ def test_drop_forgets_revoked_partitions():
     keep = t.begin(("p", 0), 0, 1)
     gone = t.begin(("p", 1), 0, 1)
     t.drop([("p", 1), ("p", 9)])
-    assert t.inflight == 1
+    assert inflight(t) == 1
     gone.delivered(None)
     keep.delivered(None)
     assert t.advance() == {("p", 0): 1}
@@ -95,7 +100,7 @@ def test_position_is_one_past_the_longest_delivered_prefix(scenario):
                     break
                 prefix_end = offset + 1
             assert committed.get(("t", p)) == prefix_end
-    assert t.inflight == 0
+    assert inflight(t) == 0
     assert not t.failures
 
 

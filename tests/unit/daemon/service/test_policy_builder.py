@@ -107,7 +107,7 @@ def test_unknown_preset_is_a_config_error():
 def test_queue_gates_follow_the_exponent():
     """One gate per queue, none when the exponent is null."""
     s = Settings(classes=["a", "b"], queues=[{"name": "default", "capacity": 7}])
-    gates = build_queue_gates(s.policy, list(s.queues))
+    gates = build_queue_gates(s)
     assert gates["default"].capacity == 7
-    off = preset("default", s.policy, queue_gate_exponent=None)
-    assert build_queue_gates(off, list(s.queues)) == {}
+    off = s.model_copy(update={"policy": preset("default", s.policy, queue_gate_exponent=None)})
+    assert build_queue_gates(off) == {}

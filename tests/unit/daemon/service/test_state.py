@@ -1,11 +1,17 @@
-"""The state log: keyed changes written through a sink and folded back at startup."""
+"""The state log: instance and partition records written through a sink and folded back."""
 
 import pytest
 
 from connectors.jsonl import JsonlSink, read_keyed
 from daemon.contracts.pending_request import PendingRequest
 from daemon.errors import StateError
-from daemon.service.state import PolicyState, StateLog
+from daemon.service.state import (
+    ClosedRequest,
+    LedgerState,
+    PolicyState,
+    RequestRecord,
+    StateLog,
+)
 
 
 def req(item_id, deadline=100.0):
@@ -29,79 +35,75 @@ def policy(spent, offset=0):
     )
 
 
-def write(path, instance, *batches):
+class PartitionedSink:
+    """A sink that records the state partition each record is sent to."""
+
+    name = "state"
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, value, key=None, on_delivery=None):
+        self.sent.append((None, key, value))
+
+    def send_to(self, partition, value, key=None, on_delivery=None):
+        self.sent.append((partition, key, value))
+
+
+def test_instance_policy_round_trip_keeps_the_latest(tmp_path):
+    """The instance's policy state comes back as last written; other instances are ignored."""
+    path = tmp_path / "state.jsonl"
     sink = JsonlSink(path, keyed=True)
-    log = StateLog(sink, instance)
-    delivered = []
-    for changes, state in batches:
-        log.write(changes, state, on_delivery=delivered.append)
+    StateLog(sink, "a").write(policy(1.0))
+    StateLog(sink, "a").write(policy(3.0, 7))
+    StateLog(sink, "b").write(policy(9.0))
     sink.close()
-    return delivered
+    restored = StateLog(JsonlSink(path, keyed=True), "a").restore(read_keyed(path))
+    assert restored.policy is not None
+    assert restored.policy.policy["budget"]["spent"] == 3.0
+    assert restored.policy.label_offsets == {"0": 7}
 
 
-def test_write_then_restore_round_trip(tmp_path):
-    """Pending requests and the policy state come back as written."""
+def test_partition_records_round_trip_open_closed_and_tombstones(tmp_path):
+    """Ledgers, open and closed requests of the asked partitions come back; a tombstone
+    forgets a request; other partitions are not mixed in."""
     path = tmp_path / "state.jsonl"
-    a, b = req("a"), req("b", 200.0)
-    write(path, "0", ({"a": a, "b": b}, policy(3.0, 7)))
-    restored = StateLog(JsonlSink(tmp_path / "unused.jsonl"), "0").restore(read_keyed(path))
-    assert sorted(restored.pending, key=lambda r: r.id) == [a, b]
-    assert restored.policy == policy(3.0, 7)
-
-
-def test_last_value_per_key_wins_and_tombstones_remove(tmp_path):
-    """Later writes replace earlier ones; a None change removes the request."""
-    path = tmp_path / "state.jsonl"
-    a1, a2, b = req("a", 100.0), req("a", 150.0), req("b")
-    write(
-        path,
-        "0",
-        ({"a": a1, "b": b}, policy(1.0)),
-        ({"a": a2, "b": None}, policy(2.0)),
+    sink = JsonlSink(path, keyed=True)
+    log = StateLog(sink, "a")
+    log.write_ledger(1, LedgerState(budgets=[{"period": 0, "spent": 4.0}], label_offsets={"0": 9}))
+    log.write_request(1, "x", RequestRecord(open=req("x")))
+    log.write_request(1, "y", RequestRecord(open=req("y")))
+    log.write_request(
+        1, "y", RequestRecord(closed=ClosedRequest(request_id="r-y", why="answered", at=5.0))
     )
-    restored = StateLog(JsonlSink(tmp_path / "x"), "0").restore(read_keyed(path))
-    assert restored.pending == [a2]
-    assert restored.policy.saved_at == 2.0
+    log.write_request(1, "z", RequestRecord(open=req("z")))
+    log.write_request(1, "z", None)
+    log.write_request(2, "w", RequestRecord(open=req("w")))
+    log.write_request(11, "v", RequestRecord(open=req("v")))
+    sink.close()
+    got = log.restore_partitions(read_keyed(path), [1])
+    assert list(got) == [1]
+    assert got[1].ledger is not None
+    assert got[1].ledger.budgets == [{"period": 0, "spent": 4.0}]
+    assert [r.id for r in got[1].open] == ["x"]
+    assert got[1].closed["y"].why == "answered"
 
 
-def test_tombstone_then_upsert_resurrects(tmp_path):
-    """A request removed and later re-added is pending again."""
-    path = tmp_path / "state.jsonl"
-    a = req("a")
-    write(path, "0", ({"a": a}, policy(1)), ({"a": None}, policy(1)), ({"a": a}, policy(1)))
-    assert StateLog(JsonlSink(tmp_path / "x"), "0").restore(read_keyed(path)).pending == [a]
+def test_records_of_a_partition_go_to_its_state_partition():
+    """Partition p's records go to state partition p % N; the instance's to a fixed one."""
+    sink = PartitionedSink()
+    log = StateLog(sink, "a", partitions=3)
+    log.write_request(4, "x", RequestRecord(open=req("x")))
+    log.write_ledger(5, LedgerState(budgets=[]))
+    log.write(policy(1.0))
+    assert [s[0] for s in sink.sent] == [1, 2, log.instance_partition()]
+    assert 0 <= log.instance_partition() < 3
 
 
-def test_keys_of_another_instance_are_ignored(tmp_path):
-    """Two replicas share one log; each restores only its own keys."""
-    path = tmp_path / "state.jsonl"
-    write(path, "0", ({"a": req("a")}, policy(1.0)))
-    write(path, "1", ({"b": req("b")}, policy(9.0)))
-    write(path, "10", ({"c": req("c")}, policy(5.0)))
-    mine = StateLog(JsonlSink(tmp_path / "x"), "1").restore(read_keyed(path))
-    assert [r.id for r in mine.pending] == ["b"]
-    assert mine.policy.saved_at == 9.0
-    other = StateLog(JsonlSink(tmp_path / "x"), "0").restore(read_keyed(path))
-    assert [r.id for r in other.pending] == ["a"]
-
-
-def test_empty_log_restores_nothing(tmp_path):
-    """A missing state file means a fresh start."""
-    restored = StateLog(JsonlSink(tmp_path / "x"), "0").restore(read_keyed(tmp_path / "none"))
-    assert (restored.pending, restored.policy) == ([], None)
-
-
-def test_write_reports_messages_sent_and_delivers_them(tmp_path):
-    """write sends one message per change plus the policy state, each with a delivery report."""
-    path = tmp_path / "state.jsonl"
-    delivered = write(path, "0", ({"a": req("a"), "b": None}, policy(1.0)))
-    assert delivered == [None, None, None]
-    keys = [k for k, _ in read_keyed(path)]
-    assert keys == [b"0/pending/a", b"0/pending/b", b"0/policy"]
-
-
-def test_corrupt_entry_is_a_state_error(tmp_path):
-    """A value that does not match its key's model raises StateError, not a crash."""
-    records = [(b"0/pending/a", b'{"id": "a"}')]
-    with pytest.raises(StateError, match="not valid"):
-        StateLog(JsonlSink(tmp_path / "x"), "0").restore(records)
+def test_a_corrupt_record_is_a_state_error(tmp_path):
+    """A state record that does not validate fails loudly instead of starting from nothing."""
+    log = StateLog(PartitionedSink(), "a")
+    with pytest.raises(StateError):
+        log.restore([(b"i/a/policy", b'{"policy": 1}')])
+    with pytest.raises(StateError):
+        log.restore_partitions([(b"p/0/ledger", b"{}")], [0])

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from daemon.config import Settings, Strategy
+from daemon.config import Settings, StrategyName
 from daemon.service.wiring import build_policy
 from policies import ItemView, Reason
 
@@ -33,7 +33,7 @@ def _stream(policy, n=6000, seed=1, group=None):
     return decisions
 
 
-@pytest.mark.parametrize("strategy", list(Strategy))
+@pytest.mark.parametrize("strategy", list(StrategyName))
 def test_each_configured_strategy_honours_the_fraction_budget(strategy):
     """At a 5% budget every strategy queries at most ~5% and at least once, reason always set."""
     settings = Settings.model_validate(

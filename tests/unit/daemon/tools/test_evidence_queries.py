@@ -1,4 +1,4 @@
-"""``labelgate evidence``: the auditor's summary and per-item trace from the audit trail."""
+"""``labelgate evidence``: the auditor's summary and per-item trace from the evidence trail."""
 
 import argparse
 import io

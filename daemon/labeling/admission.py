@@ -1,0 +1,266 @@
+"""Admission: where a query goes, what it costs, and whether the queue and the budget take it.
+
+One step owns the whole way from a decision to an open request: routing (which queues may
+label the item), choosing among them (the cheapest with room), the cost of a label there, the
+queue-capacity gate, capacity and overflow (refuse, spill to another queue, or evict the
+lowest-utility waiting request) and the charge (through the :class:`SpendLedger`). It is
+asked twice per item: :meth:`AdmissionStep.place` before the policy decides (the policy needs
+the cost), :meth:`AdmissionStep.admit` after. Re-asks of an open request (escalation,
+re-routing) pass the same capacity and budget checks in :meth:`AdmissionStep.reask`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.config import Overflow, Settings
+from daemon.contracts.messages import PredictionEvent
+from daemon.contracts.pending_request import PendingRequest
+from daemon.labeling.queues import ExpertQueues
+from daemon.labeling.routing import Router
+from daemon.labeling.spend import SpendLedger
+from policies import Decision, ItemView, QueueCapacityGate, Reason
+
+
+def request_id(policy: str, item_id: str, queue: str) -> str:
+    """The idempotency key of a request: stable for (policy, item, queue)."""
+    return hashlib.blake2b(f"{policy}\x1f{item_id}\x1f{queue}".encode(), digest_size=12).hexdigest()
+
+
+def numeric_vector(features: Mapping[str, Any]) -> tuple[float, ...]:
+    """The numeric features in name order (the vector diversity filtering compares)."""
+    return tuple(
+        float(v)
+        for _, v in sorted(features.items())
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a query for an item would go, decided before the policy sees the item.
+
+    ``queue`` is the target after overflow-by-spill is resolved, so ``cost`` (the label's
+    price there, in budget units) is computed once and is what the policy decides with and
+    what is charged. ``room`` is False when the target is full (the query can then only evict
+    a less useful request, if the queue's overflow rule says so); ``spilled`` when the target
+    is the chosen queue's spill queue.
+    """
+
+    queue: str
+    rule: str | None
+    cost: float
+    room: bool
+    spilled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """The final decision, the request it opened (None: not queried) and a request it evicted."""
+
+    decision: Decision
+    request: PendingRequest | None = None
+    evicted: PendingRequest | None = None
+
+
+def queue_gates(settings: Settings) -> dict[str, QueueCapacityGate]:
+    """One capacity gate per expert queue (none when ``policy.queue_gate_exponent`` is null).
+
+    The daemon's admission and the backtest both build their gates here.
+    """
+    exponent = settings.policy.queue_gate_exponent
+    if exponent is None:
+        return {}
+    seed = settings.policy.seed
+    return {q.name: QueueCapacityGate(q.capacity, exponent, seed) for q in settings.queues}
+
+
+class AdmissionStep:
+    """Routes, prices, gates, admits and charges queries; the queues hold what it opens.
+
+    Parameters
+    ----------
+    settings
+        Queues, routing rules and the queue gate's exponent and seed.
+    queues
+        The expert queues (owner of the open requests).
+    ledger
+        Where admitted queries are paid for.
+    policy_id
+        The policy's id, part of every request's idempotency key.
+    vectors
+        Whether re-asks carry the numeric feature vector (only diversity filtering reads it).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        queues: ExpertQueues,
+        ledger: SpendLedger,
+        policy_id: str,
+        vectors: bool = False,
+    ) -> None:
+        self.queues = queues
+        self.ledger = ledger
+        self.policy_id = policy_id
+        self.vectors = vectors
+        self.router = Router(settings.routing, settings.queues)
+        self._overflow = {q.name: (q.overflow, q.spill_to) for q in settings.queues}
+        self._ttl = {q.name: q.ttl_seconds for q in settings.queues}
+        self._gates = queue_gates(settings)
+
+    def place(self, event: PredictionEvent, uncertainty: float) -> Placement:
+        """Route the item and choose its queue: the cheapest candidate with room, else the
+        first candidate's overflow (its spill queue when that has room, else itself, full)."""
+        route = self.router.route(event, uncertainty)
+        queue = self.router.cheapest_with_room(route, self.queues.has_room)
+        item_cost = event.cost or 1.0
+        if queue is not None:
+            return Placement(queue, route.rule, self.queues.cost(queue, item_cost), True)
+        first = route.queues[0]
+        overflow, spill_to = self._overflow[first]
+        if overflow is Overflow.SPILL and spill_to is not None and self.queues.has_room(spill_to):
+            cost = self.queues.cost(spill_to, item_cost)
+            return Placement(spill_to, route.rule, cost, room=True, spilled=True)
+        return Placement(first, route.rule, self.queues.cost(first, item_cost), False)
+
+    def admit(
+        self,
+        event: PredictionEvent,
+        item: ItemView,
+        decision: Decision,
+        placement: Placement,
+        now: float,
+    ) -> Admitted:
+        """Gate, admit and charge a decision; open its request. A refusal is not charged.
+
+        Every decision, queried or not, gets the queue's say, so the logged probability stays the
+        item's marginal chance of a query: with room, the capacity gate thins it (an independent
+        draw); a full queue keeps it only if its overflow rule would take the item.
+        """
+        queue = placement.queue
+        if placement.room and not placement.spilled:
+            gate = self._gates.get(queue)
+            if gate is not None:
+                decision = gate.apply(decision, item, self.queues.depth(queue))
+        elif not decision.query:
+            return Admitted(self._overflow_chance(decision, placement, now))
+        if not decision.query:
+            return Admitted(decision)
+        victim: PendingRequest | None = None
+        if not placement.room:
+            victim = self._victim(queue, decision.utility)
+            if victim is None:
+                return Admitted(decision.refused(Reason.QUEUE_FULL))
+        elif placement.spilled and not self.ledger.allows(placement.cost, now):
+            return Admitted(decision.refused(Reason.BUDGET_EXHAUSTED))
+        request = self._request(event, decision, queue, placement.rule, now)
+        self.ledger.charge(decision, item, queue, now)
+        if victim is not None:
+            self.queues.remove(victim.id)
+        self.queues.track(request)
+        return Admitted(decision, request, victim)
+
+    def reask(
+        self, request: PendingRequest, target: str, now: float, escalated: bool
+    ) -> PendingRequest | None:
+        """Ask ``target`` about an open request's item, charged like a new query; the new
+        request is tracked (not yet sent), or None when the queue is full or the budget
+        refuses."""
+        cost = self.queues.cost(target, 1.0)
+        if not self.queues.has_room(target) or not self.ledger.allows(cost, now):
+            return None
+        again = request.model_copy(
+            update={
+                "request_id": request_id(self.policy_id, request.id, target),
+                "queue": target,
+                "requested_at": now,
+                "deadline": now + self._ttl[target],
+                "escalated": escalated,
+                "labels": request.labels if escalated else (),
+            }
+        )
+        item = ItemView(
+            request.id,
+            request.proba or {},
+            cost,
+            group=request.group,
+            vector=numeric_vector(request.features) if self.vectors else (),
+        )
+        self.ledger.charge(_repeat(request), item, target, now)
+        self.queues.track(again)
+        return again
+
+    def would_admit(self, queue: str, utility: float) -> str | None:
+        """The queue a new request of ``utility`` for ``queue`` would land in (its spill queue,
+        or itself by replacing a less useful request), without changing anything."""
+        if self.queues.has_room(queue):
+            return queue
+        overflow, spill_to = self._overflow[queue]
+        if overflow is Overflow.SPILL and spill_to is not None:
+            return spill_to if self.queues.has_room(spill_to) else None
+        return queue if self._victim(queue, utility) is not None else None
+
+    def _overflow_chance(self, decision: Decision, placement: Placement, now: float) -> Decision:
+        """An unqueried item for a full queue: had it been queried, would the overflow rule
+        have taken it? That depends on its utility and the queues, not on a draw, so the
+        probability keeps all of its mass or none."""
+        if decision.probability == 0.0:
+            return decision
+        if placement.spilled:
+            # The spill queue has room; its label would have had to fit the budget.
+            taken = self.ledger.allows(placement.cost, now)
+        else:
+            taken = self.would_admit(placement.queue, decision.utility) is not None
+        return decision if taken else decision.scaled(0.0)
+
+    def _victim(self, queue: str, utility: float) -> PendingRequest | None:
+        """The waiting request a query of ``utility`` may replace (overflow ``replace``)."""
+        overflow, _ = self._overflow[queue]
+        if overflow is not Overflow.REPLACE:
+            return None
+        lowest = self.queues.lowest_utility(queue)
+        if lowest is not None and lowest.utility < utility:
+            return lowest
+        return None
+
+    def _request(
+        self,
+        event: PredictionEvent,
+        decision: Decision,
+        queue: str,
+        rule: str | None,
+        now: float,
+    ) -> PendingRequest:
+        return PendingRequest(
+            id=event.id,
+            request_id=request_id(self.policy_id, event.id, queue),
+            queue=queue,
+            features=event.features,
+            requested_at=now,
+            deadline=now + self._ttl[queue],
+            probability=decision.probability,
+            reason=decision.reason.value,
+            utility=decision.utility,
+            prediction=event.prediction,
+            confidence=max(event.proba.values()) if event.proba else None,
+            group=event.group,
+            route_rule=rule,
+            event_time=event.event_time.timestamp(),
+            model_version=event.model_version,
+            proba=event.proba,
+        )
+
+
+def _repeat(request: PendingRequest) -> Decision:
+    """The decision a re-ask repeats: the original query's reason, probability and utility."""
+    try:
+        reason = Reason(request.reason)
+    except ValueError:  # a request restored from an older state with a retired reason
+        reason = Reason.UNCERTAIN
+    return Decision(
+        query=True, reason=reason, probability=request.probability, utility=request.utility
+    )

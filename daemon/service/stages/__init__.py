@@ -1,0 +1,9 @@
+"""The stages of the pipeline, one module each: decode, score, decide, admit, emit."""
+
+from daemon.service.stages.admit import Admit
+from daemon.service.stages.decide import Decide
+from daemon.service.stages.decode import Decode
+from daemon.service.stages.emit import Emit
+from daemon.service.stages.score import Score
+
+__all__ = ["Admit", "Decide", "Decode", "Emit", "Score"]

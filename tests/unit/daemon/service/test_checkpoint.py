@@ -1,0 +1,61 @@
+"""Model checkpoint and label positions: what the model has learned, saved atomically."""
+
+from __future__ import annotations
+
+from daemon.config import ModelSettings
+from daemon.model.learner import Learner
+from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
+
+
+def _model(tmp_path, owners=None):
+    owners = owners or {}
+    return ModelCheckpoint(
+        Learner(ModelSettings(), ["0", "1"]), tmp_path / "m" / "model.pkl", owners.get
+    )
+
+
+def test_positions_are_next_offsets_per_partition():
+    """advance(p, o) makes o + 1 the next position; reset replaces; snapshot copies."""
+    positions = LabelPositions()
+    positions.advance(0, 4)
+    positions.advance(2, 9)
+    snap = positions.snapshot()
+    snap[0] = 99
+    assert positions.snapshot() == {0: 5, 2: 10}
+    positions.reset({1: 3})
+    assert positions.snapshot() == {1: 3}
+
+
+def test_save_writes_only_a_changed_model_unless_final(tmp_path):
+    """A model that learned nothing is not rewritten; final always writes."""
+    model = _model(tmp_path)
+    model.save({0: {0: 1}})
+    assert not model.path.exists()
+    model.save({0: {0: 1}}, final=True)
+    assert model.path.exists()
+    assert model.covered == {0: {0: 1}}
+
+
+def test_load_restores_the_learner_and_the_positions_it_covers(tmp_path):
+    """After load, labels before the saved positions of the request's input partition count
+    as replayed; other partitions and label partitions are not covered."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({2: {0: 7}})
+    fresh = _model(tmp_path, {"a": 2, "b": 1})
+    assert fresh.load()
+    assert fresh.learner.version == 1
+    assert fresh.replayed(0, 6, "a")
+    assert not fresh.replayed(0, 7, "a")
+    assert not fresh.replayed(1, 0, "a")
+    assert not fresh.replayed(0, 6, "b")
+    assert not fresh.replayed(0, 6, "unknown")
+
+
+def test_load_without_a_checkpoint_keeps_the_fresh_learner(tmp_path):
+    """No file: load() says so and nothing changes."""
+    model = _model(tmp_path)
+    learner = model.learner
+    assert not model.load()
+    assert model.learner is learner
+    assert model.covered == {}
