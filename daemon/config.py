@@ -255,12 +255,33 @@ class ScoreSource(StrEnum):
     PRODUCTION = "production"
 
 
+class Optimizer(StrEnum):
+    """River optimisers for the linear classifiers."""
+
+    SGD = "sgd"
+    ADAGRAD = "adagrad"
+    ADAM = "adam"
+
+
 class ModelSettings(_Section):
-    """The online River model that learns from expert labels."""
+    """The online River model that learns from expert labels.
+
+    The defaults need no per-stream tuning: numeric features are standardised with robust,
+    clipped statistics (0/1 columns are left as they are) and the optimiser adapts its step per
+    weight; see docs/benchmarks.md "Default learner" for the comparison behind this choice.
+    """
 
     classifier: Classifier = Classifier.LOGISTIC_REGRESSION
-    scale: bool = Field(default=True, description="StandardScaler on numeric features.")
-    learning_rate: Annotated[float, Field(gt=0.0)] = 0.05
+    scale: bool = Field(
+        default=True, description="Standardise numeric features (robust, clipped; 0/1 unscaled)."
+    )
+    clip: Annotated[float, Field(gt=0.0)] = Field(
+        default=5.0, description="Standardised values are clipped to +-clip."
+    )
+    optimizer: Optimizer = Optimizer.SGD
+    learning_rate: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None, description="Optimiser step; null: the optimiser's default."
+    )
     score_source: ScoreSource = ScoreSource.ONLINE
 
 
@@ -314,14 +335,61 @@ class DiversitySettings(_Section):
     metric: Literal["euclidean", "cosine"] = "euclidean"
 
 
-class QuotaSettings(_Section):
-    """Minimum and maximum share of queries per subgroup over a window of queries."""
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Floor = Share | Literal["population"]
 
-    attribute: str
-    min_share: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
-    max_share: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+
+class QuotaSettings(_Section):
+    """Subgroup floors (minimum shares of recent queries) and ceilings, on one or more attributes.
+
+    Off by default (``policy.quotas: null``): which subgroups must not be starved of labels is the
+    operator's call, and labelgate cannot know which of a stream's attributes matter. Turn them on
+    per attribute and value, e.g. ``floors: {sex: {Female: population}, race: {Black: 0.12}}``;
+    ``population`` is the subgroup's observed share of the stream (times ``population_factor``),
+    so it is queried at least as often as uniform random sampling would.
+    ``attribute`` with ``min_share``/``max_share`` is the one-attribute form of the same.
+    """
+
+    attribute: str | None = None
+    min_share: dict[str, Floor] = Field(default_factory=dict)
+    max_share: dict[str, Share] = Field(default_factory=dict)
+    floors: dict[str, dict[str, Floor]] = Field(
+        default_factory=dict, description="attribute -> value -> share, or 'population'."
+    )
+    ceilings: dict[str, dict[str, Share]] = Field(
+        default_factory=dict, description="attribute -> value -> most share of queries."
+    )
+    population_factor: Annotated[float, Field(gt=0.0, le=4.0)] = Field(
+        default=1.0, description="A 'population' floor is this times the observed share."
+    )
     window: Annotated[int, Field(ge=10)] = 200
     warmup: Annotated[int, Field(ge=0)] = 20
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuotaSettings:
+        if (self.min_share or self.max_share) and self.attribute is None:
+            raise ValueError("min_share/max_share need attribute (or use floors/ceilings)")
+        if self.warmup > self.window:
+            raise ValueError("warmup must be <= window")
+        floors, _ = self.bounds()
+        for attr, values in floors.items():
+            if sum(v for v in values.values() if v is not None) > 1.0:
+                raise ValueError(f"floors of {attr!r} add up to more than 1")
+        return self
+
+    def bounds(self) -> tuple[dict[str, dict[str, float | None]], dict[str, dict[str, float]]]:
+        """Floors (None: the population share) and ceilings by attribute and value."""
+        floors: dict[str, dict[str, float | None]] = {
+            a: {v: None if f == "population" else float(f) for v, f in vs.items()}
+            for a, vs in self.floors.items()
+        }
+        ceilings = {a: dict(vs) for a, vs in self.ceilings.items()}
+        if self.attribute is not None:
+            floors.setdefault(self.attribute, {}).update(
+                {v: None if f == "population" else float(f) for v, f in self.min_share.items()}
+            )
+            ceilings.setdefault(self.attribute, {}).update(self.max_share)
+        return floors, ceilings
 
 
 class PolicySettings(_Section):
@@ -357,7 +425,11 @@ class PolicySettings(_Section):
         description="Budget share for uniform random training queries, never ranked out.",
     )
     diversity: DiversitySettings | None = None
-    quotas: QuotaSettings | None = None
+    quotas: QuotaSettings | None = Field(
+        default=None,
+        description="Subgroup floors; off by default, since only the operator knows which "
+        "subgroups must not be starved (see QuotaSettings).",
+    )
     queue_gate_exponent: Annotated[float, Field(gt=0.0)] | None = Field(
         default=2.0,
         description="Query probability times (1 - depth/capacity)^k as a queue fills; null: off.",

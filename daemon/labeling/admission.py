@@ -65,6 +65,18 @@ class Admitted(msgspec.Struct, frozen=True, gc=False):
     evicted: PendingRequest | None = None
 
 
+def queue_gates(settings: Settings) -> dict[str, QueueCapacityGate]:
+    """One capacity gate per expert queue (none when ``policy.queue_gate_exponent`` is null).
+
+    The daemon's admission and the backtest both build their gates here.
+    """
+    exponent = settings.policy.queue_gate_exponent
+    if exponent is None:
+        return {}
+    seed = settings.policy.seed
+    return {q.name: QueueCapacityGate(q.capacity, exponent, seed) for q in settings.queues}
+
+
 class AdmissionStep:
     """Routes, prices, gates, admits and charges queries; the queues hold what it opens.
 
@@ -97,13 +109,7 @@ class AdmissionStep:
         self.router = Router(settings.routing, settings.queues)
         self._overflow = {q.name: (q.overflow, q.spill_to) for q in settings.queues}
         self._ttl = {q.name: q.ttl_seconds for q in settings.queues}
-        exponent = settings.policy.queue_gate_exponent
-        seed = settings.policy.seed
-        self._gates = (
-            {q.name: QueueCapacityGate(q.capacity, exponent, seed) for q in settings.queues}
-            if exponent is not None
-            else {}
-        )
+        self._gates = queue_gates(settings)
 
     def place(self, event: Prediction, uncertainty: float) -> Placement:
         """Route the item and choose its queue: the cheapest candidate with room, else the

@@ -57,7 +57,11 @@ class BatchScorer:
         model = getattr(learner, "_model", None)
         if type(step) is not FeatureStep or not getattr(learner, "_binary", False):
             return False
-        scaler, encoder = step.scaler, step.encoder
+        # The column path knows River's StandardScaler and OneHotEncoder; the default feature
+        # step (robust, clipped statistics) has neither, so it is scored item by item.
+        scaler, encoder = getattr(step, "scaler", None), getattr(step, "encoder", None)
+        if encoder is None:
+            return False
         return (
             type(model).__name__ == "LogisticRegression"
             and type(encoder).__name__ == "OneHotEncoder"
@@ -79,7 +83,7 @@ class BatchScorer:
         if plan is None:
             self.fallbacks += len(batch)
             return [learner.score(x) for x in batch]
-        step: FeatureStep = learner._features
+        step: Any = learner._features
         weights = self._mirror(learner)
         logits = [0.0] * len(batch)
         self._numeric(step, weights, plan, logits)
@@ -140,7 +144,8 @@ class BatchScorer:
                 groups.append(_Group(rows, numeric, columns, cells))
         except (OverflowError, ValueError, TypeError):
             return None
-        zeros = learner._features.encoder._zero_dict
+        step: Any = learner._features
+        zeros = step.encoder._zero_dict
         if categorical_keys and (
             not numeric_names.isdisjoint(categorical_keys) or not numeric_names.isdisjoint(zeros)
         ):
@@ -149,7 +154,7 @@ class BatchScorer:
 
     @staticmethod
     def _numeric(
-        step: FeatureStep, weights: Mapping[str, float], plan: list[_Group], logits: list[float]
+        step: Any, weights: Mapping[str, float], plan: list[_Group], logits: list[float]
     ) -> None:
         """Standardise column by column (learning first, as River does), then add each item's
         weighted values in its own key order, the order of River's dot product."""
@@ -181,7 +186,7 @@ class BatchScorer:
 
     @staticmethod
     def _categories(
-        step: FeatureStep, weights: Mapping[str, float], plan: list[_Group], logits: list[float]
+        step: Any, weights: Mapping[str, float], plan: list[_Group], logits: list[float]
     ) -> None:
         """Learn the categories item by item and add the present ones' weights, in the order of
         River's one-hot output (first appearance); absent columns add an exact zero."""

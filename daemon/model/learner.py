@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import tempfile
@@ -9,48 +10,185 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from river import linear_model, optim, preprocessing
+from river import linear_model, optim
 
-from daemon.config import Classifier, ModelSettings
+from daemon.config import Classifier, ModelSettings, Optimizer
 from daemon.errors import StateError
 
 Features = Mapping[str, Any]
 
+MAGNITUDE = 1e15
+"""Raw numeric values are clamped to +-MAGNITUDE before anything else sees them.
 
-class FeatureStep:
-    """Numeric features standardised, categorical ones one-hot encoded, in one pass.
+Far beyond any real feature, yet small enough that sums of squares of many of them stay finite, so
+no single value can overflow the running statistics.
+"""
 
-    Equivalent to River's ``SelectType(Number) | StandardScaler() + SelectType(str) |
-    OneHotEncoder()`` but about three times cheaper per item (no type-dispatching selectors, no
-    union of sub-pipelines), which matters because it runs for every streamed item. The
-    unsupervised parts learn from every *scored* item, labeled or not, so a feature whose scale
-    drifts is tracked even when labels are scarce; learning from a label does not count the
-    item twice.
+SNAPSHOT_EVERY = 500
+"""Labels between in-memory snapshots of a healthy model (what recovery rolls back to)."""
+
+
+def _number(value: Any) -> float | None:
+    """A finite float for a numeric value, clamped to +-MAGNITUDE; None for NaN.
+
+    An integer too large for a float (hundreds of digits) saturates instead of raising
+    ``OverflowError``; infinities saturate too, so the item keeps its direction.
+    """
+    try:
+        v = float(value)
+    except OverflowError:
+        return MAGNITUDE if value > 0 else -MAGNITUDE
+    if math.isnan(v):  # treated as missing
+        return None
+    return max(-MAGNITUDE, min(MAGNITUDE, v))
+
+
+class _Moments:
+    """Running mean and variance of one feature that a single extreme value cannot ruin.
+
+    The first ``warmup`` values are kept and summarised by their median and scaled median absolute
+    deviation (robust to a minority of outliers); from then on Welford's update takes each value
+    winsorised to ``mean +- clip * sd``, so one extreme value moves the statistics by a bounded
+    amount. ``binary`` stays true while only 0 and 1 have been seen: such columns (pre-encoded
+    categories, flags) are left unscaled, because standardising a rare category blows it up to
+    hundreds and destabilises a linear model.
     """
 
-    def __init__(self, scale: bool = True) -> None:
-        self.scale = scale
-        self.scaler: Any = preprocessing.StandardScaler() if scale else None
-        self.encoder: Any = preprocessing.OneHotEncoder()
+    __slots__ = ("_buffer", "binary", "clip", "m2", "mean", "n", "sd", "warmup")
 
-    def __call__(self, x: Features, learn: bool) -> dict[str, Any]:
-        """Transform one item; with ``learn`` also update the scaler and the encoder first."""
-        numeric: dict[str, float] = {}
-        categorical: dict[str, str] = {}
+    def __init__(self, clip: float, warmup: int) -> None:
+        self.clip = clip
+        self.warmup = warmup
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.sd = 0.0
+        self.binary = True
+        self._buffer: list[float] | None = []
+
+    def learn(self, x: float) -> None:
+        if self.binary and x not in (0.0, 1.0):
+            self.binary = False
+        buffer = self._buffer
+        if buffer is not None:
+            buffer.append(x)
+            self.n += 1
+            if len(buffer) >= self.warmup:
+                self._settle(buffer)
+            return
+        reach = self.clip * self.sd
+        x = min(max(x, self.mean - reach), self.mean + reach)
+        self.n += 1
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (x - self.mean)
+        self.sd = math.sqrt(self.m2 / self.n)
+
+    def _settle(self, buffer: list[float]) -> None:
+        """Leave the warm-up: start Welford from the winsorised buffer."""
+        centre, spread = _robust(buffer)
+        reach = self.clip * spread
+        kept = [min(max(v, centre - reach), centre + reach) for v in buffer]
+        self.mean = sum(kept) / len(kept)
+        self.m2 = sum((v - self.mean) ** 2 for v in kept)
+        self.sd = math.sqrt(self.m2 / len(kept))
+        self._buffer = None
+
+    def location_scale(self) -> tuple[float, float]:
+        """The current centre and spread (spread 0 when the feature has not varied)."""
+        if self._buffer is not None:
+            return _robust(self._buffer) if self._buffer else (0.0, 0.0)
+        return self.mean, self.sd
+
+
+def _robust(values: list[float]) -> tuple[float, float]:
+    """Median and 1.4826 x MAD, falling back to the standard deviation when the MAD is 0."""
+    ordered = sorted(values)
+    k = len(ordered)
+    median = (ordered[(k - 1) // 2] + ordered[k // 2]) / 2
+    deviations = sorted(abs(v - median) for v in ordered)
+    mad = 1.4826 * (deviations[(k - 1) // 2] + deviations[k // 2]) / 2
+    if mad > 0:
+        return median, mad
+    mean = sum(ordered) / k
+    return median, math.sqrt(sum((v - mean) ** 2 for v in ordered) / k)
+
+
+class FeatureStep:
+    """Numeric features standardised (clipped, robust), categorical ones one-hot encoded.
+
+    Like River's ``StandardScaler`` on numbers plus ``OneHotEncoder`` on strings, in one pass and
+    about three times cheaper per item, with three differences that make it need no per-stream
+    tuning: standardised values are clipped to ``+-clip`` (a far outlier cannot dominate a linear
+    model's update), the running statistics are robust to single extreme values (see
+    :class:`_Moments`), and columns that only ever held 0 and 1 are left as they are. The
+    unsupervised parts learn from every *scored* item, labeled or not, so a feature whose scale
+    drifts is tracked even when labels are scarce; learning from a label does not count the item
+    twice.
+    """
+
+    def __init__(self, scale: bool = True, clip: float = 5.0, warmup: int = 20) -> None:
+        self.scale = scale
+        self.clip = clip
+        self.warmup = warmup
+        self._moments: dict[str, _Moments] = {}
+
+    def moments(self, name: str) -> tuple[float, float, int] | None:
+        """Centre, spread and count of a numeric feature's statistics (None if never seen)."""
+        m = self._moments.get(name)
+        if m is None:
+            return None
+        centre, spread = m.location_scale()
+        return centre, spread, m.n
+
+    def __call__(self, x: Features, learn: bool) -> dict[str, Any]:  # noqa: PLR0912 - hot path: one pass, type dispatch inline
+        """Transform one item; with ``learn`` also update the statistics first."""
+        out: dict[str, Any] = {}
+        moments = self._moments
+        clip = self.clip
         for name, value in x.items():
-            if isinstance(value, str):
-                categorical[name] = value
-            elif value is not None:
-                numeric[name] = float(value)
-        if self.scaler is not None and numeric:
+            if type(value) is float and -MAGNITUDE <= value <= MAGNITUDE:
+                v = value  # the common case, kept cheap: a finite float in range
+            elif isinstance(value, bool | int | float):
+                number = _number(value)
+                if number is None:
+                    continue
+                v = number
+            elif value is None:
+                continue
+            else:
+                out[f"{name}_{value}"] = 1
+                continue
+            if not self.scale:
+                out[name] = v
+                continue
+            m = moments.get(name)
+            if m is None:
+                m = moments[name] = _Moments(clip, self.warmup)
             if learn:
-                self.scaler.learn_one(numeric)
-            numeric = self.scaler.transform_one(numeric)
-        if not categorical:
-            return numeric
-        if learn:
-            self.encoder.learn_one(categorical)
-        return {**numeric, **self.encoder.transform_one(categorical)}
+                m.learn(v)
+            if m.binary:
+                out[name] = v
+                continue
+            if m._buffer is None:
+                centre, spread = m.mean, m.sd
+            else:
+                centre, spread = m.location_scale()
+            if spread > 0:
+                z = (v - centre) / spread
+                out[name] = clip if z > clip else -clip if z < -clip else z
+            else:
+                out[name] = 0.0
+        return out
+
+
+def _optimizer(settings: ModelSettings) -> Any:
+    rate = settings.learning_rate
+    if settings.optimizer is Optimizer.ADAGRAD:
+        return optim.AdaGrad(rate if rate is not None else 0.1)
+    if settings.optimizer is Optimizer.ADAM:
+        return optim.Adam(rate if rate is not None else 0.01)
+    return optim.SGD(rate if rate is not None else 0.01)
 
 
 def _gaussian_nb() -> Any:
@@ -77,10 +215,10 @@ def build_classifier(settings: ModelSettings) -> Any:
     """The configured River classifier (modules of the others are not imported)."""
     classifiers: dict[Classifier, Any] = {
         Classifier.LOGISTIC_REGRESSION: lambda: linear_model.LogisticRegression(
-            optimizer=optim.SGD(settings.learning_rate)
+            optimizer=_optimizer(settings)
         ),
         Classifier.SOFTMAX_REGRESSION: lambda: linear_model.SoftmaxRegression(
-            optimizer=optim.SGD(settings.learning_rate)
+            optimizer=_optimizer(settings)
         ),
         Classifier.GAUSSIAN_NB: _gaussian_nb,
         Classifier.HOEFFDING_TREE: _hoeffding_tree,
@@ -96,6 +234,12 @@ class Learner:
     A binary River classifier (logistic regression) predicts ``True``/``False``; the learner maps
     that back to the configured class names so the rest of labelgate only sees class names.
 
+    Scores are never NaN. A model whose scores turn non-finite is detected (counted in
+    :attr:`nonfinite_scores`), rolled back to its last healthy snapshot (counted in
+    :attr:`recoveries`; a fresh model if it never had one) and the item is scored again; a model
+    that is not healthy is never checkpointed (:meth:`save` returns False and keeps the previous
+    checkpoint).
+
     >>> from daemon.config import ModelSettings
     >>> learner = Learner(ModelSettings(), classes=["ok", "fraud"])
     >>> sorted(learner.score({"x": 1.0}))
@@ -107,13 +251,16 @@ class Learner:
     def __init__(self, settings: ModelSettings, classes: list[str]) -> None:
         self.settings = settings
         self.classes = list(classes)
-        self._features = FeatureStep(settings.scale)
+        self._features = FeatureStep(settings.scale, settings.clip)
         self._model = build_classifier(settings)
         self._binary = settings.classifier is Classifier.LOGISTIC_REGRESSION
         self._positive = self.classes[-1]
         self._negative = self.classes[0]
         self._version = 0
         self._seen: set[str] = set()
+        self._nonfinite = 0
+        self._recoveries = 0
+        self._snapshot: bytes | None = None
 
     @property
     def version(self) -> int:
@@ -125,18 +272,65 @@ class Learner:
         """How many distinct classes the model has learned."""
         return len(self._seen)
 
+    @property
+    def nonfinite_scores(self) -> int:
+        """Items whose scores came out non-finite (each one triggered a recovery)."""
+        return self._nonfinite
+
+    @property
+    def recoveries(self) -> int:
+        """Times the model was rolled back to its last healthy snapshot (or reset)."""
+        return self._recoveries
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the model's parameters are finite (linear models; others are assumed so)."""
+        weights = getattr(self._model, "weights", None)
+        if weights is None:
+            return True
+        values: list[Any] = list(weights.values())
+        flat: list[float] = []
+        for v in values:
+            flat.extend(v.values() if isinstance(v, Mapping) else [v])
+        intercept = getattr(self._model, "intercept", 0.0)
+        if isinstance(intercept, Mapping):
+            flat.extend(intercept.values())
+        elif isinstance(intercept, int | float):
+            flat.append(intercept)
+        return all(math.isfinite(float(v)) for v in flat)
+
     def score(self, features: Features) -> dict[str, float]:
-        """Class probabilities for one item; also updates the unsupervised steps.
+        """Class probabilities for one item, always finite; also updates the unsupervised steps.
 
         The feature step learns from every scored item (see :class:`FeatureStep`).
         """
-        proba = self._model.predict_proba_one(self._features(features, learn=True))
+        x = self._features(features, learn=True)
+        scores = self._scores(x)
+        if not all(math.isfinite(v) for v in scores.values()):
+            self._nonfinite += 1
+            self._recover()
+            scores = self._scores(x)
+            if not all(math.isfinite(v) for v in scores.values()):
+                k = len(self.classes)
+                scores = {c: 1.0 / k for c in self.classes}
+        return scores
+
+    def _scores(self, x: dict[str, Any]) -> dict[str, float]:
+        proba = self._model.predict_proba_one(x)
         if self._binary:
             p = float(proba.get(True, 0.5))
             return {self._negative: 1.0 - p, self._positive: p}
         if not proba:
             return {}
         return {str(k): float(v) for k, v in proba.items()}
+
+    def _recover(self) -> None:
+        """Roll the classifier back to the last healthy snapshot, or start it afresh."""
+        self._recoveries += 1
+        if self._snapshot is not None:
+            self._model = pickle.loads(self._snapshot)
+        else:
+            self._model = build_classifier(self.settings)
 
     def predict(self, proba: Mapping[str, float]) -> str | None:
         """The most probable class of a score mapping, or None before the model can say."""
@@ -150,9 +344,20 @@ class Learner:
         self._model.learn_one(self._features(features, learn=False), target)
         self._version += 1
         self._seen.add(label)
+        if self._version % SNAPSHOT_EVERY == 0 and self.healthy:
+            self._snapshot = pickle.dumps(self._model, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def save(self, path: Path, extra: dict[str, Any]) -> None:
-        """Write a checkpoint atomically: a crash leaves the previous checkpoint intact."""
+    def save(self, path: Path, extra: dict[str, Any]) -> bool:
+        """Write a checkpoint atomically: a crash leaves the previous checkpoint intact.
+
+        An unhealthy model (non-finite parameters) is not written: it is rolled back instead and
+        False is returned, so the previous checkpoint stays the one a restart loads.
+        """
+        if not self.healthy:
+            self._nonfinite += 1
+            self._recover()
+            return False
+        self._snapshot = pickle.dumps(self._model, protocol=pickle.HIGHEST_PROTOCOL)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"learner": self, "extra": extra}
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -165,6 +370,7 @@ class Learner:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return True
 
     @staticmethod
     def load(path: Path) -> tuple[Learner, dict[str, Any]] | None:

@@ -102,6 +102,9 @@ class ModelCheckpoint:
         offsets = {
             str(p): {str(lp): o for lp, o in labels.items()} for p, labels in positions.items()
         }
-        self.learner.save(self.path, {"partition_label_offsets": offsets})
+        if not self.learner.save(self.path, {"partition_label_offsets": offsets}):
+            # A model with non-finite parameters was rolled back, not written: the previous
+            # checkpoint and the positions it covers stay the ones a restart resumes from.
+            return
         self._covered.update({p: dict(labels) for p, labels in positions.items()})
         self._dirty = False

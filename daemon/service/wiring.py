@@ -1,4 +1,5 @@
-"""Build the channels (sources and sinks) and the policy from the configuration.
+"""Build the channels (sources and sinks) from the configuration; the policy comes from
+:mod:`daemon.service.policy_builder` (re-exported here as ``build_policy``).
 
 Choices are made here, once; the loop never branches on configuration.
 """
@@ -12,27 +13,11 @@ from typing import Any
 from connectors.expert import SimulatedExpert, load_truth
 from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
 from connectors.protocols import CommittingSource, Sink, Source, Transaction
-from daemon.config import Pacing, PolicySettings, Settings, StrategyName
+from daemon.config import Settings
 from daemon.service.clock import Clock
-from policies import (
-    AbsoluteBudget,
-    BalancedIncrementalQuantileFilter,
-    BudgetManager,
-    CombinedBudget,
-    CostSensitive,
-    EntropySampling,
-    FixedUncertainty,
-    FractionBudget,
-    Hybrid,
-    Policy,
-    QueryByCommittee,
-    RandomizedVariableUncertainty,
-    RandomSampling,
-    SelectiveSampling,
-    Split,
-    VariableUncertainty,
-)
-from policies import Strategy as StrategyProtocol
+from daemon.service.policy_builder import build_policy
+
+__all__ = ["Channels", "build_file_channels", "build_kafka_channels", "build_policy"]
 
 
 @dataclass
@@ -71,71 +56,6 @@ class Channels:
         """Close everything (consumers leave their group)."""
         for close in self.closers:
             close(timeout)
-
-
-def _strategy(p: PolicySettings) -> StrategyProtocol:
-    rate = p.budget.fraction
-    factories: dict[StrategyName, Callable[[], StrategyProtocol]] = {
-        StrategyName.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
-        StrategyName.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
-        StrategyName.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
-        StrategyName.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
-            p.threshold, p.step, p.delta, p.seed
-        ),
-        StrategyName.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
-        StrategyName.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
-        StrategyName.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
-        StrategyName.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
-            p.committee_measure, p.threshold if p.threshold < 1.0 else 0.5, True, p.seed
-        ),
-    }
-    strategy = factories[p.strategy]()
-    if p.cost_sensitive:
-        strategy = CostSensitive(strategy)
-    # Random sampling is all exploration already.
-    explore = p.explore_share if p.strategy is not StrategyName.RANDOM else 0.0
-    if p.audit_share > 0 or explore > 0 or p.diversity is not None or p.quotas is not None:
-        d, q = p.diversity, p.quotas
-        strategy = Hybrid(
-            strategy,
-            budget=rate,
-            audit_share=p.audit_share,
-            radius=d.radius if d else None,
-            memory=d.memory if d else 50,
-            metric=d.metric if d else "euclidean",
-            quota_attribute=q.attribute if q else None,
-            min_share=q.min_share if q else None,
-            max_share=q.max_share if q else None,
-            quota_window=q.window if q else 200,
-            quota_warmup=q.warmup if q else 20,
-            seed=p.seed,
-            explore_share=explore,
-        )
-    return strategy
-
-
-def build_policy(settings: Settings) -> Policy:
-    """The configured strategy (with its wrappers) under the configured budget."""
-    p = settings.policy
-    # Random sampling paces itself at its rate; the window budget is only a burst guard there, or
-    # it would cut every upward fluctuation and undershoot the rate it compares against.
-    pace = p.budget.fraction
-    if p.strategy is StrategyName.RANDOM:
-        pace = min(1.0, 1.25 * p.budget.fraction)
-    budget: BudgetManager
-    # A quantile filter would rank random sampling's utilities, which mean nothing.
-    if p.budget.pacing is Pacing.QUANTILE and p.strategy is not StrategyName.RANDOM:
-        budget = BalancedIncrementalQuantileFilter(
-            pace,
-            window=p.budget.window,
-            max_carry=p.budget.max_carry,
-            head_start=p.budget.head_start,
-        )
-    else:
-        budget = FractionBudget(pace, p.budget.window)
-    if p.budget.limit is not None:
-        budget = CombinedBudget(budget, AbsoluteBudget(p.budget.limit, p.budget.period_seconds))
-    return Policy(_strategy(p), budget, cold_start_items=p.cold_start_items)
 
 
 def build_file_channels(settings: Settings, clock: Clock) -> Channels:

@@ -20,7 +20,6 @@ True
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,39 +27,24 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from river import compose, metrics
+from tqdm import tqdm
 
-from daemon.config import BudgetSettings, Classifier, ModelSettings, PolicySettings
-from daemon.errors import LabelgateError
+from daemon.config import Classifier, ModelSettings, PolicySettings, QuotaSettings, Settings
+from daemon.errors import ConfigError, LabelgateError
 from daemon.model.learner import Learner
+from daemon.service.policy_builder import PRESETS, build_policy, build_queue_gates, preset
 from daemon.tools.streams import Example, Features, LabeledStream
 from policies import (
     AbsoluteBudget,
-    BalancedIncrementalQuantileFilter,
     Decision,
-    EntropySampling,
-    FixedUncertainty,
-    FractionBudget,
     ItemView,
-    Policy,
-    RandomAudit,
-    RandomExploration,
-    RandomizedVariableUncertainty,
-    RandomSampling,
+    QueueCapacityGate,
     Reason,
-    SelectiveSampling,
-    Split,
-    Strategy,
-    SubgroupQuotas,
-    VariableUncertainty,
 )
 
-WINDOW = 1000
-"""Pacing window of the fraction budgets, in items (the daemon's default)."""
-COLD_START = 10
-"""Force-queried items until the model has seen two classes (the daemon's default)."""
 BASELINE = "random"
 DEFAULT = "default"
-"""The daemon's default policy (``PolicySettings()``): uncertainty ranked by the quantile filter."""
+"""The daemon's default policy (``PolicySettings()``), or the configured one with ``--config``."""
 
 _metrics: Any = metrics  # River's metric constructors are untyped
 
@@ -82,77 +66,69 @@ class Chooser(Protocol):
 PolicyFactory = Callable[[float, int], Chooser]
 """Builds a fresh policy from (budget fraction, seed)."""
 
-
-def _paced(fraction: float) -> FractionBudget:
-    return FractionBudget(fraction, WINDOW)
-
-
-def _paced_policy(strategy: Strategy, fraction: float) -> Policy:
-    return Policy(strategy, _paced(fraction), COLD_START)
+MINORITY_FLOORS = QuotaSettings(floors={"segment": {"minority": 0.25}}, warmup=0)
+"""``default_quotas`` floors when none are given: the built-in minority-concept stream's 10%
+segment at 25% of queries, well above its population share, so the quota visibly acts. No
+warm-up: the floor holds over the whole run, not only after the first 20 queries."""
 
 
-def _quantile(fraction: float) -> BalancedIncrementalQuantileFilter:
-    return BalancedIncrementalQuantileFilter(fraction)
+def preset_factory(
+    name: str, base: PolicySettings | None = None, floors: QuotaSettings | None = None
+) -> PolicyFactory:
+    """A factory for preset ``name`` on ``base`` (the daemon's defaults unless given).
+
+    Every policy comes from :func:`daemon.service.policy_builder.build_policy`, the daemon's own
+    builder; ``default_quotas`` gets ``floors`` (or the base's quotas, or
+    :data:`MINORITY_FLOORS`).
+    """
+    if name not in PRESETS:
+        raise SimulationError(f"unknown policy {name!r}; choose from {', '.join(PRESETS)}")
+    settings = base if base is not None else PolicySettings()
+    quotas = floors or settings.quotas or MINORITY_FLOORS
+    changes: dict[str, Any] = {}
+    if name == "default_quotas":
+        changes["quotas"] = quotas.model_dump(mode="json")
+
+    def make(fraction: float, seed: int) -> Chooser:
+        try:
+            return build_policy(preset(name, settings, fraction, seed, **changes))
+        except ConfigError as exc:
+            raise SimulationError(str(exc)) from exc
+
+    return make
 
 
-_BUDGET = BudgetSettings()
-_POLICY = PolicySettings()
+def presets(
+    base: PolicySettings | None = None, floors: QuotaSettings | None = None
+) -> dict[str, PolicyFactory]:
+    """Every preset as a factory on ``base`` (see :func:`preset_factory`)."""
+    return {name: preset_factory(name, base, floors) for name in PRESETS}
 
 
-def _default_policy(strategy: Strategy, fraction: float) -> Policy:
-    """``strategy`` under the daemon's default pacing (as ``build_policy`` does)."""
-    budget = BalancedIncrementalQuantileFilter(
-        fraction,
-        window=_BUDGET.window,
-        max_carry=_BUDGET.max_carry,
-        head_start=_BUDGET.head_start,
-    )
-    return Policy(strategy, budget, _POLICY.cold_start_items)
+@dataclass(frozen=True, slots=True)
+class QueueModel:
+    """The expert queue a backtest sends its queries to: cost, capacity, gate, answer delay.
+
+    Built from the daemon's queue settings by :func:`queue_model`; ``delay_seconds`` is the time
+    (on the stream's event time) an expert takes to answer, on top of the run's ``label_delay``
+    in items.
+    """
+
+    name: str = "default"
+    cost: float = 1.0
+    capacity: int | None = None
+    gate: QueueCapacityGate | None = None
+    delay_seconds: float = 0.0
 
 
-def _default_strategy(fraction: float, seed: int, quotas: bool = False) -> Strategy:
-    """The default strategy with the default wrappers (as ``build_policy`` nests)."""
-    strategy: Strategy = FixedUncertainty(_POLICY.threshold)
-    if quotas:
-        # No warm-up: the floor holds over the whole run, not only after the first 20 queries.
-        strategy = SubgroupQuotas(strategy, *_MINORITY, warmup=0)
-    if _POLICY.explore_share > 0:
-        strategy = RandomExploration(strategy, _POLICY.explore_share, fraction, seed)
-    return strategy
-
-
-def _explore(fraction: float, seed: int) -> Policy:
-    """The default filter with a 10% random exploration share, whatever the configured share."""
-    return _default_policy(RandomExploration(FixedUncertainty(1.0), 0.1, fraction, seed), fraction)
-
-
-# A floor well above the minority's 10% population share, so the quota visibly acts.
-_MINORITY = ("segment", {"minority": 0.25})
-
-
-# One line per policy (hence the long lines). Query-by-committee, diversity filtering, cost
-# sensitivity and the hybrid need inputs a single-model backtest does not have (a committee,
-# feature vectors with a meaningful radius, per-item costs), so they are not registered here.
-# default_quotas keeps the minority segment of the minority-concept stream >= 25% of queries.
-# biqf is the published filter (300-item window, no head start) for comparison with the default.
-# explore is the default filter with 10% of the budget spent on uniformly random training queries.
-# Random paces itself at its rate; its window budget is only a burst guard (as in the daemon),
-# or it would cut every upward fluctuation and undershoot the rate it is compared at.
-POLICIES: dict[str, PolicyFactory] = {
-    "random": lambda f, s: Policy(RandomSampling(f, s), _paced(min(1.0, 1.25 * f)), COLD_START),
-    DEFAULT: lambda f, s: _default_policy(_default_strategy(f, s), f),
-    "variable_uncertainty": lambda f, s: _paced_policy(VariableUncertainty(), f),
-    "fixed_uncertainty": lambda f, s: _paced_policy(FixedUncertainty(0.9), f),
-    "randomized_vu": lambda f, s: _paced_policy(RandomizedVariableUncertainty(seed=s), f),
-    "split": lambda f, s: _paced_policy(Split(f, seed=s), f),
-    "entropy_sampling": lambda f, s: _paced_policy(EntropySampling(seed=s), f),
-    "selective_sampling": lambda f, s: _paced_policy(SelectiveSampling(seed=s), f),
-    "biqf": lambda f, s: Policy(FixedUncertainty(1.0), _quantile(f), COLD_START),
-    "vu_audit": lambda f, s: _paced_policy(RandomAudit(VariableUncertainty(), 0.2, f, s), f),
-    "default_quotas": lambda f, s: _default_policy(_default_strategy(f, s, quotas=True), f),
-    "explore": _explore,
-}
-"""Policies by name; each entry builds a :class:`policies.Policy` from (budget fraction, seed)."""
+def queue_model(settings: Settings) -> QueueModel:
+    """The default route's first queue, as the daemon builds it (routing rules are not
+    evaluated in a backtest: every item goes to that queue)."""
+    name = settings.routing.default[0]
+    queue = next(q for q in settings.queues if q.name == name)
+    gates = build_queue_gates(settings)
+    delay = settings.expert.delay_seconds if settings.expert is not None else 0.0
+    return QueueModel(name, queue.cost, queue.capacity, gates.get(name), delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +172,7 @@ class RunResult:
     decide_seconds: float
     groups: Mapping[str, GroupResult] = field(default_factory=dict)
     curve: Sequence[CurvePoint] = ()
+    nonfinite_scores: int = 0
 
     @property
     def label_fraction(self) -> float:
@@ -246,41 +223,52 @@ def run_one(
     curve_points: int = 50,
     policy_id: str | None = None,
     progress: Callable[[int], None] | None = None,
+    queue: QueueModel | None = None,
 ) -> RunResult:
     """Run the prequential protocol for one policy; see the module docstring.
 
     ``label_delay`` is in items: the label of item ``i`` is learned after item ``i + delay`` has
-    been predicted, so it can first help with item ``i + delay + 1``. ``progress`` is called with
-    the number of items done, about every 1% of the stream.
+    been predicted, so it can first help with item ``i + delay + 1``. Event time is the
+    example's ``time`` (item index in seconds when it has none); a ``queue`` adds the label's
+    cost, the queue's capacity (outstanding requests) and gate, and an answer delay in seconds.
+    ``progress`` is called with the number of items done since its last call.
     """
     if label_delay < 0:
         raise SimulationError("label_delay must be >= 0")
     info = stream.info
+    q = queue or QueueModel()
     learner = Learner(settings or model_settings(info.classes), list(info.classes))
     fallback = info.classes[0]
     allowed = math.floor(budget * info.n + 1e-9)
-    cap = AbsoluteBudget(allowed, period_seconds=info.n + 1.0) if hard_cap else None
-    pending: deque[tuple[int, Features, str]] = deque()
+    cap = AbsoluteBudget(allowed, period_seconds=math.inf) if hard_cap else None
+    pending: deque[tuple[int, float, Features, str]] = deque()
     score = _Scorekeeper(info.n, curve_points)
     tick = max(1, info.n // 100)
     decide_seconds = 0.0
     clock = time.perf_counter
     with compose.learn_during_predict():
         for i, ex in enumerate(stream):
+            now = float(i) if ex.time is None else ex.time
+            # Labels held back only by the answer time (their item delay has passed).
+            while pending and pending[0][0] < i and pending[0][1] <= now:
+                _, _, features, label = pending.popleft()
+                learner.learn(features, label)
             proba = learner.score(ex.features)
             predicted = learner.predict(proba) or fallback
-            item = ItemView(str(i), proba, classes_seen=learner.classes_seen, group=ex.group)
+            item = ItemView(
+                str(i), proba, cost=q.cost, classes_seen=learner.classes_seen, group=ex.group
+            )
             started = clock()
-            queried = _decide(chooser, cap, item, float(i))
+            queried = _decide(chooser, cap, q, len(pending), item, now)
             decide_seconds += clock() - started
             if queried:
-                pending.append((i + label_delay, ex.features, ex.label))
+                pending.append((i + label_delay, now + q.delay_seconds, ex.features, ex.label))
             score.record(ex, predicted, queried)
-            while pending and pending[0][0] <= i:
-                _, features, label = pending.popleft()
+            while pending and pending[0][0] <= i and pending[0][1] <= now:
+                _, _, features, label = pending.popleft()
                 learner.learn(features, label)
             if progress is not None and (i + 1) % tick == 0:
-                progress(i + 1)
+                progress(tick)
     return RunResult(
         stream=info.name,
         policy=policy,
@@ -296,18 +284,30 @@ def run_one(
         decide_seconds=decide_seconds,
         groups={k: GroupResult(*v) for k, v in sorted(score.groups.items())},
         curve=score.finish(),
+        nonfinite_scores=learner.nonfinite_scores,
     )
 
 
-def _decide(chooser: Chooser, cap: AbsoluteBudget | None, item: ItemView, now: float) -> bool:
-    """Decide, let the hard cap refuse, and charge only a query that is really made."""
+def _decide(
+    chooser: Chooser,
+    cap: AbsoluteBudget | None,
+    queue: QueueModel,
+    depth: int,
+    item: ItemView,
+    now: float,
+) -> bool:
+    """Decide, let the queue and the hard cap refuse, and charge only a query really made."""
     decision = chooser.decide(item, now)
-    if decision.query and cap is not None and not cap.allows(item.cost, now):
+    if decision.query and queue.capacity is not None and depth >= queue.capacity:
+        decision = decision.refused(Reason.QUEUE_FULL)
+    elif decision.query and queue.gate is not None:
+        decision = queue.gate.apply(decision, item, depth)
+    if decision.query and cap is not None and not cap.allows(1.0, now):
         decision = decision.refused(Reason.BUDGET_EXHAUSTED)
     if decision.query:
         chooser.commit(decision, item, now)
         if cap is not None:
-            cap.charge(item.cost, now)
+            cap.charge(1.0, now)
     return decision.query
 
 
@@ -351,64 +351,15 @@ class _Scorekeeper:
         return self._curve
 
 
-class Progress:
-    """A plain-text progress bar on a stream (stderr).
-
-    On a terminal the bar is redrawn in place; elsewhere (a log, a pipe) one line per finished
-    run is written instead, so captured output stays short.
-    """
-
-    def __init__(self, total_runs: int, items: int, out: IO[str] | None = None) -> None:
-        self.total_runs = total_runs
-        self.items = items
-        self.out = out if out is not None else sys.stderr
-        isatty = getattr(self.out, "isatty", None)
-        self._live = bool(isatty()) if isatty is not None else False
-        self._run = 0
-        self._label = ""
-
-    def start(self, label: str) -> None:
-        """Begin the next run."""
-        if self._run and not self._live:
-            self._draw(self.items, "\n")
-        self._run += 1
-        self._label = label
-        if self._live:
-            self._draw(0, "")
-
-    def update(self, done: int) -> None:
-        """Report ``done`` items of the current run."""
-        if self._live:
-            self._draw(done, "")
-
-    def _draw(self, done: int, end: str) -> None:
-        total = self.total_runs * self.items
-        overall = ((self._run - 1) * self.items + done) / total if total else 1.0
-        bar = "#" * int(overall * 30)
-        start = "\r" if self._live else ""
-        self.out.write(
-            f"{start}[{bar:<30}] run {self._run}/{self.total_runs} {self._label:<40} "
-            f"items {done}/{self.items}{end}"
-        )
-        self.out.flush()
-
-    def close(self) -> None:
-        """Finish the last run and end the bar."""
-        if self._live:
-            self.out.write("\n")
-        elif self._run:
-            self._draw(self.items, "\n")
-        self.out.flush()
-
-
 def resolve_policies(
-    names: Iterable[str], registry: Mapping[str, PolicyFactory] = POLICIES
+    names: Iterable[str], registry: Mapping[str, PolicyFactory] | None = None
 ) -> list[str]:
     """The baseline first, then the named policies (deduplicated, order kept)."""
+    known = registry if registry is not None else PRESETS
     chosen = [BASELINE]
     for name in names:
-        if name not in registry:
-            raise SimulationError(f"unknown policy {name!r}; choose from {', '.join(registry)}")
+        if name not in known:
+            raise SimulationError(f"unknown policy {name!r}; choose from {', '.join(known)}")
         if name not in chosen:
             chosen.append(name)
     return chosen
@@ -425,29 +376,33 @@ def simulate(
     hard_cap: bool = True,
     progress: IO[str] | None = None,
     factories: Mapping[str, PolicyFactory] | None = None,
+    model: ModelSettings | None = None,
+    queue: QueueModel | None = None,
 ) -> list[RunResult]:
     """Every policy (plus the random baseline) at every budget and seed.
 
     ``stream_for_seed`` gives the stream of one seed (a built-in stream varies with it; a history
-    file does not, then only the policies' randomness does). ``factories`` defaults to
-    :data:`POLICIES`. Progress is drawn on ``progress`` when given.
+    file does not, unless shuffled per seed). ``factories`` defaults to :func:`presets` on the
+    daemon's default policy; ``model`` (the configured model) overrides ``classifier``. A tqdm
+    progress bar is drawn on ``progress`` when given.
     """
-    registry = POLICIES if factories is None else factories
+    registry = factories if factories is not None else presets()
     names = resolve_policies(policies, registry)
     for b in budgets:
         if not 0.0 < b <= 1.0:
             raise SimulationError(f"budget {b} is not a fraction in (0, 1]")
     runs: list[RunResult] = []
-    bar: Progress | None = None
+    bar: Any = None
     for seed in seeds:
         stream = stream_for_seed(seed)
         if bar is None and progress is not None:
-            bar = Progress(len(seeds) * len(budgets) * len(names), stream.info.n, progress)
-        settings = model_settings(stream.info.classes, classifier)
+            total = len(seeds) * len(budgets) * len(names) * stream.info.n
+            bar = tqdm(total=total, file=progress, unit="item", unit_scale=True, mininterval=0.5)
+        settings = model or model_settings(stream.info.classes, classifier)
         for budget in budgets:
             for name in names:
                 if bar is not None:
-                    bar.start(f"{name} b={budget:g} seed={seed}")
+                    bar.set_description(f"{name} b={budget:g} seed={seed}")
                 runs.append(
                     run_one(
                         stream,
@@ -459,6 +414,7 @@ def simulate(
                         settings=settings,
                         hard_cap=hard_cap,
                         progress=bar.update if bar is not None else None,
+                        queue=queue,
                     )
                 )
     if bar is not None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from daemon.config import Settings
 from daemon.monitoring.status import Status
 from daemon.service.app import serve
@@ -72,35 +74,28 @@ def _settings(
     )
 
 
-class Progress:
-    """A one-line live view, redrawn at most every 0.2 s."""
+class LiveView:
+    """The run's live view: a tqdm bar fed by the daemon's tick callback."""
 
     def __init__(self, label: str, total: int, stream: TextIO) -> None:
-        self.label = label
-        self.total = total
-        self.stream = stream
-        self._last = 0.0
-        self._tty = stream.isatty()
+        self._bar = tqdm(
+            total=total,
+            desc=f"{label:<22}",
+            file=stream,
+            mininterval=0.2,
+            bar_format="{desc} items {n_fmt}/{total_fmt} {bar:20} {postfix}",
+        )
 
     def __call__(self, status: Status) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.2 and status.items < self.total:
-            return
-        self._last = now
-        line = (
-            f"{self.label:<22} items {status.items:>7}/{self.total}  "
-            f"labels requested {status.budget_spent:>6.0f}  learned {status.model_version:>6}"
-            f"  pending {status.pending:>4}"
+        self._bar.set_postfix_str(
+            f"labels requested {status.budget_spent:.0f}  learned {status.model_version}  "
+            f"pending {status.pending}",
+            refresh=False,
         )
-        if self._tty:
-            self.stream.write("\r" + line)
-        elif status.items >= self.total or int(now) % 2 == 0:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self._bar.update(status.items - self._bar.n)
 
     def done(self) -> None:
-        if self._tty:
-            self.stream.write("\n")
+        self._bar.close()
 
 
 def report(settings: Settings, truth: dict[str, str], seconds: float, policy: str) -> RunReport:
@@ -157,7 +152,7 @@ def run_demo(
     achieved = fraction
     for strategy in ("default", "random"):
         settings = _settings(work, predictions, truth_path, strategy, achieved, delay)
-        progress = Progress(strategy, items, sys.stderr)
+        progress = LiveView(strategy, items, sys.stderr)
         started = time.monotonic()
         daemon = serve(settings, on_tick=progress)
         progress.done()

@@ -15,14 +15,17 @@ True
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from river import datasets
 
@@ -41,6 +44,8 @@ class Example(NamedTuple):
     features: Features
     label: str
     group: dict[str, str]
+    time: float | None = None
+    """Event time in seconds (None: the item's index is its time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,28 @@ def _minority_concept(n: int, seed: int) -> Iterator[Example]:
         yield Example(features, "1" if positive else "0", {"segment": segment})
 
 
+def _subgroups(n: int, seed: int) -> Iterator[Example]:
+    # Two attributes at once, as in census data: ``sex`` (F about 33%) and ``race`` (B about 15%),
+    # independent of each other. Each minority's decision boundary is shifted from the majority's
+    # (and race=B's also leans on x4), so a model fitted mostly to the majority is confidently
+    # wrong near the minorities' boundaries; F-and-B items follow the race=B rule.
+    rng = random.Random(seed)
+    while True:
+        x = {f"x{i}": rng.random() for i in range(6)}
+        sex = "F" if rng.random() < 0.33 else "M"
+        race = "B" if rng.random() < 0.15 else "W"
+        if race == "B":
+            positive = x["x0"] + x["x1"] + 0.8 * (x["x4"] - 0.5) > 1.25
+        elif sex == "F":
+            positive = x["x0"] + x["x1"] > 0.7
+        else:
+            positive = x["x0"] + x["x1"] > 1.0
+        if rng.random() < 0.03:
+            positive = not positive
+        features: Features = {**x, "sex": sex, "race": race}
+        yield Example(features, "1" if positive else "0", {"sex": sex, "race": race})
+
+
 def _bananas(n: int, seed: int) -> Iterator[Example]:
     bananas: Any = datasets.Bananas  # untyped constructor
     return _from_river(bananas())
@@ -218,6 +245,12 @@ BUILTINS: dict[str, _Builtin] = {
         False,
         "10% minority segment (group segment=minority) with its own concept",
     ),
+    "subgroups": _Builtin(
+        _subgroups,
+        ("0", "1"),
+        False,
+        "two group attributes (sex: F 33%, race: B 15%), each minority with a shifted boundary",
+    ),
     "bananas": _Builtin(
         _bananas, ("0", "1"), False, "River's bundled Bananas dataset (5,300 items)", 5300
     ),
@@ -248,42 +281,129 @@ def _value(raw: str) -> Any:
     return value if math.isfinite(value) else raw
 
 
-def _history_rows(path: Path, label_column: str, group_columns: Sequence[str]) -> Iterator[Example]:
-    groups = set(group_columns)
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                if label_column not in row:
-                    raise StreamError(f"{path}: no column {label_column!r}")
-                label = row[label_column]
-                group = {g: str(row[g]) for g in group_columns if g in row}
-                features = {
-                    k: _value(v)
-                    for k, v in row.items()
-                    if k != label_column and k not in groups and v not in ("", None)
-                }
-                yield Example(features, label, group)
-        return
-    with path.open() as fh:
+def _time(raw: Any, where: str) -> float:
+    """Event time from epoch seconds or an ISO 8601 timestamp (UTC when no zone is given)."""
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    text = str(raw).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise StreamError(f"{where}: time {text!r} is neither epoch seconds nor ISO 8601") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How the fields of a history file become features, label, subgroups and time.
+
+    ``features`` (when given) is the allow-list of feature columns; ``drop`` removes columns
+    (e.g. one that leaks the label); group columns are kept as features too when
+    ``keep_groups``; ``time`` names the event-time column (epoch seconds or ISO 8601).
+    """
+
+    label: str = "label"
+    groups: tuple[str, ...] = ()
+    features: tuple[str, ...] | None = None
+    drop: tuple[str, ...] = ()
+    keep_groups: bool = False
+    time: str | None = None
+
+    def split(self, row: Mapping[str, Any], where: str) -> Example:
+        """One row as an example (the label column is known to be present)."""
+        group = {g: str(row[g]) for g in self.groups if g in row and row[g] not in ("", None)}
+        skip = {self.label, *self.drop}
+        if self.time is not None:
+            skip.add(self.time)
+        if not self.keep_groups:
+            skip.update(self.groups)
+        allowed = set(self.features) if self.features is not None else None
+        features = {
+            k: v
+            for k, v in row.items()
+            if k not in skip and v not in ("", None) and (allowed is None or k in allowed)
+        }
+        when = _time(row[self.time], where) if self.time is not None and self.time in row else None
+        return Example(features, _label(row[self.label]), group, when)
+
+    def check(self, found: Sequence[str], where: str) -> None:
+        """Every named column exists; the error lists the columns found."""
+        named = [self.label, *self.groups, *(self.features or ()), *self.drop]
+        if self.time is not None:
+            named.append(self.time)
+        missing = [c for c in dict.fromkeys(named) if c not in found]
+        if missing:
+            raise StreamError(
+                f"{where}: no column {', '.join(map(repr, missing))}; columns found: "
+                f"{', '.join(found) or '(none)'}"
+            )
+
+
+def _open_text(path: Path) -> IO[str]:
+    """A text handle on a plain or gzip-compressed file (by magic number, not only suffix)."""
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def _is_csv(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in (".csv", ".tsv", ".txt")
+
+
+def _csv_rows(path: Path, columns: Columns) -> Iterator[Example]:
+    with _open_text(path) as fh:
+        sample = fh.read(65536)
+        fh.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.DictReader(fh, dialect=dialect)
+        found = list(reader.fieldnames or [])
+        shown = {"\t": "tab"}.get(dialect.delimiter, repr(dialect.delimiter))
+        try:
+            columns.check(found, f"{path} (delimiter guessed: {shown})")
+        except StreamError as exc:
+            raise StreamError(str(exc)) from None
+        for lineno, row in enumerate(reader, 2):
+            yield columns.split({k: _value(v) for k, v in row.items() if k is not None},
+                                f"{path}:{lineno}")  # fmt: skip
+
+
+def _jsonl_rows(path: Path, columns: Columns) -> Iterator[Example]:
+    with _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
+            where = f"{path}:{lineno}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise StreamError(f"{path}:{lineno}: not JSON: {exc}") from exc
-            if not isinstance(obj, dict) or label_column not in obj:
-                raise StreamError(f"{path}:{lineno}: no {label_column!r} field")
+                raise StreamError(f"{where}: not JSON: {exc}") from exc
+            if not isinstance(obj, dict) or columns.label not in obj:
+                found = ", ".join(map(str, obj)) if isinstance(obj, dict) else type(obj).__name__
+                raise StreamError(f"{where}: no {columns.label!r} field; fields found: {found}")
             if isinstance(obj.get("features"), dict):
                 # A prediction event with its label attached.
-                features = dict(obj["features"])
+                flat = {**obj["features"], columns.label: obj[columns.label]}
+                if columns.time is not None and columns.time in obj:
+                    flat[columns.time] = obj[columns.time]
+                ex = columns.split(flat, where)
                 group = {str(k): str(v) for k, v in (obj.get("group") or {}).items()}
-                group.update({g: str(features[g]) for g in group_columns if g in features})
+                yield ex._replace(group={**group, **ex.group})
             else:
-                skip = {label_column, "id", *groups}
-                features = {k: v for k, v in obj.items() if k not in skip}
-                group = {g: str(obj[g]) for g in group_columns if g in obj}
-            yield Example(features, _label(obj[label_column]), group)
+                yield columns.split({k: v for k, v in obj.items() if k != "id"}, where)
 
 
 def read_history(
@@ -291,15 +411,24 @@ def read_history(
     label_column: str = "label",
     group_columns: Sequence[str] = (),
     n: int | None = None,
+    *,
+    columns: Columns | None = None,
 ) -> LabeledStream:
     """A labeled history file as a stream: JSONL (events with ``features`` or flat) or CSV.
 
-    CSV cells that parse as finite numbers become floats, the rest stay categorical strings.
-    The file is read once to learn its classes; ``n`` keeps only the first ``n`` items.
+    Either may be gzip-compressed. The CSV delimiter is guessed (``,``, ``;``, tab or ``|``);
+    cells that parse as finite numbers become floats, the rest stay categorical strings. The
+    whole file is read once to learn its classes; ``n`` keeps only the first ``n`` items.
+    ``columns`` (default: ``label_column`` and ``group_columns``) says which fields are what.
     """
     if not path.exists():
         raise StreamError(f"no such file: {path}")
-    examples = list(islice(_history_rows(path, label_column, group_columns), n))
+    cols = columns or Columns(label_column, tuple(group_columns))
+    rows = _csv_rows(path, cols) if _is_csv(path) else _jsonl_rows(path, cols)
+    try:
+        examples = list(islice(rows, n))
+    except UnicodeDecodeError as exc:
+        raise StreamError(f"{path}: not UTF-8 text (nor gzip): {exc}") from None
     if not examples:
         raise StreamError(f"{path}: no labeled items")
     classes = tuple(sorted({ex.label for ex in examples}))
@@ -307,6 +436,34 @@ def read_history(
         raise StreamError(f"{path}: needs at least two classes, found {classes}")
     info = StreamInfo(path.name, classes, len(examples), False, f"labeled history {path}")
     return LabeledStream(info, lambda: iter(examples))
+
+
+def shuffled(stream: LabeledStream, seed: int) -> LabeledStream:
+    """The same items in an order drawn from ``seed`` (for tables whose row order means nothing).
+
+    Event times stay with their rows, so a shuffled stream has no time order; the items' index
+    is used as their time instead.
+    """
+    items = [ex._replace(time=None) for ex in stream]
+    random.Random(seed).shuffle(items)
+    return LabeledStream(stream.info, lambda: iter(items))
+
+
+def with_classes(stream: LabeledStream, classes: Sequence[str]) -> LabeledStream:
+    """The stream under configured classes (their order sets the positive class).
+
+    Raises
+    ------
+    StreamError
+        When the stream has a label outside ``classes``.
+    """
+    extra = sorted(set(stream.info.classes) - set(classes))
+    if extra:
+        raise StreamError(
+            f"{stream.info.name}: labels {extra} are not among the configured classes "
+            f"{list(classes)}"
+        )
+    return LabeledStream(replace(stream.info, classes=tuple(classes)), stream._factory)
 
 
 def population_shares(stream: Iterable[Example]) -> Mapping[str, float]:

@@ -1,5 +1,6 @@
 """The online learner: class-named scores, label counting, scaling and atomic checkpoints."""
 
+import math
 import pickle
 import random
 
@@ -71,21 +72,21 @@ def test_binary_learner_learns_the_positive_class():
 def test_scaler_learns_from_every_scored_item_and_not_again_from_labels():
     """Scoring updates the scaler's mean (labeled or not); learning a label does not recount."""
     learner = Learner(ModelSettings(), BINARY)
-    scaler = learner._features.scaler
-    values = [10.0, 20.0, 60.0]
+    values = [float(v) for v in range(10, 70)]
     for v in values:
         learner.score({"x": v})
-    assert scaler.means["x"] == pytest.approx(sum(values) / len(values))
-    assert scaler.counts["x"] == len(values)
+    centre, _, count = learner._features.moments("x")
+    assert centre == pytest.approx(sum(values) / len(values))
+    assert count == len(values)
     learner.learn({"x": 10.0}, "fraud")
-    assert scaler.counts["x"] == len(values)
+    assert learner._features.moments("x")[2] == len(values)
     assert learner.version == 1
 
 
 def test_unscaled_pipeline_has_no_scaler():
     """scale: false leaves numeric features unscaled."""
     learner = Learner(ModelSettings(scale=False), BINARY)
-    assert learner._features.scaler is None
+    assert learner._features.moments("x") is None
     assert learner._features({"x": 5.0, "c": "EU"}, learn=True) == {"x": 5.0, "c_EU": 1}
 
 
@@ -163,3 +164,149 @@ def test_unreadable_checkpoint_is_a_state_error(tmp_path, content, match):
     path.write_bytes(content)
     with pytest.raises(StateError, match=match):
         Learner.load(path)
+
+
+finite_or_extreme = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from([1e308, -1e308, 10**401, -(10**401), 0, 1]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), finite_or_extreme), max_size=40))
+def test_scores_are_finite_whatever_the_feature_values(items):
+    """Any numbers (huge ints, +-1e308, inf, NaN) as features: no error and finite scores."""
+    learner = Learner(ModelSettings(), BINARY)
+    for k, x in enumerate(items):
+        scores = learner.score(x)
+        assert all(math.isfinite(v) for v in scores.values())
+        learner.learn(x, BINARY[k % 2])
+    assert learner.healthy
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    position=st.integers(min_value=0, max_value=199),
+    extreme=st.sampled_from([1e308, -1e308, 10**401, float("inf")]),
+)
+def test_one_extreme_value_does_not_ruin_the_statistics(position, extreme):
+    """A single extreme value anywhere in a stream leaves the feature's scale near the truth."""
+    rng = random.Random(position)
+    learner = Learner(ModelSettings(), BINARY)
+    for i in range(400):
+        learner.score({"x": extreme if i == position else rng.gauss(10.0, 2.0)})
+    centre, spread, _ = learner._features.moments("x")
+    assert centre == pytest.approx(10.0, abs=1.0)
+    assert spread == pytest.approx(2.0, rel=0.5)
+
+
+def test_a_huge_value_does_not_make_later_scores_nan():
+    """After a 1e308 feature the model keeps learning and separating the classes."""
+    learner = Learner(ModelSettings(), BINARY)
+    rng = random.Random(0)
+    for i in range(2000):
+        x = rng.gauss(0.0, 1.0)
+        features = {"x": 1e308 if i == 300 else x}
+        scores = learner.score(features)
+        assert all(math.isfinite(v) for v in scores.values())
+        learner.learn(features, "fraud" if x > 0 else "ok")
+    assert learner.score({"x": 2.0})["fraud"] > 0.7
+    assert learner.score({"x": -2.0})["ok"] > 0.7
+
+
+def test_a_401_digit_integer_is_a_saturated_number_not_an_overflow():
+    """int('9' * 401) as a feature is scored and learned without OverflowError."""
+    learner = Learner(ModelSettings(), BINARY)
+    huge = int("9" * 401)
+    assert all(math.isfinite(v) for v in learner.score({"x": huge, "y": -huge}).values())
+    learner.learn({"x": huge, "y": -huge}, "fraud")
+    assert learner.healthy
+
+
+def test_zero_one_columns_are_left_unscaled():
+    """A 0/1 column (a rare pre-encoded category) passes through; others are standardised."""
+    learner = Learner(ModelSettings(), BINARY)
+    for i in range(1000):
+        learner.score({"rare": 1.0 if i == 7 else 0.0, "x": float(i)})
+    out = learner._features({"rare": 1.0, "x": 5000.0}, learn=False)
+    assert out["rare"] == 1.0
+    assert out["x"] == 5.0  # clipped at +-clip
+
+
+def _poison(learner):
+    """Make the linear model's parameters non-finite, as an overflow in learning would."""
+    learner._model._weights["x"] = math.nan
+
+
+def test_nonfinite_scores_are_detected_counted_and_recovered():
+    """A model scoring NaN is rolled back to its last healthy snapshot; counters show it."""
+    learner = Learner(ModelSettings(), BINARY)
+    rng = random.Random(1)
+    for _ in range(learner_module.SNAPSHOT_EVERY):
+        x = rng.gauss(0.0, 1.0)
+        learner.score({"x": x})
+        learner.learn({"x": x}, "fraud" if x > 0 else "ok")
+    _poison(learner)
+    assert not learner.healthy
+    scores = learner.score({"x": 2.0})
+    assert all(math.isfinite(v) for v in scores.values())
+    assert scores["fraud"] > 0.6  # the snapshot, not a fresh model
+    assert (learner.nonfinite_scores, learner.recoveries) == (1, 1)
+    assert learner.healthy
+
+
+def test_an_unhealthy_model_is_not_checkpointed(tmp_path):
+    """save() refuses a model with non-finite parameters and keeps the previous checkpoint."""
+    path = tmp_path / "model.pkl"
+    learner = Learner(ModelSettings(), BINARY)
+    learner.learn({"x": 1.0}, "fraud")
+    assert learner.save(path, {"label_offsets": {"0": 1}})
+    learner.learn({"x": 1.0}, "fraud")
+    _poison(learner)
+    assert learner.save(path, {"label_offsets": {"0": 2}}) is False
+    _, extra = Learner.load(path)
+    assert extra == {"label_offsets": {"0": 1}}
+    assert learner.healthy
+    assert learner.recoveries == 1
+
+
+def test_without_a_snapshot_recovery_starts_afresh():
+    """A model poisoned before any snapshot is reset to a fresh classifier, still scoring."""
+    learner = Learner(ModelSettings(), BINARY)
+    learner.learn({"x": 1.0}, "fraud")
+    _poison(learner)
+    assert learner.score({"x": 1.0}) == {"ok": 0.5, "fraud": 0.5}
+    assert learner.recoveries == 1
+
+
+def _prequential(rows, predict_learn):
+    hits = 0
+    for x, y in rows:
+        hits += predict_learn(x, y)
+    return hits / len(rows)
+
+
+@pytest.mark.parametrize("data", ["phishing", "stationary", "agrawal-drift"])
+def test_default_learner_is_as_accurate_as_rivers_defaults(data):
+    """Full-label prequential accuracy >= River's StandardScaler | LogisticRegression, in noise."""
+    from river import linear_model, preprocessing  # noqa: PLC0415
+
+    from daemon.tools.streams import open_stream  # noqa: PLC0415
+
+    rows = [(ex.features, ex.label) for ex in open_stream(data, 3000, 0)]
+    ours = Learner(ModelSettings(), ["0", "1"])
+
+    def ours_step(x, y):
+        hit = (ours.predict(ours.score(x)) or "0") == y
+        ours.learn(x, y)
+        return hit
+
+    river = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+
+    def river_step(x, y):
+        hit = river.predict_proba_one(x).get(True, 0.5) > 0.5
+        river.learn_one(x, y == "1")
+        return hit == (y == "1")
+
+    assert _prequential(rows, ours_step) >= _prequential(rows, river_step) - 0.005

@@ -59,3 +59,16 @@ def test_load_without_a_checkpoint_keeps_the_fresh_learner(tmp_path):
     assert not model.load()
     assert model.learner is learner
     assert model.covered == {}
+
+
+def test_a_model_turned_non_finite_is_not_checkpointed(tmp_path):
+    """A poisoned model is rolled back, not written; the covered positions do not advance."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({0: {0: 1}})
+    model.learn({"x": 1.0}, "1")
+    model.learner._model._weights["x"] = float("nan")  # as an overflow in learning would
+    model.save({0: {0: 2}})
+    assert model.covered == {0: {0: 1}}
+    assert model.learner.recoveries == 1
+    assert model.learner.healthy

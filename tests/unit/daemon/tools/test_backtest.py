@@ -131,9 +131,9 @@ def test_budget_and_delay_are_validated():
 
 
 def test_registered_policies_stay_within_budget():
-    """Every registered policy honours its budget on a drifting stream (cap off: own pacing)."""
+    """Every preset honours its budget on a drifting stream (cap off: own pacing)."""
     stream = open_stream("hyperplane-drift", 3000, 0)
-    for name, factory in sim.POLICIES.items():
+    for name, factory in sim.presets().items():
         run = sim.run_one(
             stream, factory(0.05, 0), policy=name, budget=0.05, seed=0, hard_cap=False
         )
@@ -265,11 +265,11 @@ def test_history_files_jsonl_and_csv(tmp_path):
         + "\n"
     )
     ex = next(iter(read_history(flat, "y", ["seg"])))
-    assert ex == ({"x": 1}, "1", {"seg": "a"})
+    assert ex == ({"x": 1}, "1", {"seg": "a"}, None)
 
     table = tmp_path / "t.csv"
     table.write_text("x,kind,target,region\n1.5,a,pos,EU\n2,b,neg,US\n")
     rows = list(read_history(table, "target", ["region"]))
-    assert rows[0] == ({"x": 1.5, "kind": "a"}, "pos", {"region": "EU"})
+    assert rows[0] == ({"x": 1.5, "kind": "a"}, "pos", {"region": "EU"}, None)
     with pytest.raises(StreamError, match="no column"):
         list(read_history(table, "missing"))

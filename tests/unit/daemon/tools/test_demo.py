@@ -6,7 +6,7 @@ import io
 import json
 
 from daemon.monitoring.status import Status
-from daemon.tools.demo import Progress, report
+from daemon.tools.demo import LiveView, report
 from tests.unit.daemon.fakes import file_settings
 
 
@@ -31,11 +31,12 @@ def test_report_scores_the_decision_records_against_the_truth(tmp_path):
 
 
 def test_progress_writes_a_final_line_when_not_a_terminal():
-    """Without a TTY, the line for the last item is always written."""
+    """Without a TTY, the line for the last item is written and ends the output."""
     out = io.StringIO()
-    progress = Progress("default", 10, out)
+    progress = LiveView("default", 10, out)
     progress(Status(items=10, budget_spent=3.0, model_version=2, pending=1))
-    line = out.getvalue()
+    progress.done()
+    line = out.getvalue().split("\r")[-1]
     assert line.endswith("\n")
-    assert "items      10/10" in line
-    assert "labels requested      3" in line
+    assert "items 10/10" in line
+    assert "labels requested 3" in line
