@@ -119,6 +119,16 @@ class _StatusCollector(Collector):
         for name, doc, value in scalars:
             if value is not None:
                 yield GaugeMetricFamily(f"labelgate_{name}", doc, value=value)
+        yield CounterMetricFamily(
+            "labelgate_model_nonfinite_scores",
+            "Items whose online-model scores came out non-finite (each rolled the model back).",
+            value=s.model_nonfinite_scores,
+        )
+        yield CounterMetricFamily(
+            "labelgate_model_recoveries",
+            "Times the online model was rolled back to its last healthy snapshot (or reset).",
+            value=s.model_recoveries,
+        )
 
         per_queue: list[tuple[str, str, Callable[[QueueStatus], float | None]]] = [
             (

@@ -45,6 +45,8 @@ class Status:
     feedback: FeedbackSnapshot = field(default_factory=FeedbackSnapshot)
     model_version: int = 0
     classes_seen: int = 0
+    model_nonfinite_scores: int = 0
+    model_recoveries: int = 0
     policy: str = ""
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     items: int = 0

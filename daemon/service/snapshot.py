@@ -106,6 +106,8 @@ class StatusAssembler:
             feedback=self._feedback,
             model_version=learner.version,
             classes_seen=learner.classes_seen,
+            model_nonfinite_scores=learner.nonfinite_scores,
+            model_recoveries=learner.recoveries,
             policy=self.policy.id,
             lag=self.lag.lag,
             items=self.items(),

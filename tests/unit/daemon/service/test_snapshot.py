@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from daemon.contracts.pending_request import PendingRequest
 from tests.unit.daemon.fakes import MemoryChannels, MemorySource, memory_daemon, settings
 
@@ -47,3 +49,20 @@ def test_feedback_statistics_refresh_only_when_due(tmp_path):
     assert reporter.assemble().feedback is second
     reporter.refresh_feedback()
     assert reporter.assemble().feedback is not second
+
+
+def test_a_model_rolled_back_after_non_finite_scores_shows_in_the_metrics(tmp_path):
+    """The learner's non-finite detections and recoveries reach the snapshot and Prometheus."""
+    config = settings(tmp_path)
+    parts = memory_daemon(config, MemoryChannels(MemorySource([]))).parts
+    learner = parts.model.learner
+    learner.learn({"x": 1.0}, config.classes[0])
+    learner._model._weights["x"] = float("nan")  # what an overflowing update leaves behind
+    scores = learner.score({"x": 2.0})
+    assert all(math.isfinite(v) for v in scores.values())  # finite again: rolled back or reset
+    status = parts.reporter.assemble()
+    assert (status.model_nonfinite_scores, status.model_recoveries) == (1, 1)
+    parts.metrics.watch(lambda: status, lambda: 0.0, lambda: True)
+    registry = parts.metrics.registry
+    assert registry.get_sample_value("labelgate_model_nonfinite_scores_total") == 1
+    assert registry.get_sample_value("labelgate_model_recoveries_total") == 1
