@@ -208,7 +208,13 @@ class KafkaOutputs:
         """Flush (bounded) and drop the client; an open transaction is aborted, not committed."""
         if self._producer is not None:
             self.abort(min(timeout, 5.0))
-            left = self.flush(timeout)
+            try:
+                left = self.flush(timeout)
+            except KafkaException as exc:
+                # A fenced or otherwise fatally failed transactional producer refuses to flush;
+                # what it still holds was never committed, so dropping it loses nothing.
+                log.warning("kafka_producer_close_failed", error=str(exc))
+                left = 0
             if left:
                 log.error("kafka_producer_close_undelivered", messages=left)
             self._producer = None

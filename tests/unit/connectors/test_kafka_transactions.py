@@ -4,7 +4,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from connectors.errors import TransactionAbortedError
-from connectors.kafka import _transact
+from connectors.kafka import KafkaOutputs, _transact
 
 
 def failing(*errors: KafkaError):
@@ -52,3 +52,24 @@ def test_retriable_errors_past_the_deadline_abort():
     with pytest.raises(TransactionAbortedError):
         _transact(failing(timeout), "commit", 0.0, lambda: aborted.append(True))
     assert aborted == [True]
+
+
+class _FencedProducer:
+    """Stands in for a transactional producer fenced by a newer incarnation of its id."""
+
+    def abort_transaction(self, timeout: float) -> None:
+        raise KafkaException(KafkaError(KafkaError._FENCED, "old epoch", fatal=True))
+
+    def flush(self, timeout: float) -> int:
+        raise KafkaException(KafkaError(KafkaError._FENCED, "old epoch", fatal=True))
+
+
+def test_closing_a_fenced_producer_drops_it_without_raising():
+    """After a lost transaction the daemon closes its outputs: a fenced producer refuses to
+    flush, which must not turn the in-process resume into a crash."""
+
+    outputs = KafkaOutputs({"bootstrap.servers": "127.0.0.1:9"}, transactional_id="t")
+    outputs._producer = _FencedProducer()
+    outputs._in_transaction = True
+    outputs.close(0.1)
+    assert outputs._producer is None
