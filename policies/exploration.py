@@ -16,7 +16,7 @@ class RandomExploration(UniformSlice):
     explored items carry reason ``random`` and, unlike audit items, are used for training. A
     ranking budget never refuses them (their inclusion probability is known), and the wrapped
     strategy sees every item. The logged inclusion probability is ``r + (1 - r) * p_inner``; an
-    item the ranking refuses keeps ``r`` (see :attr:`unranked_rate`). Explored queries are
+    item the ranking refuses keeps ``r`` (its ``unranked`` part). Explored queries are
     training labels too, so they are passed to the wrapped strategy's ``commit``: subgroup quotas
     count them towards their shares, and a diversity filter remembers them.
 

@@ -68,11 +68,6 @@ class Split:
         """The current threshold of the variable-uncertainty part."""
         return self._theta
 
-    @property
-    def unranked_rate(self) -> float:
-        """Per-item probability of a random query, which no ranking budget may refuse."""
-        return self.random_share * self.rate
-
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         top = top_probability(item.proba)
         utility = 1.0 - top

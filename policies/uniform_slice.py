@@ -46,12 +46,6 @@ class UniformSlice:
         """Per-item probability of a slice query."""
         return self._rate
 
-    @property
-    def unranked_rate(self) -> float:
-        """Per-item probability of a query that no ranking budget may refuse."""
-        inner = float(getattr(self.inner, "unranked_rate", 0.0))
-        return self._rate + (1.0 - self._rate) * inner
-
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         d = self.inner.decide(item, allowed)
         if not allowed:

@@ -78,16 +78,18 @@ STRATEGY_FACTORIES = {
         FixedUncertainty(0.7), share=0.2, budget=b, seed=seed
     ),
     Hybrid: lambda seed, b: Hybrid(
-        RandomizedVariableUncertainty(delta=0.5, seed=seed),
+        SubgroupQuotas(
+            DiversityFilter(
+                RandomizedVariableUncertainty(delta=0.5, seed=seed), radius=0.1, memory=20
+            ),
+            "region",
+            min_share={"APAC": 0.2},
+            max_share={"EU": 0.5},
+            window=40,
+            warmup=10,
+        ),
         budget=b,
         audit_share=0.2,
-        radius=0.1,
-        memory=20,
-        quota_attribute="region",
-        min_share={"APAC": 0.2},
-        max_share={"EU": 0.5},
-        quota_window=40,
-        quota_warmup=10,
         seed=seed,
         explore_share=0.2,
     ),
@@ -283,15 +285,17 @@ def test_logged_probability_is_the_marginal_query_probability(cls, budget):
 def test_marginal_probability_through_slices_quotas_ranking_and_queue_gate():
     """Audit, exploration, quotas, ranking and the queue gate composed: still the marginal."""
     strategy = Hybrid(
-        FixedUncertainty(1.0),
+        SubgroupQuotas(
+            FixedUncertainty(1.0),
+            "region",
+            min_share={"APAC": 0.3},
+            max_share={"EU": 0.5},
+            window=40,
+            warmup=10,
+        ),
         budget=0.1,
         audit_share=0.3,
         explore_share=0.3,
-        quota_attribute="region",
-        min_share={"APAC": 0.3},
-        max_share={"EU": 0.5},
-        quota_window=40,
-        quota_warmup=10,
     )
     policy = Policy(strategy, BalancedIncrementalQuantileFilter(0.1, 100, 20.0, 1.0))
     gate = QueueCapacityGate(capacity=8, exponent=1.5, seed=3)

@@ -90,8 +90,10 @@ def test_confident_items_are_still_explored_under_the_filter():
 
 
 def test_hybrid_nests_exploration_inside_the_audit():
-    """Audit outermost, then exploration; the unranked rate combines both draws."""
+    """Audit outermost, then exploration; the unranked part combines both draws."""
     h = Hybrid(FixedUncertainty(1.0), budget=0.2, audit_share=0.5, explore_share=0.25)
     assert h.name == "audit(explore(fixed_uncertainty))"
-    assert h.unranked_rate == pytest.approx(0.1 + 0.9 * 0.05)
-    assert RandomAudit(FixedUncertainty(1.0), 0.5, 0.2).unranked_rate == pytest.approx(0.1)
+    item = ItemView("a", {"x": 0.6, "y": 0.4})
+    assert h.decide(item, True).unranked == pytest.approx(0.1 + 0.9 * 0.05)
+    audit = RandomAudit(FixedUncertainty(1.0), 0.5, 0.2)
+    assert audit.decide(item, True).unranked == pytest.approx(0.1)

@@ -11,6 +11,7 @@ from policies import (
     FixedUncertainty,
     FractionBudget,
     Hybrid,
+    ItemView,
     RandomSampling,
     VariableUncertainty,
 )
@@ -23,7 +24,8 @@ def test_default_policy_ranks_uncertainty_with_the_quantile_filter():
     assert isinstance(policy.strategy, Hybrid)
     assert policy.strategy.name == "explore(fixed_uncertainty)"
     assert policy.strategy.explore_share == 0.1
-    assert policy.strategy.unranked_rate == pytest.approx(0.002)
+    item = ItemView("a", {"x": 0.6, "y": 0.4}, classes_seen=2)
+    assert policy.strategy.decide(item, True).unranked == pytest.approx(0.002)
     assert isinstance(policy.strategy.inner, FixedUncertainty)
     assert policy.strategy.inner.threshold == 1.0
     assert isinstance(policy.budget, BalancedIncrementalQuantileFilter)
