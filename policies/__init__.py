@@ -1,6 +1,7 @@
 """Pure acquisition logic: uncertainty scores, query strategies and budget managers (no I/O)."""
 
 from policies.audit_slice import RandomAudit
+from policies.batch import BatchStrategy, ItemColumns, Row, Rows, as_decision, as_row
 from policies.budget import (
     AbsoluteBudget,
     BudgetManager,
@@ -19,13 +20,13 @@ from policies.exploration import RandomExploration
 from policies.fixed_uncertainty import FixedUncertainty
 from policies.hybrid import Hybrid
 from policies.item import ItemView
-from policies.policy import Policy
+from policies.policy import Policy, PolicyBatch
 from policies.quantile_filter import BalancedIncrementalQuantileFilter
 from policies.query_by_committee import QueryByCommittee
 from policies.queue_capacity import QueueCapacityGate
 from policies.quotas import SubgroupQuotas
 from policies.random_sampling import RandomSampling
-from policies.randomness import item_uniform
+from policies.randomness import item_uniform, item_uniforms
 from policies.selective_sampling import SelectiveSampling
 from policies.split import Split
 from policies.strategy import CommittingStrategy, Strategy
@@ -35,6 +36,7 @@ from policies.variable_uncertainty import RandomizedVariableUncertainty, Variabl
 __all__ = [
     "AbsoluteBudget",
     "BalancedIncrementalQuantileFilter",
+    "BatchStrategy",
     "BudgetManager",
     "BudgetSnapshot",
     "CombinedBudget",
@@ -45,9 +47,11 @@ __all__ = [
     "EntropySampling",
     "FixedUncertainty",
     "FractionBudget",
+    "ItemColumns",
     "Hybrid",
     "ItemView",
     "Policy",
+    "PolicyBatch",
     "QueryByCommittee",
     "QueueCapacityGate",
     "RandomAudit",
@@ -55,16 +59,21 @@ __all__ = [
     "RandomSampling",
     "RandomizedVariableUncertainty",
     "Reason",
+    "Row",
+    "Rows",
     "SelectiveSampling",
     "Split",
     "Strategy",
     "SubgroupQuotas",
     "UtilityBudget",
     "VariableUncertainty",
+    "as_decision",
+    "as_row",
     "consensus_entropy",
     "entropy",
     "entropy_probability",
     "item_uniform",
+    "item_uniforms",
     "least_confidence",
     "margin",
     "max_kl",

@@ -16,7 +16,10 @@ The contract:
 - a budget is never exceeded on a long stream, and only ``charge`` spends;
 - the logged probability is the item's *marginal* chance of a query given the policy's state:
   replaying one state many times with fresh per-item draws, the observed query frequency matches
-  it (:func:`check_marginal_probability`).
+  it (:func:`check_marginal_probability`);
+- deciding in batches (:meth:`~policies.policy.Policy.batch`) gives exactly the decisions of
+  deciding item by item, whatever the batch sizes and whichever queries are refused downstream
+  (:func:`check_batch_matches_items`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from policies.batch import ItemColumns, Row, as_decision, as_row
 from policies.budget import BudgetManager, UtilityBudget
 from policies.decision import QUERY_REASONS, Decision, Reason
 from policies.item import ItemView
@@ -403,3 +407,71 @@ def check_marginal_probability(
             f"(two-sided p-value {pv:.2e} < {level:.1e})"
         )
     return out
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def never(t: int) -> bool:
+    """No query is refused downstream."""
+    return False
+
+
+def run_items(
+    policy: Policy, items: Sequence[ItemView], refused: Callable[[int], bool] = never
+) -> list[Row]:
+    """Decide item by item, one per second, committing every query unless ``refused(t)``
+    (a queue or a duplicate check downstream said no); the decisions as rows."""
+    out = []
+    for t, item in enumerate(items):
+        now = float(t)
+        d = policy.decide(item, now)
+        if d.query and not refused(t):
+            policy.commit(d, item, now)
+        out.append(as_row(d))
+    return out
+
+
+def run_batches(
+    policy: Policy,
+    items: Sequence[ItemView],
+    sizes: Sequence[int],
+    refused: Callable[[int], bool] = never,
+) -> list[Row]:
+    """:func:`run_items` through :meth:`~policies.policy.Policy.batch`, in batches of ``sizes``
+    (cycled; a batch also ends where ``classes_seen`` changes, as it does between polls)."""
+    out: list[Row] = []
+    t = 0
+    k = 0
+    while t < len(items):
+        size = max(1, sizes[k % len(sizes)])
+        k += 1
+        chunk = list(items[t : t + size])
+        seen = chunk[0].classes_seen
+        chunk = chunk[: next((j for j, x in enumerate(chunk) if x.classes_seen != seen), size)]
+        batch = policy.batch(ItemColumns.of(chunk))
+        for j, item in enumerate(chunk):
+            now = float(t)
+            row = batch.decide(j, item.cost, now)
+            if row[0] and not refused(t):
+                policy.commit(as_decision(row), batch.item(j, item.cost), now)
+            out.append(row)
+            t += 1
+    return out
+
+
+def check_batch_matches_items(
+    make: Callable[[], Policy],
+    items: Sequence[ItemView],
+    sizes: Sequence[int],
+    refused: Callable[[int], bool] = never,
+) -> None:
+    """Two policies from one factory, one deciding item by item and one in batches of
+    ``sizes``, with the same queries refused downstream: the same decisions, field for field,
+    and the same state at the end."""
+    one, many = make(), make()
+    expected = run_items(one, items, refused)
+    got = run_batches(many, items, sizes, refused)
+    for t, (a, b) in enumerate(zip(expected, got, strict=True)):
+        assert a == b, f"item {t}: item by item {a}, in a batch {b}"
+    assert one.state_dict() == many.state_dict(), "the batches left another state"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from policies.batch import ItemColumns, Row, Rows
 from policies.decision import Decision, Reason
 from policies.item import ItemView
 from policies.uncertainty import top_probability
@@ -62,6 +63,22 @@ class FixedUncertainty:
             utility=utility,
             threshold=self.threshold,
         )
+
+    def decide_batch(self, items: ItemColumns) -> Rows:
+        """Rows for a batch: the rule has no state, so every item is decided at once."""
+        threshold = self.threshold
+        uncertain, confident, refused = Reason.UNCERTAIN, Reason.CONFIDENT, Reason.BUDGET_EXHAUSTED
+        allowed: list[Row] = []
+        refusals: list[Row] = []
+        for proba in items.probas:
+            top = top_probability(proba)
+            utility = 1.0 - top
+            if top < threshold:
+                allowed.append((True, uncertain, 1.0, utility, threshold, 0.0))
+            else:
+                allowed.append((False, confident, 0.0, utility, threshold, 0.0))
+            refusals.append((False, refused, 0.0, utility, threshold, 0.0))
+        return Rows(allowed, refusals)
 
     def state_dict(self) -> dict[str, Any]:
         return {}

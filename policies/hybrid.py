@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from policies.audit_slice import RandomAudit
+from policies.batch import BatchStrategy, ItemColumns, Rows
 from policies.decision import Decision
 from policies.exploration import RandomExploration
 from policies.item import ItemView
@@ -74,6 +75,11 @@ class Hybrid:
 
     def decide(self, item: ItemView, allowed: bool) -> Decision:
         return self._chain.decide(item, allowed)
+
+    def decide_batch(self, items: ItemColumns) -> Rows | None:
+        """Rows for a batch when the composed strategy has them."""
+        chain = self._chain
+        return chain.decide_batch(items) if isinstance(chain, BatchStrategy) else None
 
     def commit(self, decision: Decision, item: ItemView) -> None:
         if self._hook is not None:

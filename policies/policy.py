@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from policies.batch import BatchStrategy, ItemColumns, Row, Rows, as_row
 from policies.budget import BudgetManager, BudgetSnapshot, UtilityBudget, absolute_members
 from policies.decision import Decision, Reason
 from policies.item import ItemView
@@ -14,6 +15,8 @@ from policies.strategy import CommittingStrategy, Strategy
 # only if nothing ranks them, and quota floors exist to override the ranking, so a ranking budget
 # never refuses them (the budget's hard cap, via ``allows``, still applies).
 _UNRANKED = frozenset({Reason.AUDIT, Reason.RANDOM, Reason.QUOTA_MIN})
+_COLD_START: Row = (True, Reason.COLD_START, 1.0, 1.0, None, 0.0)
+_COLD_REFUSED: Row = (False, Reason.BUDGET_EXHAUSTED, 0.0, 1.0, None, 0.0)
 
 
 class Policy:
@@ -103,6 +106,51 @@ class Policy:
             return decision
         return replace(decision, reason=Reason.OVER_PACE)
 
+    def batch(self, items: ItemColumns) -> PolicyBatch:
+        """Decide the items of one batch as rows, exactly as :meth:`decide` would one by one.
+
+        What a stateless strategy (:class:`~policies.batch.BatchStrategy`) decides is computed
+        for the whole batch here; :meth:`PolicyBatch.decide` then runs the sequential part per
+        item: the budget, the cold start and the ranking. Queries are charged with
+        :meth:`commit` as before, between the items' decisions.
+        """
+        rows = None
+        strategy = self.strategy
+        if isinstance(strategy, BatchStrategy):
+            try:
+                rows = strategy.decide_batch(items)
+            except Exception:  # decided item by item instead, where a failure is one item's
+                rows = None
+        return PolicyBatch(self, items, rows)
+
+    def _decide_row(self, rows: Rows, i: int, cost: float, now: float, cold: bool) -> Row:
+        """:meth:`decide` on rows: item ``i`` of a batch whose strategy rows are known."""
+        budget = self.budget
+        budget.observe(now)
+        allowed = budget.allows(cost, now)
+        if cold and self._forced < self.cold_start_items:
+            if allowed:
+                return _COLD_START
+            return self._refused_row(_COLD_REFUSED, cost, now)
+        row = rows.allowed[i] if allowed else self._refused_row(rows.refused[i], cost, now)
+        ranker = self._ranker
+        if ranker is not None and not ranker.admits(row[3], cost, now):
+            floor = row[5]
+            if row[0] and row[1] not in _UNRANKED:
+                return (False, Reason.BELOW_QUANTILE, floor, row[3], row[4], floor)
+            return (row[0], row[1], floor, row[3], row[4], floor)
+        return row
+
+    def _refused_row(self, row: Row, cost: float, now: float) -> Row:
+        """:meth:`_refusal` on a row."""
+        if row[1] is not Reason.BUDGET_EXHAUSTED:
+            return row
+        if self._capped:
+            remaining = self.budget.snapshot(now).remaining
+            if remaining is not None and remaining < cost:
+                return row
+        return (row[0], Reason.OVER_PACE, row[2], row[3], row[4], row[5])
+
     def commit(self, decision: Decision, item: ItemView, now: float) -> None:
         """Charge a query that was really made."""
         if not decision.query:
@@ -140,3 +188,41 @@ class Policy:
                 problems.append(f"{name}: {type(exc).__name__}: {exc}")
         self._forced = int(state.get("forced", 0))
         return problems
+
+
+class PolicyBatch:
+    """One batch's decisions, made in item order by :meth:`decide` (see :meth:`Policy.batch`).
+
+    Each item is decided at most once, in order; commits of the queries that were really made
+    go to :meth:`Policy.commit` between the decisions, as they happen.
+
+    >>> from policies import FixedUncertainty, FractionBudget
+    >>> p, twin = (Policy(FixedUncertainty(0.9), FractionBudget(1.0, window=10)) for _ in "ab")
+    >>> batch = p.batch(ItemColumns(["a", "b"], [{"x": 0.6, "y": 0.4}] * 2, [{}, {}], 2))
+    >>> row = batch.decide(0, 1.0, 0.0)
+    >>> row[:2], row == as_row(twin.decide(batch.item(0, 1.0), 0.0))
+    ((True, <Reason.UNCERTAIN: 'uncertain'>), True)
+    """
+
+    __slots__ = ("_cold", "_policy", "_rows", "items")
+
+    def __init__(self, policy: Policy, items: ItemColumns, rows: Rows | None) -> None:
+        self.items = items
+        self._policy = policy
+        self._rows = rows
+        self._cold = items.classes_seen < 2
+
+    @property
+    def vectorised(self) -> bool:
+        """Whether the strategy decided the batch at once (else item by item)."""
+        return self._rows is not None
+
+    def decide(self, i: int, cost: float, now: float) -> Row:
+        """The decision for item ``i`` at ``cost`` (its queue's price), without spending."""
+        if self._rows is None:
+            return as_row(self._policy.decide(self.items.item(i, cost), now))
+        return self._policy._decide_row(self._rows, i, cost, now, self._cold)
+
+    def item(self, i: int, cost: float) -> ItemView:
+        """Item ``i`` as the policy saw it (for :meth:`Policy.commit`)."""
+        return self.items.item(i, cost)

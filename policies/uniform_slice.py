@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from policies.batch import BatchStrategy, ItemColumns, Row, Rows
 from policies.decision import Decision, Reason
 from policies.item import ItemView
-from policies.randomness import item_uniform
+from policies.randomness import item_uniform, item_uniforms
 from policies.strategy import Strategy, commit_hook
 
 
@@ -64,6 +65,28 @@ class UniformSlice:
                 unranked=unranked,
             )
         return replace(d, probability=p, unranked=unranked)
+
+    def decide_batch(self, items: ItemColumns) -> Rows | None:
+        """Rows for a batch when the wrapped strategy has them: the slice draws at once."""
+        inner = self.inner.decide_batch(items) if isinstance(self.inner, BatchStrategy) else None
+        if inner is None:
+            return None
+        r = self._rate
+        keep = 1.0 - r
+        reason = self.reason
+        allowed: list[Row] = []
+        draws = item_uniforms(items.keys, self.salt, self.seed)
+        for (query, why, p, utility, threshold, unranked), u in zip(
+            inner.allowed, draws, strict=True
+        ):
+            p = r + keep * p
+            unranked = r + keep * unranked
+            if u < r:
+                allowed.append((True, reason, p, utility, threshold, unranked))
+            else:
+                allowed.append((query, why, p, utility, threshold, unranked))
+        # A refused budget leaves the wrapped strategy's decision as it is (no draw).
+        return Rows(allowed, inner.refused)
 
     def commit(self, decision: Decision, item: ItemView) -> None:
         if self._inner_hook is None:

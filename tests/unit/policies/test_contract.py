@@ -419,6 +419,86 @@ def test_policy_contract(strategy_cls, budget_cls):
     checks.check_pickle_round_trip(lambda: make(9), VARIED, 200)
 
 
+# --------------------------------------------------------------------------- batches
+
+
+@budget_classes
+@strategy_classes
+def test_batches_decide_as_item_by_item(cls, bcls):
+    """Deciding in batches of any size gives the item-by-item decisions and state, with some
+    queries refused downstream (never charged) and cold-start items at the start."""
+
+    def make():
+        return Policy(make_strategy(cls, 6), make_budget(bcls, 0.2), cold_start_items=3)
+
+    checks.check_batch_matches_items(make, VARIED, (1, 7, 50, 500), lambda t: t % 5 == 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cls=st.sampled_from(STRATEGIES),
+    bcls=st.sampled_from(BUDGETS),
+    seed=st.integers(0, 50),
+    sizes=st.lists(st.integers(1, 120), min_size=1, max_size=6),
+    refused=st.frozensets(st.integers(0, 299), max_size=60),
+    cold=st.integers(0, 12),
+)
+def test_batch_decisions_are_item_by_item_decisions(cls, bcls, seed, sizes, refused, cold):
+    """Property: for any strategy, budget, batch sizes and downstream refusals, the batch API
+    decides every item exactly as ``Policy.decide`` would."""
+    items = checks.synthetic_stream(300, seed=seed, costs=(1.0, 0.5, 2.0), cold=cold)
+
+    def make():
+        return Policy(make_strategy(cls, seed), make_budget(bcls, 0.1), cold_start_items=4)
+
+    checks.check_batch_matches_items(make, items, sizes, refused.__contains__)
+
+
+def test_the_default_policy_decides_batches_from_strategy_rows():
+    """The policy the daemon builds by default takes the vectorised path (the check above is
+    not only a comparison of the item-by-item path with itself), and a wrapper around a
+    strategy with state does not."""
+    default = build_policy(Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.1}}))
+    columns = policies.ItemColumns.of(ITEMS[:10])
+    assert default.batch(columns).vectorised
+    stateful = Policy(
+        Hybrid(VariableUncertainty(), budget=0.1, explore_share=0.2), FractionBudget(0.1)
+    )
+    assert not stateful.batch(columns).vectorised
+    checks.check_batch_matches_items(
+        lambda: build_policy(Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.1}})),
+        checks.synthetic_stream(2000, seed=3, cold=12),
+        (500, 123, 1),
+        lambda t: t % 11 == 0,
+    )
+
+
+def test_a_strategy_that_fails_on_a_batch_is_decided_item_by_item():
+    """If the strategy's batch form raises, the batch is decided item by item, where only the
+    failing item fails."""
+
+    class Fragile(FixedUncertainty):
+        def decide(self, item, allowed):
+            if item.key == "bad":
+                raise ValueError("bad item")
+            return super().decide(item, allowed)
+
+        def decide_batch(self, items):
+            if "bad" in items.keys:
+                raise ValueError("bad item")
+            return super().decide_batch(items)
+
+    policy = Policy(Fragile(0.9), FractionBudget(1.0, window=10))
+    good = replace(ITEMS[1], classes_seen=2)
+    batch = policy.batch(policies.ItemColumns.of([good, replace(good, key="bad"), good]))
+    assert not batch.vectorised
+    assert batch.decide(0, 1.0, 0.0) == policies.as_row(
+        Policy(Fragile(0.9), FractionBudget(1.0, window=10)).decide(good, 0.0)
+    )
+    with pytest.raises(ValueError, match="bad item"):
+        batch.decide(1, 1.0, 1.0)
+
+
 # --------------------------------------------------------------------------- properties
 
 ops = st.lists(
