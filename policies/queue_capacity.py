@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policies.batch import Row
 from policies.decision import Decision, Reason
 from policies.item import ItemView
 from policies.randomness import item_uniform
@@ -58,3 +59,11 @@ class QueueCapacityGate:
         if decision.query and f < 1.0 and item_uniform(item.key, "queue", self.seed) >= f:
             return decision.thinned(Reason.QUEUE_TIGHT, f)
         return decision.scaled(f)
+
+    def apply_row(self, row: Row, key: str, depth: int) -> Row:
+        """:meth:`apply` on a decision row (see :mod:`policies.batch`) of the item ``key``."""
+        f = self.factor(depth)
+        query, reason, probability, utility, threshold, unranked = row
+        if query and f < 1.0 and item_uniform(key, "queue", self.seed) >= f:
+            return (False, Reason.QUEUE_TIGHT, probability * f, utility, threshold, unranked * f)
+        return (query, reason, probability * f, utility, threshold, unranked * f)

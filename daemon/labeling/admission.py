@@ -23,7 +23,16 @@ from daemon.contracts.pending_request import PendingRequest
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.routing import Router
 from daemon.labeling.spend import SpendLedger
-from policies import Decision, ItemView, QueueCapacityGate, Reason
+from policies import (
+    Decision,
+    ItemView,
+    PolicyBatch,
+    QueueCapacityGate,
+    Reason,
+    Row,
+    as_decision,
+    as_row,
+)
 
 
 def request_id(policy: str, item_id: str, queue: str) -> str:
@@ -149,6 +158,47 @@ class AdmissionStep:
             return Admitted(self._overflow_chance(decision, placement, now))
         if not decision.query:
             return Admitted(decision)
+        return self._open(event, item, decision, placement, now)
+
+    def admit_row(
+        self,
+        event: Prediction,
+        row: Row,
+        placement: Placement,
+        now: float,
+        batch: PolicyBatch,
+        index: int,
+    ) -> tuple[Row, PendingRequest | None, PendingRequest | None]:
+        """:meth:`admit` for item ``index`` of a batch decided as rows: the final row, the
+        request opened and the request evicted.
+
+        Only the items that open a request, or meet a full queue with a chance of a query,
+        become decision objects; the others are gated on the row.
+        """
+        if placement.room and not placement.spilled:
+            gate = self._gates.get(placement.queue)
+            if gate is not None:
+                row = gate.apply_row(row, event.id, self.queues.depth(placement.queue))
+            if not row[0]:
+                return row, None, None
+        elif not row[0]:
+            if row[2] == 0.0:  # no chance of a query: the overflow rule has nothing to take
+                return row, None, None
+            return as_row(self._overflow_chance(as_decision(row), placement, now)), None, None
+        item = batch.item(index, placement.cost)
+        admitted = self._open(event, item, as_decision(row), placement, now)
+        return as_row(admitted.decision), admitted.request, admitted.evicted
+
+    def _open(
+        self,
+        event: Prediction,
+        item: ItemView,
+        decision: Decision,
+        placement: Placement,
+        now: float,
+    ) -> Admitted:
+        """Open the request of a query that passed the gate, if the queue and budget let it."""
+        queue = placement.queue
         victim: PendingRequest | None = None
         if not placement.room:
             victim = self._victim(queue, decision.utility)

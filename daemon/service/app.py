@@ -38,13 +38,13 @@ from daemon.service.lag import LagPoller
 from daemon.service.lifecycle import StopFlag, capture_signals
 from daemon.service.loop import Daemon, Parts
 from daemon.service.partitions import LedgerDecide, OwnedAdmit, PartitionIntake, PartitionState
-from daemon.service.pipeline import Pipeline, Rejections
+from daemon.service.pipeline import ItemSelect, Pipeline, Rejections
 from daemon.service.preflight import check_startup
 from daemon.service.rebalance import RebalanceHandler
 from daemon.service.restore import Restorer
 from daemon.service.server import OpsServer
 from daemon.service.snapshot import StatusAssembler
-from daemon.service.stages import Admit, Decide, Decode, Emit, Score
+from daemon.service.stages import Admit, BatchSelect, Decide, Decode, Emit, Score
 from daemon.service.state import StateLog
 from daemon.service.wiring import (
     Channels,
@@ -126,7 +126,8 @@ def compose(
     """The composition root: every collaborator of the daemon, each built once, here.
 
     ``reference`` builds the straightforward hot path instead of the fast one (the pydantic
-    parser for every record, item-by-item scoring, self-contained evidence records): the same
+    parser for every record, item-by-item scoring, deciding and admitting one item after the
+    other with decision objects, self-contained evidence records): the same
     decisions, and the yardstick a test holds the fast path to.
     """
     mon = settings.monitoring
@@ -187,6 +188,30 @@ def compose(
         metrics,
         rejections,
     )
+    committee = p.strategy is StrategyName.QUERY_BY_COMMITTEE
+    item_select = ItemSelect(
+        LedgerDecide(
+            partitions,
+            Decide(policy, queues, admission, model, vectors=vectors, committee=committee),
+        ),
+        OwnedAdmit(partitions, Admit(admission, queues, policy)),
+        rejections,
+    )
+    select = (
+        item_select
+        if reference
+        else BatchSelect(
+            policy,
+            queues,
+            admission,
+            partitions,
+            model,
+            rejections,
+            item_select,
+            vectors=vectors,
+            committee=committee,
+        )
+    )
     pipeline = Pipeline(
         decode=Decode(
             ContractParser(parser) if reference else FastParser(parser), clock, rejections
@@ -194,20 +219,8 @@ def compose(
         score=Score(
             model, settings.model.score_source, rejections, None if reference else BatchScorer()
         ),
-        decide=LedgerDecide(
-            partitions,
-            Decide(
-                policy,
-                queues,
-                admission,
-                model,
-                vectors=vectors,
-                committee=p.strategy is StrategyName.QUERY_BY_COMMITTEE,
-            ),
-        ),
-        admit=OwnedAdmit(partitions, Admit(admission, queues, policy)),
+        select=select,
         emit=emit,
-        rejections=rejections,
         metrics=metrics,
     )
     labels = LabelPath(

@@ -388,7 +388,7 @@ class OwnedAdmit:
     def __call__(self, decided: Decided) -> Selected:
         """Admit, then note the new request's partition."""
         selected = self.admit(decided)
-        if selected.admitted.request is not None:
+        if selected.request is not None:
             record = decided.scored.decoded.record
-            self.partitions.opened(selected.admitted.request.id, record.partition)
+            self.partitions.opened(selected.request.id, record.partition)
         return selected

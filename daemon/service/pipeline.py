@@ -2,10 +2,11 @@
 
 The unit between stages is the batch of records from one poll, as a tuple of frozen values in
 record order; a record that cannot go on becomes a :class:`Failed` value in its place and is
-dead-lettered by the emit stage, in order, so offsets still advance over it. Decode, score and
-emit work on the whole batch (room for a vectorised hot path later: typed structs, a feature
-matrix, batch scoring). Decide and admit run item by item inside one pass over the batch,
-because each admitted query changes the budget and the queues that the next decision sees.
+dead-lettered by the emit stage, in order, so offsets still advance over it. Every stage works
+on the whole batch. Selection (decide, then admit) decides what is independent per item for the
+whole batch at once, but admits item by item in one pass, because each admitted query changes
+the budget and the queues that the next decision sees (:class:`ItemSelect` is the
+straightforward form: decide and admit one item after the other).
 
 Stages are chosen at construction (see :mod:`daemon.service.stages`); nothing here branches on
 configuration. A failure while processing one item dead-letters that item with reason
@@ -26,9 +27,10 @@ from daemon.contracts.evidence import ScoreOrigin
 from daemon.contracts.fast_decode import Prediction
 from daemon.contracts.messages import DeadLetterReason, DeadLetterRecord
 from daemon.contracts.parsing import Parser
+from daemon.contracts.pending_request import PendingRequest
 from daemon.labeling.admission import Admitted, Placement
 from daemon.monitoring.metrics import Metrics
-from policies import BudgetSnapshot, Decision, ItemView
+from policies import BudgetSnapshot, Decision, ItemView, Reason
 
 log = structlog.get_logger("labelgate.pipeline")
 
@@ -76,12 +78,47 @@ class Decided(msgspec.Struct, frozen=True, gc=False):
 
 
 class Selected(msgspec.Struct, frozen=True, gc=False):
-    """The admitted outcome, with the budget and queue state right after it (for evidence)."""
+    """The final decision of an item (the fields of :class:`~policies.Decision` that evidence
+    records), the request it opened and one it evicted, with the budget and queue state right
+    after its admission (for evidence).
 
-    decided: Decided
-    admitted: Admitted
+    Flat, without a decision object: most items are not queried, and the hot path decides
+    them as rows (:meth:`policies.Policy.batch`).
+    """
+
+    scored: Scored
+    query: bool
+    reason: Reason
+    probability: float
+    utility: float
+    threshold: float | None
     budget: BudgetSnapshot
     queue_state: dict[str, int]
+    request: PendingRequest | None = None
+    evicted: PendingRequest | None = None
+
+    @classmethod
+    def of(
+        cls,
+        scored: Scored,
+        admitted: Admitted,
+        budget: BudgetSnapshot,
+        queue_state: dict[str, int],
+    ) -> Selected:
+        """The selected value of an item admitted with decision objects."""
+        d = admitted.decision
+        return cls(
+            scored,
+            d.query,
+            d.reason,
+            d.probability,
+            d.utility,
+            d.threshold,
+            budget,
+            queue_state,
+            admitted.request,
+            admitted.evicted,
+        )
 
 
 Batch = tuple[Decoded | Failed, ...]
@@ -139,15 +176,47 @@ class Rejections:
         return Failed(record, letter)
 
 
-class Pipeline:
-    """Decode → score → decide → admit → emit, for one batch at a time.
+class ItemSelect:
+    """Selection item by item: decide one item, admit it, then the next (the reference form).
 
     Parameters
     ----------
-    decode, score, decide, admit, emit
-        The stages, chosen by the composition root.
+    decide, admit
+        The item stages.
     rejections
         Dead letters for items whose decide or admit step raised.
+    """
+
+    def __init__(
+        self,
+        decide: ItemStage[Scored, Decided],
+        admit: ItemStage[Decided, Selected],
+        rejections: Rejections,
+    ) -> None:
+        self.decide = decide
+        self.admit = admit
+        self.rejections = rejections
+
+    def __call__(self, batch: tuple[Scored | Failed, ...]) -> tuple[Selected | Failed, ...]:
+        """Decide and admit every item, in order."""
+        return tuple(self._select(x) for x in batch)
+
+    def _select(self, value: Scored | Failed) -> Selected | Failed:
+        if isinstance(value, Failed):
+            return value
+        try:
+            return self.admit(self.decide(value))
+        except Exception as exc:  # one item's failure must not stop the loop
+            return self.rejections.failed(value.decoded.record, exc, value.decoded.now)
+
+
+class Pipeline:
+    """Decode → score → select (decide, admit) → emit, for one batch at a time.
+
+    Parameters
+    ----------
+    decode, score, select, emit
+        The stages, chosen by the composition root.
     metrics
         The service's metrics (the emit stage observes the decision latency).
     """
@@ -156,18 +225,14 @@ class Pipeline:
         self,
         decode: Decoder,
         score: BatchStage[Decoded, Scored],
-        decide: ItemStage[Scored, Decided],
-        admit: ItemStage[Decided, Selected],
+        select: BatchStage[Scored, Selected],
         emit: Emitter,
-        rejections: Rejections,
         metrics: Metrics,
     ) -> None:
         self.decode = decode
         self.score = score
-        self.decide = decide
-        self.admit = admit
+        self.select = select
         self.emit = emit
-        self.rejections = rejections
         self.metrics = metrics
 
     def process(self, records: Sequence[Record], arrived: float | None = None) -> int:
@@ -180,15 +245,4 @@ class Pipeline:
             return 0
         if arrived is None:
             arrived = time.perf_counter()
-        scored = self.score(self.decode(records))
-        selected = tuple(self._select(x) for x in scored)
-        return self.emit(selected, arrived)
-
-    def _select(self, value: Scored | Failed) -> Selected | Failed:
-        """Decide and admit one item (sequential: each query changes what the next one sees)."""
-        if isinstance(value, Failed):
-            return value
-        try:
-            return self.admit(self.decide(value))
-        except Exception as exc:  # one item's failure must not stop the loop
-            return self.rejections.failed(value.decoded.record, exc, value.decoded.now)
+        return self.emit(self.select(self.score(self.decode(records))), arrived)

@@ -33,4 +33,6 @@ class Admit:
                 decided.placement,
                 now,
             )
-        return Selected(decided, admitted, self.policy.snapshot(now), self.queues.counts())
+        return Selected.of(
+            decided.scored, admitted, self.policy.snapshot(now), self.queues.counts()
+        )

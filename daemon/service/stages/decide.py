@@ -22,7 +22,7 @@ def _no_committee(scored: Scored) -> tuple[Mapping[str, float], ...]:
     return ()
 
 
-def _prod_and_online(scored: Scored) -> tuple[Mapping[str, float], ...]:
+def prod_and_online(scored: Scored) -> tuple[Mapping[str, float], ...]:
     """The production and the online model as a committee of two (when both can say)."""
     proba = scored.decoded.event.proba
     if proba is None or not scored.online:
@@ -62,7 +62,7 @@ class Decide:
         self.admission = admission
         self.model = model
         self._vector = numeric_vector if vectors else _no_vector
-        self._committee: Committee = _prod_and_online if committee else _no_committee
+        self._committee: Committee = prod_and_online if committee else _no_committee
 
     def __call__(self, scored: Scored) -> Decided:
         """Decide for one item."""

@@ -74,7 +74,7 @@ class Emit:
                 try:
                     evidence, message = self._build(value)
                 except Exception as exc:  # one item must not stop the loop
-                    decoded = value.decided.scored.decoded
+                    decoded = value.scored.decoded
                     self._failed(self.rejections.failed(decoded.record, exc, decoded.now))
                     continue
                 reasons[self._send(value, evidence, message)] += 1
@@ -97,12 +97,11 @@ class Emit:
 
     def _build(self, selected: Selected) -> tuple[bytes, bytes]:
         """Close an evicted request; build the label request and the decision evidence."""
-        decided = selected.decided
-        scored = decided.scored
+        scored = selected.scored
         record, event, now = scored.decoded.record, scored.decoded.event, scored.decoded.now
-        decision, request = selected.admitted.decision, selected.admitted.request
-        if selected.admitted.evicted is not None:
-            self.intake.close(selected.admitted.evicted, now, RequestOutcome.EVICTED)
+        request = selected.request
+        if selected.evicted is not None:
+            self.intake.close(selected.evicted, now, RequestOutcome.EVICTED)
         message = b""
         redaction: dict[str, str] = {}
         if request is not None:
@@ -126,15 +125,15 @@ class Emit:
                 scored.scores,
                 scored.score_source,
                 event.prediction,  # production_prediction
-                decision.utility,  # uncertainty
-                decision.probability,
-                decision.query,
-                decision.reason.value,
+                selected.utility,  # uncertainty
+                selected.probability,
+                selected.query,
+                selected.reason.value,
                 budget.spent,
                 selected.queue_state,
                 event.model_version,
                 scored.online_prediction,
-                decision.threshold,
+                selected.threshold,
                 budget.limit,
                 budget.remaining,
                 budget.fraction,
@@ -151,15 +150,15 @@ class Emit:
     def _send(self, selected: Selected, evidence: bytes, message: bytes) -> Reason:
         """Track the input, then send its request (if any) and its evidence; return the
         decision's reason (counted per batch)."""
-        decoded = selected.decided.scored.decoded
+        decoded = selected.scored.decoded
         record, event = decoded.record, decoded.event
-        decision, request = selected.admitted.decision, selected.admitted.request
+        request = selected.request
         outputs = 2 if request is not None else 1
         done = self.commit.track((record.topic, record.partition), record.offset, outputs)
         if request is not None:
             self.queues.send(request, message, done)
         self.trail.send(evidence, event.id.encode(), done)
         self.feedback.observe_item(
-            event.group, decision.query, decision.utility, event.features, decision.reason.value
+            event.group, selected.query, selected.utility, event.features, selected.reason.value
         )
-        return decision.reason
+        return selected.reason

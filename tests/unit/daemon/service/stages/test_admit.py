@@ -18,11 +18,11 @@ def test_budget_and_queue_state_are_snapshotted_per_item(tmp_path):
     parts = memory_daemon(settings(tmp_path), memory).parts
     pipeline = parts.pipeline
     scored = pipeline.score(pipeline.decode(parts.channels.predictions.poll(10, 0.0)))
-    selected = [pipeline.admit(pipeline.decide(x)) for x in scored]
+    selected = pipeline.select(scored)
     assert all(isinstance(x, Selected) for x in selected)
     assert [x.budget.spent for x in selected] == [1.0, 2.0, 3.0]
     assert [x.queue_state["default"] for x in selected] == [1, 2, 3]
-    assert [x.admitted.request.id for x in selected] == ["it-000", "it-001", "it-002"]
+    assert [x.request.id for x in selected] == ["it-000", "it-001", "it-002"]
 
 
 def test_a_duplicate_passes_through_unadmitted(tmp_path):
@@ -31,8 +31,8 @@ def test_a_duplicate_passes_through_unadmitted(tmp_path):
     parts = memory_daemon(settings(tmp_path), memory).parts
     pipeline = parts.pipeline
     scored = pipeline.score(pipeline.decode(parts.channels.predictions.poll(10, 0.0)))
-    first, second = (pipeline.admit(pipeline.decide(x)) for x in scored)
-    assert first.admitted.request is not None
-    assert second.admitted.request is None
-    assert second.admitted.decision.reason.value == "duplicate"
+    first, second = pipeline.select(scored)
+    assert first.request is not None
+    assert second.request is None
+    assert second.reason.value == "duplicate"
     assert second.budget.spent == 1.0

@@ -39,7 +39,7 @@ def test_an_item_with_an_open_request_is_a_duplicate_without_placement(tmp_path)
         )
     )
     [scored] = _scored(parts)
-    decided = parts.pipeline.decide(scored)
+    decided = parts.pipeline.select.fallback.decide(scored)
     assert decided.decision.reason is Reason.DUPLICATE
     assert decided.placement is None
 
@@ -52,7 +52,7 @@ def test_the_policy_sees_the_cost_of_the_queue_the_item_would_go_to(tmp_path):
         queues=[{"name": "default", "cost": 1.5}],
     )
     [scored] = _scored(parts)
-    decided = parts.pipeline.decide(scored)
+    decided = parts.pipeline.select.fallback.decide(scored)
     assert decided.placement is not None
     assert decided.item.cost == decided.placement.cost == 3.0
     assert (decided.item.vector, decided.item.committee) == ((), ())
@@ -71,6 +71,6 @@ def test_diversity_and_committee_views_are_built_only_when_configured(tmp_path):
         },
     )
     [scored] = _scored(parts)
-    item = parts.pipeline.decide(scored).item
+    item = parts.pipeline.select.fallback.decide(scored).item
     assert item.vector == (0.0,)
     assert len(item.committee) == 2

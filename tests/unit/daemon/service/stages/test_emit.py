@@ -65,7 +65,7 @@ def test_a_failure_while_building_outputs_dead_letters_the_item(tmp_path, monkey
     original = Emit._build
 
     def build(self, selected):
-        if selected.decided.scored.decoded.event.id == "it-001":
+        if selected.scored.decoded.event.id == "it-001":
             raise RuntimeError("cannot render")
         return original(self, selected)
 
