@@ -23,6 +23,26 @@ class BudgetSnapshot(NamedTuple):
     period_end: float | None
 
 
+def snapshot(
+    spent: float,
+    limit: float | None,
+    remaining: float | None,
+    fraction: float | None,
+    period_start: float | None,
+    period_end: float | None,
+) -> BudgetSnapshot:
+    """A :class:`BudgetSnapshot`, built without the named tuple's keyword-handling ``__new__``
+    (one is taken per item).
+
+    >>> snapshot(1.0, None, None, 0.5, None, None) == BudgetSnapshot(1.0, None, None, 0.5, None, None)
+    True
+    """
+    return _new_tuple(BudgetSnapshot, (spent, limit, remaining, fraction, period_start, period_end))
+
+
+_new_tuple = tuple.__new__
+
+
 @runtime_checkable
 class BudgetManager(Protocol):
     """Decide-then-commit budget protocol.
@@ -96,13 +116,16 @@ class SpendWindow:
 
     def observe(self) -> None:
         """Open the slot of a new item (dropping the oldest when full)."""
-        if len(self._spends) == self.size:
-            self._total -= self._spends[0]
-        self._spends.append(0.0)
-        self._since_resum += 1
-        if self._since_resum >= self.size:
-            self._since_resum = 0
-            self._total = math.fsum(self._spends)
+        spends = self._spends
+        size = self.size
+        if len(spends) == size:
+            self._total -= spends[0]
+        spends.append(0.0)
+        since = self._since_resum + 1
+        if since >= size:
+            since = 0
+            self._total = math.fsum(spends)
+        self._since_resum = since
 
     def charge(self, cost: float) -> None:
         """Add a spend to the newest item."""
@@ -183,7 +206,7 @@ class FractionBudget:
         return self._u / self.window
 
     def snapshot(self, now: float) -> BudgetSnapshot:
-        return BudgetSnapshot(self._spent, None, None, self.estimate, None, None)
+        return snapshot(self._spent, None, None, self._u / self.window, None, None)
 
     def state_dict(self) -> dict[str, Any]:
         return {"u": self._u, "spent": self._spent, "recent": self._recent.state()}

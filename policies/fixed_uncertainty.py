@@ -66,19 +66,17 @@ class FixedUncertainty:
 
     def decide_batch(self, items: ItemColumns) -> Rows:
         """Rows for a batch: the rule has no state, so every item is decided at once."""
-        threshold = self.threshold
+        th = self.threshold
         uncertain, confident, refused = Reason.UNCERTAIN, Reason.CONFIDENT, Reason.BUDGET_EXHAUSTED
-        allowed: list[Row] = []
-        refusals: list[Row] = []
-        for proba in items.probas:
-            top = top_probability(proba)
-            utility = 1.0 - top
-            if top < threshold:
-                allowed.append((True, uncertain, 1.0, utility, threshold, 0.0))
-            else:
-                allowed.append((False, confident, 0.0, utility, threshold, 0.0))
-            refusals.append((False, refused, 0.0, utility, threshold, 0.0))
-        return Rows(allowed, refusals)
+        # top_probability, written out: the top class probability, 0 when unscored.
+        tops = [max(p.values()) if len(p) >= 2 else 0.0 for p in items.probas]
+        allowed: list[Row] = [
+            (True, uncertain, 1.0, 1.0 - top, th, 0.0)
+            if top < th
+            else (False, confident, 0.0, 1.0 - top, th, 0.0)
+            for top in tops
+        ]
+        return Rows(allowed, [(False, refused, 0.0, 1.0 - top, th, 0.0) for top in tops])
 
     def state_dict(self) -> dict[str, Any]:
         return {}

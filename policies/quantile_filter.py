@@ -6,7 +6,7 @@ import bisect
 from collections import deque
 from typing import Any
 
-from policies.budget import BudgetSnapshot, SpendWindow
+from policies.budget import BudgetSnapshot, SpendWindow, snapshot
 
 
 class BalancedIncrementalQuantileFilter:
@@ -97,11 +97,17 @@ class BalancedIncrementalQuantileFilter:
         self._carry = head_start
         self._loan = head_start
         self._spent = 0.0
+        # Constants of the per-item arithmetic, computed as the expressions below would.
+        self._half = budget / 2.0
+        self._q = 1.0 - budget
+        self._base_cap = budget * window
+        self._floor = -max_carry - 1e-9
 
     @property
     def cap(self) -> float:
         """Most that may be spent over any ``window`` consecutive items."""
-        return self.budget * self.window + max(self.max_carry, self._loan)
+        loan, most = self._loan, self.max_carry
+        return self._base_cap + (loan if loan > most else most)
 
     @property
     def carry(self) -> float:
@@ -118,25 +124,38 @@ class BalancedIncrementalQuantileFilter:
         return self._loan
 
     def observe(self, now: float) -> None:
+        # Once per item: min and max written out, with the same ties (the first argument).
         self._recent.observe()
-        repay = min(self._loan, self.budget / 2.0)
-        self._loan -= repay
+        loan = self._loan
+        half = self._half
+        repay = half if half < loan else loan
+        self._loan = loan - repay
+        carry = self._carry
+        most = self.max_carry
         # An unspent head start may exceed max_carry; it must not grow further, nor be cut.
-        ceiling = max(self.max_carry, self._carry)
-        self._carry = min(ceiling, self._carry + self.budget - repay)
+        ceiling = carry if carry > most else most
+        grown = carry + self.budget - repay
+        self._carry = grown if grown < ceiling else ceiling
 
     def allows(self, cost: float, now: float) -> bool:
-        if self._carry < -self.max_carry - 1e-9:
+        if self._carry < self._floor:
             return False
-        return self._recent.total + cost <= self.cap + 1e-9
+        loan, most = self._loan, self.max_carry
+        return self._recent.total + cost <= self._base_cap + (loan if loan > most else most) + 1e-9
 
     def admits(self, utility: float, cost: float, now: float) -> bool:
-        if len(self._utilities) == self.window:
-            old = self._utilities[0]
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
-        self._utilities.append(utility)
-        bisect.insort(self._sorted, utility)
-        return utility >= self.threshold
+        utilities = self._utilities
+        values = self._sorted
+        if len(utilities) == self.window:
+            old = utilities[0]
+            if old == utility:
+                # The same value leaves and enters the window: the sorted list stays as it is.
+                utilities.append(utility)
+                return utility >= self._balanced(values)
+            del values[bisect.bisect_left(values, old)]
+        utilities.append(utility)
+        bisect.insort(values, utility)
+        return utility >= self._balanced(values)
 
     @property
     def threshold(self) -> float:
@@ -144,9 +163,18 @@ class BalancedIncrementalQuantileFilter:
         values = self._sorted
         if not values:
             return 0.0
-        theta = _quantile(values, 1.0 - self.budget)
-        spread = values[-1] - values[0]
-        return theta - spread * self._carry / self.w_tol
+        return self._balanced(values)
+
+    def _balanced(self, values: list[float]) -> float:
+        """The threshold over the sorted window ``values`` (not empty)."""
+        # The linear-interpolation quantile (numpy's default method), then the balance term.
+        last = len(values) - 1
+        pos = self._q * last
+        lo = int(pos)
+        hi = lo + 1 if lo < last else last
+        low = values[lo]
+        theta = low + (values[hi] - low) * (pos - lo)
+        return theta - (values[-1] - values[0]) * self._carry / self.w_tol
 
     def charge(self, cost: float, now: float) -> None:
         self._recent.charge(cost)
@@ -154,8 +182,9 @@ class BalancedIncrementalQuantileFilter:
         self._carry -= cost
 
     def snapshot(self, now: float) -> BudgetSnapshot:
-        share = self._recent.total / len(self._recent) if len(self._recent) else 0.0
-        return BudgetSnapshot(self._spent, None, None, share, None, None)
+        recent = self._recent
+        n = len(recent)
+        return snapshot(self._spent, None, None, recent.total / n if n else 0.0, None, None)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -174,10 +203,3 @@ class BalancedIncrementalQuantileFilter:
         self._loan = float(state.get("loan", 0.0))
         self._spent = float(state["spent"])
 
-
-def _quantile(values: list[float], q: float) -> float:
-    """Linear-interpolation quantile of sorted ``values`` (numpy's default method)."""
-    pos = q * (len(values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)

@@ -74,17 +74,15 @@ class UniformSlice:
         r = self._rate
         keep = 1.0 - r
         reason = self.reason
-        allowed: list[Row] = []
         draws = item_uniforms(items.keys, self.salt, self.seed)
-        for (query, why, p, utility, threshold, unranked), u in zip(
-            inner.allowed, draws, strict=True
-        ):
-            p = r + keep * p
-            unranked = r + keep * unranked
-            if u < r:
-                allowed.append((True, reason, p, utility, threshold, unranked))
-            else:
-                allowed.append((query, why, p, utility, threshold, unranked))
+        allowed: list[Row] = [
+            (True, reason, r + keep * p, utility, threshold, r + keep * unranked)
+            if u < r
+            else (query, why, r + keep * p, utility, threshold, r + keep * unranked)
+            for (query, why, p, utility, threshold, unranked), u in zip(
+                inner.allowed, draws, strict=True
+            )
+        ]
         # A refused budget leaves the wrapped strategy's decision as it is (no draw).
         return Rows(allowed, inner.refused)
 

@@ -57,6 +57,7 @@ class BatchSelect:
         self.fallback = fallback
         self.vectors = vectors
         self.committee = committee
+        self._snapshot = policy.budget.snapshot  # what Policy.snapshot returns, one call less
 
     def __call__(self, batch: tuple[Scored | Failed, ...]) -> tuple[Selected | Failed, ...]:
         """Select every item of the batch, in order."""
@@ -95,10 +96,11 @@ class BatchSelect:
     def _one(self, scored: Scored, plan: PolicyBatch, index: int) -> Selected:
         decoded = scored.decoded
         event, now = decoded.event, decoded.now
+        key = event.id
         partition = decoded.record.partition
         parts = self.partitions
         parts.select(partition)
-        if parts.is_closed(event.id) or event.id in self.queues:
+        if parts.is_closed(key) or key in self.queues:
             # A redelivered item whose request is open or closed: never a second request.
             return Selected(
                 scored,
@@ -107,7 +109,7 @@ class BatchSelect:
                 0.0,
                 scored.uncertainty,
                 None,
-                self.policy.snapshot(now),
+                self._snapshot(now),
                 self.queues.counts(),
             )
         placement = self.admission.place(event, scored.uncertainty)
@@ -124,7 +126,7 @@ class BatchSelect:
             probability,
             utility,
             threshold,
-            self.policy.snapshot(now),
+            self._snapshot(now),
             self.queues.counts(),
             request,
             evicted,

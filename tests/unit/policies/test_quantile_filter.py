@@ -1,8 +1,12 @@
 """Balanced incremental quantile filter with bounded carry-over."""
 
+import math
 import random
+from collections import deque
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policies import (
     BalancedIncrementalQuantileFilter,
@@ -159,3 +163,73 @@ def test_rejects_invalid_arguments(kwargs):
     """Out-of-range budget, window or carry bound is a ValueError."""
     with pytest.raises(ValueError, match=r"budget|window|carry|head_start"):
         BalancedIncrementalQuantileFilter(**kwargs)
+
+
+class _Textbook:
+    """The filter's per-item arithmetic written plainly (min, max, a quantile function), as the
+    yardstick of the inlined form."""
+
+    def __init__(self, budget, window, w_tol, max_carry, head_start):
+        self.budget, self.window, self.w_tol = budget, window, w_tol
+        self.max_carry = max_carry
+        self.utilities = deque(maxlen=window)
+        self.spends = deque(maxlen=window)
+        self.carry = self.loan = head_start
+
+    def observe(self):
+        self.spends.append(0.0)
+        repay = min(self.loan, self.budget / 2.0)
+        self.loan -= repay
+        self.carry = min(max(self.max_carry, self.carry), self.carry + self.budget - repay)
+
+    def allows(self, cost):
+        if self.carry < -self.max_carry - 1e-9:
+            return False
+        cap = self.budget * self.window + max(self.max_carry, self.loan)
+        return math.fsum(self.spends) + cost <= cap + 1e-9
+
+    def admits(self, utility):
+        self.utilities.append(utility)
+        values = sorted(self.utilities)
+        pos = (1.0 - self.budget) * (len(values) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(values) - 1)
+        theta = values[lo] + (values[hi] - values[lo]) * (pos - lo)
+        return utility >= theta - (values[-1] - values[0]) * self.carry / self.w_tol
+
+    def charge(self, cost):
+        self.spends[-1] += cost
+        self.carry -= cost
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    b=st.floats(0.01, 1.0),
+    window=st.integers(1, 40),
+    w_tol=st.floats(1.0, 100.0),
+    max_carry=st.floats(0.0, 5.0),
+    head_start=st.sampled_from((0.0, 3.0, 20.0)),
+    steps=st.lists(
+        st.tuples(st.sampled_from((0.0, 0.25, 0.5, 0.9, 1.0)) | st.floats(0, 1), st.booleans()),
+        max_size=200,
+    ),
+)
+def test_inlined_arithmetic_answers_like_the_textbook_form(
+    b, window, w_tol, max_carry, head_start, steps
+):
+    """Every allows and admits verdict, and the carry, equal the plain form's (repeated
+    utilities included: the window's sorted list is left alone when a value replaces itself)."""
+    f = BalancedIncrementalQuantileFilter(b, window, w_tol, max_carry, head_start)
+    plain = _Textbook(b, window, w_tol, max_carry, head_start)
+    for t, (utility, charge) in enumerate(steps):
+        f.observe(float(t))
+        plain.observe()
+        ok = f.allows(1.0, float(t))
+        assert ok == plain.allows(1.0)
+        admitted = f.admits(utility, 1.0, float(t))
+        assert admitted == plain.admits(utility)
+        if ok and admitted and charge:
+            f.charge(1.0, float(t))
+            plain.charge(1.0)
+        assert f.carry == plain.carry
+        assert f.loan == plain.loan
