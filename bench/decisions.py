@@ -8,8 +8,9 @@ thread's CPU clock (``time.thread_time``, read once per stage and batch):
 
 * decode, score: the pipeline's first two stages;
 * decide + admit: everything ``Pipeline.process`` does between scoring and emitting;
-* emit: the last stage, of which *evidence build* is the part spent building the records
-  (``Emit._build``, timed per call with ``perf_counter``, scaled to the stage's CPU).
+* emit: the last stage, of which *evidence build* is the part spent building and encoding
+  the records (``Emit._build`` per item and ``EvidenceBuilder.decisions`` per batch, timed
+  with ``perf_counter``, as a share of the stage's CPU).
 
 No broker and no metrics server: the figures are the stages' own cost, which is what the
 decision half can change; ratios within one run are what to compare (the machine is shared).
@@ -92,6 +93,16 @@ def run_once(predictions: Path, truth: Path, out: Path, delay: float, capacity: 
             clocks.build_wall += time.perf_counter() - start
 
     emit._build = timed_build  # type: ignore[attr-defined]
+    encode = emit.evidence.decisions
+
+    def timed_encode(*args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return encode(*args)
+        finally:
+            clocks.build_wall += time.perf_counter() - start
+
+    emit.evidence.decisions = timed_encode  # type: ignore[method-assign]
     inner_emit = emit.__call__
 
     def timed_emit(batch: Any, arrived: float) -> int:

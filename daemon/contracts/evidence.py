@@ -86,7 +86,9 @@ class DecisionEvidence(msgspec.Struct, frozen=True, omit_defaults=True, gc=False
     group: dict[str, str] = {}
 
 
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
+_encode_lines = _encoder.encode_lines
 
 
 class LaterEvidence(TypedDict, total=False):
@@ -134,6 +136,39 @@ class EvidenceBuilder:
         test), compact or self-contained as chosen at construction."""
         return self._encode_decision(evidence)
 
+    def decisions(self, records: list[DecisionEvidence]) -> list[bytes | Exception]:
+        """:meth:`decision` for each record, or the exception it raised for that record.
+
+        Compact records are encoded in one call (as lines, split again: JSON strings never
+        hold a raw newline), which costs about half as much per record as one call each.
+        """
+        if not self.compact or not records:
+            return [self._one(evidence) for evidence in records]
+        try:
+            encoded = _encode_lines(records)
+        except Exception:  # one of them cannot be encoded: find which, one by one
+            return [self._one(evidence) for evidence in records]
+        lines = encoded.split(b"\n")
+        lines.pop()  # after the last newline
+        if b"null" not in encoded:  # one search for the batch (see _checked)
+            return lines  # type: ignore[return-value]  # list is invariant: bytes only here
+        out: list[bytes | Exception] = []
+        for evidence, line in zip(records, lines, strict=True):
+            if b"null" in line:
+                try:
+                    line = self._checked(evidence, line)
+                except Exception as exc:  # that record's, not the batch's
+                    out.append(exc)
+                    continue
+            out.append(line)
+        return out
+
+    def _one(self, evidence: DecisionEvidence) -> bytes | Exception:
+        try:
+            return self._encode_decision(evidence)
+        except Exception as exc:  # that record's, not the batch's
+            return exc
+
     def _full(self, evidence: DecisionEvidence) -> bytes:
         doc = {f: getattr(evidence, f) for f in evidence.__struct_fields__}
         doc["source"] = msgspec.structs.asdict(evidence.source)
@@ -141,9 +176,17 @@ class EvidenceBuilder:
         return encode_json(doc, "evidence")
 
     def _compact(self, evidence: DecisionEvidence) -> bytes:
-        # msgspec would write NaN or infinity as null; evidence is strict JSON or refused, so a
-        # record whose numbers do not add up to a finite sum goes through the strict encoder,
-        # which names the offending field.
+        encoded = _encode(evidence)
+        return self._checked(evidence, encoded) if b"null" in encoded else encoded
+
+    def _checked(self, evidence: DecisionEvidence, encoded: bytes) -> bytes:
+        """``encoded`` if every number of the record is finite, else the strict encoder's error.
+
+        msgspec writes NaN or infinity as null, and a compact record leaves every null field
+        out, so ``null`` in its JSON is either such a number or part of a string: only then is
+        the record checked, and one with a non-finite number goes through the strict encoder,
+        which names the offending field.
+        """
         e = evidence
         total = e.uncertainty + e.probability + e.budget_spent
         for value in e.scores.values():
@@ -153,7 +196,7 @@ class EvidenceBuilder:
                 total += optional
         if total - total != 0.0:
             self._full(evidence)
-        return _encode(evidence)
+        return encoded
 
     def config(self, now: float) -> bytes:
         """The record of this configuration's policy parameters (once per config hash)."""

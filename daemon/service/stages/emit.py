@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 from connectors.protocols import Sink
-from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, utc
+from daemon.contracts.evidence import DecisionEvidence, EvidenceBuilder, Source, utc
 from daemon.contracts.messages import RequestOutcome
 from daemon.labeling.intake import LabelIntake
 from daemon.labeling.queues import ExpertQueues
@@ -69,15 +69,19 @@ class Emit:
         latencies: list[float] = []
         reasons: Counter[Reason] = Counter()
         clock = time.perf_counter
-        for value in batch:
+        for value, built in zip(batch, self._build_all(batch), strict=True):
             if isinstance(value, Selected):
+                decoded = value.scored.decoded
                 try:
-                    evidence, message = self._build(value)
+                    if value.evicted is not None:
+                        self.intake.close(value.evicted, decoded.now, RequestOutcome.EVICTED)
+                    if isinstance(built, Exception):
+                        raise built
+                    assert built is not None  # a Selected value is always built or failed
                 except Exception as exc:  # one item must not stop the loop
-                    decoded = value.scored.decoded
                     self._failed(self.rejections.failed(decoded.record, exc, decoded.now))
                     continue
-                reasons[self._send(value, evidence, message)] += 1
+                reasons[self._send(value, *built)] += 1
                 latencies.append(clock() - arrived)
             else:
                 self._failed(value)
@@ -95,55 +99,91 @@ class Emit:
         done = self.commit.track((record.topic, record.partition), record.offset, 1)
         self.dead_letters.send(failed.dead_letter, record, done)
 
-    def _build(self, selected: Selected) -> tuple[bytes, bytes]:
-        """Close an evicted request; build the label request and the decision evidence."""
+    def _build_all(
+        self, batch: tuple[Selected | Failed, ...]
+    ) -> list[tuple[bytes, bytes] | Exception | None]:
+        """Per value of the batch: the evidence and the label request message (empty when not
+        queried), the exception that building them raised, or None for a failed value.
+
+        The records are built one by one and encoded together (:meth:`EvidenceBuilder.decisions`);
+        nothing here has a side effect, so closing evicted requests stays in record order.
+        """
+        out: list[tuple[bytes, bytes] | Exception | None] = [None] * len(batch)
+        records: list[DecisionEvidence] = []
+        messages: list[bytes] = []
+        where: list[int] = []
+        build = self._build
+        for i, value in enumerate(batch):
+            if isinstance(value, Selected):
+                try:
+                    evidence, message = build(value)
+                except Exception as exc:  # that item is dead-lettered, the batch goes on
+                    out[i] = exc
+                    continue
+                records.append(evidence)
+                messages.append(message)
+                where.append(i)
+        encoded = self.evidence.decisions(records)
+        for i, evidence_bytes, message in zip(where, encoded, messages, strict=True):
+            out[i] = evidence_bytes if isinstance(evidence_bytes, Exception) else (
+                evidence_bytes,
+                message,
+            )
+        return out
+
+    def _build(self, selected: Selected) -> tuple[DecisionEvidence, bytes]:
+        """The decision evidence of an item and its label request message (if queried)."""
         scored = selected.scored
-        record, event, now = scored.decoded.record, scored.decoded.event, scored.decoded.now
+        decoded = scored.decoded
+        record, event = decoded.record, decoded.event
         request = selected.request
-        if selected.evicted is not None:
-            self.intake.close(selected.evicted, now, RequestOutcome.EVICTED)
         message = b""
         redaction: dict[str, str] = {}
+        queue = None
+        rule = None
+        request_id = None
+        instructions = None
         if request is not None:
             message, redaction = self.queues.prepare(request)
+            queue = request.queue
+            rule = request.route_rule
+            request_id = request.request_id
+            instructions = self.queues.queue_settings(queue).instructions_id
         budget = selected.budget
-        queue = request.queue if request is not None else None
         builder = self.evidence
-        when = utc(now)
-        evidence = builder.decision(
-            DecisionEvidence(  # positional, in field order (see DecisionEvidence)
-                1,  # schema_version
-                "decision",  # kind
-                event.id,
-                builder.source(record),
-                when,  # recorded_at
-                builder.config_hash,
-                event.event_time,
-                when,  # decided_at
-                builder.policy,
-                self.model.learner.version,  # online_model_version
-                scored.scores,
-                scored.score_source,
-                event.prediction,  # production_prediction
-                selected.utility,  # uncertainty
-                selected.probability,
-                selected.query,
-                selected.reason.value,
-                budget.spent,
-                selected.queue_state,
-                event.model_version,
-                scored.online_prediction,
-                selected.threshold,
-                budget.limit,
-                budget.remaining,
-                budget.fraction,
-                queue,
-                request.route_rule if request is not None else None,
-                request.request_id if request is not None else None,
-                self.queues.queue_settings(queue).instructions_id if queue is not None else None,
-                redaction,
-                event.group,
-            )
+        when = utc(decoded.now)
+        evidence = DecisionEvidence(  # positional, in field order (see DecisionEvidence)
+            1,  # schema_version
+            "decision",  # kind
+            event.id,
+            Source(record.topic, record.partition, record.offset),
+            when,  # recorded_at
+            builder.config_hash,
+            event.event_time,
+            when,  # decided_at
+            builder.policy,
+            self.model.learner.version,  # online_model_version
+            scored.scores,
+            scored.score_source,
+            event.prediction,  # production_prediction
+            selected.utility,  # uncertainty
+            selected.probability,
+            selected.query,
+            selected.reason.value,
+            budget.spent,
+            selected.queue_state,
+            event.model_version,
+            scored.online_prediction,
+            selected.threshold,
+            budget.limit,
+            budget.remaining,
+            budget.fraction,
+            queue,
+            rule,
+            request_id,
+            instructions,
+            redaction,
+            event.group,
         )
         return evidence, message
 

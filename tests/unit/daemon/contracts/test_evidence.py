@@ -145,3 +145,21 @@ def test_a_non_finite_number_is_refused_not_written_as_null():
         with pytest.raises(EncodingError, match="non-finite"):
             builder.decision(evidence(**bad))
     assert json.loads(builder.decision(evidence(budget_fraction=1e308, budget_spent=1e308)))
+
+
+def test_a_batch_encodes_each_record_as_alone_and_isolates_a_bad_one():
+    """decisions(): byte for byte what decision() gives per record; a non-finite record is its
+    own error in place, the others are still encoded; a string that reads "null" is no error."""
+    builder = EvidenceBuilder("h", "p@1", PARAMS)
+    good = [evidence(id=f"it-{i}", uncertainty=i / 10) for i in range(5)]
+    nullish = evidence(id="null", group={"region": "null"})
+    bad = evidence(uncertainty=float("nan"))
+    out = builder.decisions([*good[:2], bad, nullish, *good[2:]])
+    assert out[:2] == [builder.decision(e) for e in good[:2]]
+    assert isinstance(out[2], EncodingError)
+    assert out[3] == builder.decision(nullish)
+    assert json.loads(out[3])["group"] == {"region": "null"}
+    assert out[4:] == [builder.decision(e) for e in good[2:]]
+    full = EvidenceBuilder("h", "p@1", PARAMS, compact=False)
+    assert full.decisions(good) == [full.decision(e) for e in good]
+    assert builder.decisions([]) == []
