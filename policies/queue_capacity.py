@@ -60,10 +60,17 @@ class QueueCapacityGate:
             return decision.thinned(Reason.QUEUE_TIGHT, f)
         return decision.scaled(f)
 
-    def apply_row(self, row: Row, key: str, depth: int) -> Row:
-        """:meth:`apply` on a decision row (see :mod:`policies.batch`) of the item ``key``."""
-        f = self.factor(depth)
+    def thin_row(self, row: Row, key: str, factor: float) -> Row:
+        """:meth:`apply` on a decision row (see :mod:`policies.batch`) of the item ``key``, with
+        the queue's keep probability ``factor`` (:meth:`factor` of its depth)."""
         query, reason, probability, utility, threshold, unranked = row
-        if query and f < 1.0 and item_uniform(key, "queue", self.seed) >= f:
-            return (False, Reason.QUEUE_TIGHT, probability * f, utility, threshold, unranked * f)
-        return (query, reason, probability * f, utility, threshold, unranked * f)
+        if query and factor < 1.0 and item_uniform(key, "queue", self.seed) >= factor:
+            return (
+                False,
+                Reason.QUEUE_TIGHT,
+                probability * factor,
+                utility,
+                threshold,
+                unranked * factor,
+            )
+        return (query, reason, probability * factor, utility, threshold, unranked * factor)

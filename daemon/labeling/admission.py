@@ -21,7 +21,7 @@ from daemon.config import Overflow, Settings
 from daemon.contracts.fast_decode import Prediction
 from daemon.contracts.pending_request import PendingRequest
 from daemon.labeling.queues import ExpertQueues
-from daemon.labeling.routing import Router
+from daemon.labeling.routing import Route, Router
 from daemon.labeling.spend import SpendLedger
 from policies import (
     Decision,
@@ -33,6 +33,10 @@ from policies import (
     as_decision,
     as_row,
 )
+
+
+_Choice = tuple[str, str | None, float, bool, bool]
+"""A placement without the item's cost: queue, rule, cost per label, room, spilled."""
 
 
 def request_id(policy: str, item_id: str, queue: str) -> str:
@@ -118,22 +122,51 @@ class AdmissionStep:
         self.router = Router(settings.routing, settings.queues)
         self._overflow = {q.name: (q.overflow, q.spill_to) for q in settings.queues}
         self._ttl = {q.name: q.ttl_seconds for q in settings.queues}
+        self._unit = {q.name: q.cost for q in settings.queues}
         self._gates = queue_gates(settings)
+        # What depends only on the queues' depths is worked out once per change of them: the
+        # queues' counts mapping is rebuilt on every change, so its identity says when.
+        self._static = not self.router.has_rules
+        self._seen: dict[str, int] | None = None
+        self._choice: _Choice = ("", None, 1.0, False, False)
+        self._factors: dict[str, float] = {}
+        self._factors_seen: dict[str, int] | None = None
 
     def place(self, event: Prediction, uncertainty: float) -> Placement:
         """Route the item and choose its queue: the cheapest candidate with room, else the
         first candidate's overflow (its spill queue when that has room, else itself, full)."""
-        route = self.router.route(event, uncertainty)
-        queue = self.router.cheapest_with_room(route, self.queues.has_room)
-        item_cost = event.cost or 1.0
+        if self._static:  # every item takes the default route: one choice per change of depths
+            counts = self.queues.counts()
+            if counts is not self._seen:
+                self._choice = self._choose(self.router.default)
+                self._seen = counts
+            queue, rule, unit, room, spilled = self._choice
+        else:
+            queue, rule, unit, room, spilled = self._choose(self.router.route(event, uncertainty))
+        return Placement(queue, rule, unit * (event.cost or 1.0), room, spilled)
+
+    def _choose(self, route: Route) -> _Choice:
+        """Queue, rule, cost per label, room and spilled for a route, as the queues are now."""
+        has_room = self.queues.has_room
+        queue = self.router.cheapest_with_room(route, has_room)
         if queue is not None:
-            return Placement(queue, route.rule, self.queues.cost(queue, item_cost), True)
+            return (queue, route.rule, self._unit[queue], True, False)
         first = route.queues[0]
         overflow, spill_to = self._overflow[first]
-        if overflow is Overflow.SPILL and spill_to is not None and self.queues.has_room(spill_to):
-            cost = self.queues.cost(spill_to, item_cost)
-            return Placement(spill_to, route.rule, cost, room=True, spilled=True)
-        return Placement(first, route.rule, self.queues.cost(first, item_cost), False)
+        if overflow is Overflow.SPILL and spill_to is not None and has_room(spill_to):
+            return (spill_to, route.rule, self._unit[spill_to], True, True)
+        return (first, route.rule, self._unit[first], False, False)
+
+    def _factor(self, queue: str, gate: QueueCapacityGate) -> float:
+        """The gate's keep probability at the queue's depth, once per change of the queues."""
+        counts = self.queues.counts()
+        if counts is not self._factors_seen:
+            self._factors = {}
+            self._factors_seen = counts
+        factor = self._factors.get(queue)
+        if factor is None:
+            factor = self._factors[queue] = gate.factor(self.queues.depth(queue))
+        return factor
 
     def admit(
         self,
@@ -178,7 +211,7 @@ class AdmissionStep:
         if placement.room and not placement.spilled:
             gate = self._gates.get(placement.queue)
             if gate is not None:
-                row = gate.apply_row(row, event.id, self.queues.depth(placement.queue))
+                row = gate.thin_row(row, event.id, self._factor(placement.queue, gate))
             if not row[0]:
                 return row, None, None
         elif not row[0]:

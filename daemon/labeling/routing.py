@@ -100,6 +100,16 @@ class Router:
         ]
         self._default = Route(None, tuple(settings.default))
 
+    @property
+    def default(self) -> Route:
+        """The route of an item no rule matches."""
+        return self._default
+
+    @property
+    def has_rules(self) -> bool:
+        """Whether any rule is configured (else every item takes the default route)."""
+        return bool(self._rules)
+
     def route(self, event: Prediction, uncertainty: float) -> Route:
         """The candidate queues for one item."""
         for name, all_of, any_of, queues in self._rules:

@@ -3,8 +3,10 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from policies import Decision, ItemView, QueueCapacityGate, Reason
+from policies import Decision, ItemView, QueueCapacityGate, Reason, as_row
 
 QUERY = Decision(query=True, reason=Reason.UNCERTAIN, probability=1.0, utility=0.5)
 
@@ -38,3 +40,23 @@ def test_non_query_probability_is_scaled():
         1,
     )
     assert (d.reason, d.probability) == (Reason.NOT_SAMPLED, pytest.approx(0.3))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    capacity=st.integers(1, 20),
+    depth=st.integers(0, 25),
+    exponent=st.floats(0.0, 4.0),
+    query=st.booleans(),
+    probability=st.floats(0.0, 1.0),
+    key=st.text(max_size=8),
+)
+def test_thinning_a_row_is_applying_the_gate(capacity, depth, exponent, query, probability, key):
+    """thin_row with the factor of a depth gives apply's decision at that depth, as a row."""
+    gate = QueueCapacityGate(capacity, exponent, seed=5)
+    reason = Reason.UNCERTAIN if query else Reason.CONFIDENT
+    decision = Decision(
+        query=query, reason=reason, probability=probability, utility=0.3, unranked=probability / 2
+    )
+    expected = as_row(gate.apply(decision, ItemView(key, {}), depth))
+    assert gate.thin_row(as_row(decision), key, gate.factor(depth)) == expected

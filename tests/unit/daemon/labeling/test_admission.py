@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from daemon.contracts.messages import PredictionEvent
@@ -15,7 +18,7 @@ from daemon.labeling.spend import SpendLedger
 from daemon.monitoring.burn import BurnRate
 from daemon.monitoring.metrics import Metrics
 from daemon.service.app import serve
-from policies import AbsoluteBudget, Decision, ItemView, Policy, Reason
+from policies import AbsoluteBudget, Decision, ItemColumns, ItemView, Policy, Reason, as_row
 from tests.unit.daemon.fakes import (
     MemorySink,
     RecordingStrategy,
@@ -309,3 +312,62 @@ def test_an_unqueried_item_for_a_full_queue_keeps_its_chance_only_if_overflow_wo
         assert admitted.decision.probability == expected
         assert admitted.request is None
         assert "w" in s.queues
+
+
+@settings_(max_examples=40, deadline=None)
+@given(
+    overflow=st.sampled_from(("skip", "replace", "spill")),
+    gate=st.sampled_from((None, 1.0, 3.0)),
+    steps=st.lists(
+        st.tuples(
+            st.booleans(),  # query
+            st.sampled_from((0.0, 0.3, 1.0)),  # probability
+            st.floats(0.0, 1.0),  # utility
+            st.sampled_from((None, 1.0, 2.0)),  # item cost
+            st.booleans(),  # a waiting request is answered first
+        ),
+        max_size=40,
+    ),
+)
+def test_admitting_rows_is_admitting_decisions(tmp_path_factory, overflow, gate, steps):
+    """admit_row gives the outcome of admit on the same decision, field for field, and leaves
+    the queues, the spend and the strategy's commits as admit does (gate, full queue, spill,
+    replace; placements cached between changes of the queues)."""
+    queues = [
+        {"name": "a", "capacity": 3, "overflow": overflow, "spill_to": "b"},
+        {"name": "b", "capacity": 2, "cost": 2.0},
+    ]
+    tmp = tmp_path_factory.mktemp("rows")
+    one, many = (
+        Setup(tmp, queues, limit=12.0, gate=gate, routing={"default": ["a"]}) for _ in "ab"
+    )
+    events = [event(f"i{t}", cost) for t, (_, _, _, cost, _) in enumerate(steps)]
+    batch = many.policy.batch(
+        ItemColumns([e.id for e in events], [e.proba for e in events], [e.group for e in events])
+    )
+    for t, (query, probability, utility, _, answered) in enumerate(steps):
+        for s in (one, many):
+            if answered and len(s.queues):
+                s.queues.remove(next(iter(s.queues._pending)).id)
+        ev = events[t]
+        p = max(probability, 0.1) if query else probability  # a query has a chance
+        decision = Decision(
+            query=query,
+            reason=Reason.UNCERTAIN if query else Reason.CONFIDENT,
+            probability=p,
+            utility=utility,
+            unranked=min(p, 0.05),
+        )
+        placement = one.admission.place(ev, 0.3)
+        assert many.admission.place(ev, 0.3) == placement
+        item = ItemView(ev.id, ev.proba or {}, placement.cost, 0, ev.group)
+        admitted = one.admission.admit(ev, item, decision, placement, NOW)
+        row, request, evicted = many.admission.admit_row(
+            ev, as_row(decision), placement, NOW, batch, t
+        )
+        assert row == as_row(admitted.decision)
+        assert (request, evicted) == (admitted.request, admitted.evicted)
+    assert one.queues.counts() == many.queues.counts()
+    assert [r.id for r in one.queues._pending] == [r.id for r in many.queues._pending]
+    assert one.spent() == many.spent()
+    assert one.strategy.commits == many.strategy.commits
