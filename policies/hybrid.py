@@ -65,6 +65,7 @@ class Hybrid:
             chain = RandomAudit(chain, audit_share, budget, seed)
         self._chain = chain
         self._hook = commit_hook(chain)
+        self._batch = chain if isinstance(chain, BatchStrategy) else None
         self.name = chain.name
         self.version = chain.version
 
@@ -78,8 +79,7 @@ class Hybrid:
 
     def decide_batch(self, items: ItemColumns) -> Rows | None:
         """Rows for a batch when the composed strategy has them."""
-        chain = self._chain
-        return chain.decide_batch(items) if isinstance(chain, BatchStrategy) else None
+        return self._batch.decide_batch(items) if self._batch is not None else None
 
     def commit(self, decision: Decision, item: ItemView) -> None:
         if self._hook is not None:

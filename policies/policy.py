@@ -54,6 +54,7 @@ class Policy:
         # Without an absolute limit a refusal can only be pacing: no snapshot needed per item.
         self._capped = bool(absolute_members(budget))
         self._hook = strategy if isinstance(strategy, CommittingStrategy) else None
+        self._batch = strategy if isinstance(strategy, BatchStrategy) else None
 
     @property
     def id(self) -> str:
@@ -115,10 +116,9 @@ class Policy:
         :meth:`commit` as before, between the items' decisions.
         """
         rows = None
-        strategy = self.strategy
-        if isinstance(strategy, BatchStrategy):
+        if self._batch is not None:
             try:
-                rows = strategy.decide_batch(items)
+                rows = self._batch.decide_batch(items)
             except Exception:  # decided item by item instead, where a failure is one item's
                 rows = None
         return PolicyBatch(self, items, rows)

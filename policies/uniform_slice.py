@@ -41,6 +41,7 @@ class UniformSlice:
         self.version = f"{type(self).version}+{inner.version}"
         self._rate = share * budget
         self._inner_hook = commit_hook(inner)
+        self._batchable = isinstance(inner, BatchStrategy)  # decided once, not per batch
 
     @property
     def rate(self) -> float:
@@ -68,7 +69,9 @@ class UniformSlice:
 
     def decide_batch(self, items: ItemColumns) -> Rows | None:
         """Rows for a batch when the wrapped strategy has them: the slice draws at once."""
-        inner = self.inner.decide_batch(items) if isinstance(self.inner, BatchStrategy) else None
+        if not self._batchable:
+            return None
+        inner = self.inner.decide_batch(items)  # type: ignore[attr-defined]  # see _batchable
         if inner is None:
             return None
         r = self._rate

@@ -317,7 +317,9 @@ class AdmissionStep:
         rule: str | None,
         now: float,
     ) -> PendingRequest:
-        return PendingRequest(
+        # Every value comes from a validated event or the decision: built without validating
+        # again (one is built per query).
+        return PendingRequest.model_construct(
             id=event.id,
             request_id=request_id(self.policy_id, event.id, queue),
             queue=queue,

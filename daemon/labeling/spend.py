@@ -9,6 +9,8 @@ spend escapes the budget's or the strategy's bookkeeping.
 
 from __future__ import annotations
 
+from typing import Any
+
 from daemon.monitoring.burn import BurnRate
 from daemon.monitoring.metrics import Metrics
 from policies import Decision, ItemView, Policy
@@ -31,6 +33,7 @@ class SpendLedger:
         self.policy = policy
         self.metrics = metrics
         self.burn = burn
+        self._queries: dict[str, Any] = {}  # the per-queue counter children, looked up once
 
     def allows(self, cost: float, now: float) -> bool:
         """Whether the budget can pay ``cost`` now (asking does not spend)."""
@@ -41,4 +44,7 @@ class SpendLedger:
         self.policy.commit(decision, item, now)
         self.metrics.budget_charged.inc(item.cost)
         self.burn.add(now, item.cost)
-        self.metrics.queries.labels(queue).inc()
+        child = self._queries.get(queue)
+        if child is None:
+            child = self._queries[queue] = self.metrics.queries.labels(queue)
+        child.inc()
