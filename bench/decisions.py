@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows.setdefault(name, []).append(seconds / n * 1e6)
             print(f"round {r + 1}: {n:,} items", file=sys.stderr)
     load = os.getloadavg()[0]
-    print(f"CPU µs per item, median of {args.rounds} rounds ({args.items:,} items, load {load:.1f})")
+    print(
+        f"CPU µs per item, median of {args.rounds} rounds ({args.items:,} items, load {load:.1f})"
+    )
     for name, values in rows.items():
         per_round = ", ".join(f"{v:.2f}" for v in values)
         print(f"  {name:<16} {statistics.median(values):7.2f}   ({per_round})")

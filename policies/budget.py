@@ -34,8 +34,9 @@ def snapshot(
     """A :class:`BudgetSnapshot`, built without the named tuple's keyword-handling ``__new__``
     (one is taken per item).
 
-    >>> snapshot(1.0, None, None, 0.5, None, None) == BudgetSnapshot(1.0, None, None, 0.5, None, None)
-    True
+    >>> s = snapshot(1.0, None, None, 0.5, None, None)
+    >>> s == BudgetSnapshot(1.0, None, None, 0.5, None, None), type(s).__name__
+    (True, 'BudgetSnapshot')
     """
     return _new_tuple(BudgetSnapshot, (spent, limit, remaining, fraction, period_start, period_end))
 

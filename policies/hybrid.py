@@ -1,4 +1,4 @@
-"""A hybrid strategy: a selection rule inside a random exploration share and a random audit slice."""
+"""A hybrid strategy: a selection rule inside a random exploration share and an audit slice."""
 
 from __future__ import annotations
 

@@ -202,4 +202,3 @@ class BalancedIncrementalQuantileFilter:
         self._carry = float(state["carry"])
         self._loan = float(state.get("loan", 0.0))
         self._spent = float(state["spent"])
-

@@ -154,13 +154,13 @@ class EvidenceBuilder:
             return lines  # type: ignore[return-value]  # list is invariant: bytes only here
         out: list[bytes | Exception] = []
         for evidence, line in zip(records, lines, strict=True):
-            if b"null" in line:
-                try:
-                    line = self._checked(evidence, line)
-                except Exception as exc:  # that record's, not the batch's
-                    out.append(exc)
-                    continue
-            out.append(line)
+            if b"null" not in line:
+                out.append(line)
+                continue
+            try:
+                out.append(self._checked(evidence, line))
+            except Exception as exc:  # that record's, not the batch's
+                out.append(exc)
         return out
 
     def _one(self, evidence: DecisionEvidence) -> bytes | Exception:

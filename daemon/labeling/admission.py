@@ -34,7 +34,6 @@ from policies import (
     as_row,
 )
 
-
 _Choice = tuple[str, str | None, float, bool, bool]
 """A placement without the item's cost: queue, rule, cost per label, room, spilled."""
 

@@ -125,9 +125,13 @@ class Emit:
                 where.append(i)
         encoded = self.evidence.decisions(records)
         for i, evidence_bytes, message in zip(where, encoded, messages, strict=True):
-            out[i] = evidence_bytes if isinstance(evidence_bytes, Exception) else (
-                evidence_bytes,
-                message,
+            out[i] = (
+                evidence_bytes
+                if isinstance(evidence_bytes, Exception)
+                else (
+                    evidence_bytes,
+                    message,
+                )
             )
         return out
 

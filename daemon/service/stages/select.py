@@ -63,7 +63,7 @@ class BatchSelect:
         """Select every item of the batch, in order."""
         scored = [v for v in batch if not isinstance(v, Failed)]
         if not scored:
-            return batch
+            return tuple(v for v in batch if isinstance(v, Failed))
         try:
             plan = self.policy.batch(self._columns(scored))
         except Exception:  # a bad item among them: item by item, where it fails alone
