@@ -41,6 +41,11 @@ def json_response(code: int, doc: Mapping[str, Any]) -> Response:
     return Response(code, json.dumps(doc).encode())
 
 
+def probe_response(ok: bool, doc: Mapping[str, Any]) -> Response:
+    """A Kubernetes probe's answer: 200 when ``ok``, else 503, with ``doc`` saying why."""
+    return json_response(200 if ok else 503, doc)
+
+
 def metrics_response(registry: CollectorRegistry) -> Response:
     """The registry in Prometheus' text exposition format."""
     return Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)
@@ -50,6 +55,12 @@ GetRoute = Callable[[], Response]
 PostRoute = Callable[[Mapping[str, str], bytes], Response]
 """Called with the request headers (names lower-cased) and its body (already bounded by
 :data:`MAX_BODY`)."""
+
+
+def ops_routes(registry: CollectorRegistry, live: GetRoute, ready: GetRoute) -> dict[str, GetRoute]:
+    """The routes every labelgate process serves: ``/metrics``, ``/healthz`` (liveness) and
+    ``/readyz`` (readiness), as Prometheus and Kubernetes expect them."""
+    return {"/metrics": lambda: metrics_response(registry), "/healthz": live, "/readyz": ready}
 
 
 class EndpointServer:

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from connectors.http_endpoints import EndpointServer, Response, json_response, metrics_response
+from connectors.http_endpoints import (
+    EndpointServer,
+    Response,
+    json_response,
+    ops_routes,
+    probe_response,
+)
 
 SECRET_HEADER = "X-Labelgate-Secret"
 
@@ -66,29 +72,18 @@ class BridgeServer(EndpointServer):
         super().__init__(
             host,
             port,
-            {
-                "/metrics": lambda: metrics_response(registry),
-                "/healthz": self._live,
-                "/readyz": self._ready,
-            },
+            ops_routes(registry, self._live, self._ready),
             {"/webhook": self._webhook},
             name="bridge-http",
         )
 
     def _live(self) -> Response:
-        return json_response(200 if self.health.live else 503, {"live": self.health.live})
+        return probe_response(self.health.live, {"live": self.health.live})
 
     def _ready(self) -> Response:
         h = self.health
-        return json_response(
-            200 if h.ready else 503,
-            {
-                "ready": h.ready,
-                "label_studio": h.label_studio,
-                "kafka": h.kafka,
-                "stopping": h.stopping,
-            },
-        )
+        why = {"label_studio": h.label_studio, "kafka": h.kafka, "stopping": h.stopping}
+        return probe_response(h.ready, {"ready": h.ready, **why})
 
     def _webhook(self, headers: Mapping[str, str], body: bytes) -> Response:
         if self.secret is not None and not hmac.compare_digest(

@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 
-from connectors.http_endpoints import EndpointServer, Response, json_response, metrics_response
+from connectors.http_endpoints import (
+    EndpointServer,
+    Response,
+    json_response,
+    ops_routes,
+    probe_response,
+)
 from daemon.monitoring.status import Status, status_document
 from daemon.service.health import Health
 
@@ -25,31 +31,15 @@ class OpsServer(EndpointServer):
         self.registry = registry
         self.health = health
         self.status = status
-        super().__init__(
-            host,
-            port,
-            {
-                "/metrics": lambda: metrics_response(registry),
-                "/healthz": self._live,
-                "/readyz": self._ready,
-                "/status": lambda: json_response(200, status_document(status())),
-            },
-        )
+        routes = ops_routes(registry, self._live, self._ready)
+        routes["/status"] = lambda: json_response(200, status_document(status()))
+        super().__init__(host, port, routes)
 
     def _live(self) -> Response:
-        ok = self.health.live
-        return json_response(
-            200 if ok else 503, {"live": ok, "heartbeat_age_seconds": self.health.heartbeat_age()}
-        )
+        h = self.health
+        return probe_response(h.live, {"live": h.live, "heartbeat_age_seconds": h.heartbeat_age()})
 
     def _ready(self) -> Response:
         h = self.health
-        return json_response(
-            200 if h.ready else 503,
-            {
-                "ready": h.ready,
-                "restored": h.restored,
-                "assigned": h.assigned,
-                "stopping": h.stopping,
-            },
-        )
+        why = {"restored": h.restored, "assigned": h.assigned, "stopping": h.stopping}
+        return probe_response(h.ready, {"ready": h.ready, **why})
