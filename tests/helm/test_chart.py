@@ -221,6 +221,13 @@ def test_secret_extra_from_the_secret_reaches_the_daemon(helm, monkeypatch):
     assert settings.masked()["kafka"]["extra"]["sasl.oauthbearer.client.secret"] == MASK
 
 
+def test_secret_extra_without_a_secret_name_is_refused(helm):
+    """kafkaSecret.extra without kafkaSecret.name would silently drop the properties."""
+    result = helm_template(helm, sets=["kafkaSecret.extra.sasl\\.oauthbearer\\.config=k"])
+    assert result.returncode != 0
+    assert "set kafkaSecret.name" in result.stderr
+
+
 def test_autoscaler_capped_at_partitions(helm):
     """KEDA's maxReplicaCount and the HPA's maxReplicas never exceed the partition count."""
     scaled = by_kind(rendered(helm, [VALUES_FULL]), "ScaledObject")["spec"]

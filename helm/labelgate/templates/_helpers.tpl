@@ -94,6 +94,9 @@ OAuth config, or a key other than a path to one (.location, .keytab). */}}
 {{- fail (printf "config.kafka.extra.%s looks like a secret and must not be inlined: put it in a Secret and map it with kafkaSecret.extra" $prop) }}
 {{- end }}
 {{- end }}
+{{- if and .Values.kafkaSecret.extra (not .Values.kafkaSecret.name) }}
+{{- fail "kafkaSecret.extra maps properties from a Secret: set kafkaSecret.name" }}
+{{- end }}
 {{- if $cfg.redaction_salt }}
 {{- fail "config.redaction_salt must not be inlined: put it in a Secret and set redactionSaltSecret.name" }}
 {{- end }}
