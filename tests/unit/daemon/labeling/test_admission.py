@@ -350,6 +350,10 @@ def test_admitting_rows_is_admitting_decisions(tmp_path_factory, overflow, gate,
             if answered and len(s.queues):
                 s.queues.remove(next(iter(s.queues._pending)).id)
         ev = events[t]
+        placement = one.admission.place(ev, 0.3)
+        assert many.admission.place(ev, 0.3) == placement
+        # As a policy would: a query only when the budget allows (a spill is checked by admit).
+        query = query and (placement.spilled or one.ledger.allows(placement.cost, NOW))
         p = max(probability, 0.1) if query else probability  # a query has a chance
         decision = Decision(
             query=query,
@@ -358,8 +362,6 @@ def test_admitting_rows_is_admitting_decisions(tmp_path_factory, overflow, gate,
             utility=utility,
             unranked=min(p, 0.05),
         )
-        placement = one.admission.place(ev, 0.3)
-        assert many.admission.place(ev, 0.3) == placement
         item = ItemView(ev.id, ev.proba or {}, placement.cost, 0, ev.group)
         admitted = one.admission.admit(ev, item, decision, placement, NOW)
         row, request, evicted = many.admission.admit_row(
