@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -390,10 +391,51 @@ def test_exported_feedback_metrics_recomputed_from_the_records(biased_run):
     ess = sum(weights) ** 2 / sum(w * w for w in weights)
     assert get("labelgate_effective_sample_size") == pytest.approx(ess)
 
-    # Model updates: labels that trained the model, by who gave them; label outcomes.
+    # Every answer that joined a request, in arrival order. With escalation on disagreement a
+    # record's label is the answer it carries (a resolved one is unanimous or a single label).
+    answers = [r for r in run.records if r["kind"] == "label" and r.get("request_id")]
+    assert {r["resolution"] for r in answers} <= {
+        "awaiting",
+        "escalated",
+        "unanimous",
+        "first",
+        "adjudicated",
+    }
+
+    # Agreement: one value per request of an overlapping queue once it holds its labels_required
+    # answers (the share equal to the most common one); the mean of the queue's last 500.
+    required = {q.name: q.labels_required for q in run.settings.queues}
+    given: dict[str, list[str]] = defaultdict(list)
+    agreement: dict[str, list[float]] = defaultdict(list)
+    for r in answers:
+        got = given[r["request_id"]]
+        got.append(r["label"])
+        if required[r["queue"]] >= 2 and len(got) == required[r["queue"]]:
+            agreement[r["queue"]].append(max(Counter(got).values()) / len(got))
+    assert len(agreement["crowd"]) > 500, "the window of 500 values is full"
+    assert 0.5 < statistics.fmean(agreement["crowd"]) < 1.0, "the panel disagrees at times"
+    for queue in required:
+        values = agreement[queue][-500:]
+        assert get("labelgate_label_agreement_ratio", {"queue": queue}) == (
+            pytest.approx(statistics.fmean(values)) if values else None
+        )
+
+    # Model updates: labels that trained the model, by who gave them (the labelers whose answer,
+    # on the item's original or escalated request, equals the label that stands); label outcomes.
+    non_human_roles = set(run.settings.monitoring.non_human_roles)
+    chain: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    oracle: Counter[str] = Counter()
+    for r in answers:
+        chain[r["id"]].append((r["labeler_role"], r["label"]))
+        if r.get("used_for") == "training":
+            roles = {role for role, answer in chain[r["id"]] if answer == r["label"]}
+            oracle["human" if roles - non_human_roles else "non_human"] += 1
     trained = [r for _, r in labels if r["used_for"] == "training"]
-    assert get("labelgate_model_updates_total", {"oracle": "human"}) == len(trained)
-    assert get("labelgate_model_updates_total", {"oracle": "non_human"}) is None
+    assert oracle["non_human"] > 0
+    assert oracle["human"] > 0
+    assert get("labelgate_model_updates_total", {"oracle": "human"}) == oracle["human"]
+    assert get("labelgate_model_updates_total", {"oracle": "non_human"}) == oracle["non_human"]
+    assert oracle.total() == len(trained)
     assert get("labelgate_labels_total", {"outcome": "learned"}) == len(trained)
     evaluation = [r for _, r in labels if r["used_for"] == "evaluation"]
     assert evaluation
