@@ -75,8 +75,8 @@ def _query(port: int, promql: str) -> list[dict[str, Any]]:
 
 
 # Panels where at least one query must return data in this run (random sampling under a cap,
-# two regions, labels from a non-human oracle); the others need overlap, drift or scores this
-# run lacks.
+# two regions, two agreeing labels per item from non-human oracles); the others need drift or
+# scores this run lacks.
 MUST_HAVE_DATA = {
     "Budget remaining",
     "Budget exhausted",
@@ -85,6 +85,7 @@ MUST_HAVE_DATA = {
     "Representation ratio by subgroup",
     "Population vs queried share",
     "Non-human share of training labels",
+    "Label agreement by queue",
     "Selection-rate disparity",
     "Items and dead letters",
     "Ready and up",
@@ -120,13 +121,14 @@ def _dashboard_query(title: str) -> str:
     return next(expr for t, expr in _dashboard_queries() if t == title)
 
 
-def _label(i: int) -> bytes:
+def _label(i: int, labeler: str) -> bytes:
     return json.dumps(
         {
             "schema_version": 1,
             "id": f"e2e-{i}",
             "label": "a",
             "labeler_role": "llm",
+            "labeler_id": labeler,
             "labeled_at": datetime.now(UTC).isoformat(),
         }
     ).encode()
@@ -230,6 +232,7 @@ def test_budget_exhausted_alert_fires(
                 "cold_start_items": 0,
                 "budget": {"fraction": 0.5, "limit": LIMIT, "period_seconds": 86400.0},
             },
+            "queues": [{"name": "default", "labels_required": 2, "resolution": "majority"}],
             "monitoring": {"refresh_seconds": 0.5},
             "server": {"host": "127.0.0.1", "port": daemon_port},
             "state_dir": str(tmp_path / "state"),
@@ -333,9 +336,13 @@ def test_budget_exhausted_alert_fires(
             daemon,
         )
 
-        # The labels of a non-human oracle reach the model; then every dashboard query is
-        # evaluated by the same Prometheus, and the key panels show data.
-        produce(kafka_bootstrap, topics["labels"], [(None, _label(i)) for i in range(200)])
+        # Two agreeing labels per item from non-human oracles reach the model; then every
+        # dashboard query is evaluated by the same Prometheus, and the key panels show data.
+        produce(
+            kafka_bootstrap,
+            topics["labels"],
+            [(None, _label(i, labeler)) for i in range(200) for labeler in ("llm-a", "llm-b")],
+        )
         wait_for(
             lambda: bool(_query(port, 'labelgate_model_updates_total{oracle="non_human"} > 0')),
             30,
@@ -357,6 +364,8 @@ def test_budget_exhausted_alert_fires(
         assert 0.0 < float(left["value"][1]) <= 86400.0, "the period's own clock, not time()"
         (share,) = _query(port, _dashboard_query("Non-human share of training labels"))
         assert float(share["value"][1]) == 1.0
+        (agreement,) = _query(port, _dashboard_query("Label agreement by queue"))
+        assert float(agreement["value"][1]) == 1.0
     finally:
         if prom is not None:
             prom.terminate()
