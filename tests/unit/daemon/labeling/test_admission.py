@@ -345,7 +345,7 @@ def test_admitting_rows_is_admitting_decisions(tmp_path_factory, overflow, gate,
     batch = many.policy.batch(
         ItemColumns([e.id for e in events], [e.proba for e in events], [e.group for e in events])
     )
-    for t, (query, probability, utility, _, answered) in enumerate(steps):
+    for t, (asks, probability, utility, _, answered) in enumerate(steps):
         for s in (one, many):
             if answered and len(s.queues):
                 s.queues.remove(next(iter(s.queues._pending)).id)
@@ -353,7 +353,7 @@ def test_admitting_rows_is_admitting_decisions(tmp_path_factory, overflow, gate,
         placement = one.admission.place(ev, 0.3)
         assert many.admission.place(ev, 0.3) == placement
         # As a policy would: a query only when the budget allows (a spill is checked by admit).
-        query = query and (placement.spilled or one.ledger.allows(placement.cost, NOW))
+        query = asks and (placement.spilled or one.ledger.allows(placement.cost, NOW))
         p = max(probability, 0.1) if query else probability  # a query has a chance
         decision = Decision(
             query=query,
