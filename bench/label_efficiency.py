@@ -565,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--streams", default=None, help="comma-separated subset of the streams")
     p.add_argument("--budgets", default=None, help="comma-separated subset of the budgets")
     p.add_argument(
+        "--policies",
+        default=None,
+        help="comma-separated subset of the policies (e.g. the competitors alone, whose runs do "
+        "not change with labelgate's defaults)",
+    )
+    p.add_argument(
         "--part",
         choices=["all", "main", "delays"],
         default="all",
@@ -610,15 +616,20 @@ def _cells(
 ) -> list[Cell]:
     """Seed by seed, so a run cut short still covers every (stream, budget) cell once."""
     policies = tuple(LABELGATE + COMPETITORS + (SLOW_COMPETITORS if args.with_pal else []))
+    wanted = set(args.policies.split(",")) if args.policies else None
+
+    def chosen(names: Sequence[str]) -> tuple[str, ...]:
+        return tuple(n for n in names if wanted is None or n in wanted)
+
     cells = [
-        Cell(s, seed, b, args.items, policies + ((QUOTAS,) if s in SUBGROUP_FLOORS else ()))
+        Cell(s, seed, b, args.items, chosen(policies + ((QUOTAS,) if s in SUBGROUP_FLOORS else ())))
         for seed in seeds for s in streams for b in budgets
     ]  # fmt: skip
     cells += [
-        Cell(s, seed, b, args.items, ("random", DEFAULT), delay)
+        Cell(s, seed, b, args.items, chosen(("random", DEFAULT)), delay)
         for seed in seeds for delay in DELAYS for s in streams if s in DRIFTING for b in budgets
     ]  # fmt: skip
-    return cells
+    return [c for c in cells if c.policies]
 
 
 def _run_cells(args: argparse.Namespace, cells: Sequence[Cell]) -> list[RunResult]:
