@@ -404,6 +404,11 @@ class PolicySettings(_Section):
     threshold: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         default=1.0, description="Initial (or fixed) threshold on the top class probability."
     )
+    uncertainty_measure: Literal["least_confidence", "margin"] = Field(
+        default="margin",
+        description="fixed_uncertainty's confidence: the top class probability, or the gap to "
+        "the runner-up (the same for two classes; better with more).",
+    )
     step: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
     delta: Annotated[float, Field(gt=0.0)] = Field(
         default=1.0, description="Randomized VU: spread of the threshold's random multiplier."
