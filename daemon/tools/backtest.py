@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -689,13 +689,17 @@ CSV_COLUMNS = [
     "macro_f1", "labels_spent", "labels_allowed", "label_fraction", "within_budget",
     "decisions_per_second",
 ]  # fmt: skip
-"""Fixed CSV columns; ``query_share[<group>]`` and ``accuracy[<group>]`` follow per subgroup."""
+"""Fixed CSV columns. With a queue model ``expired``, ``evicted`` and ``requests[<queue>]``
+follow; then ``query_share[<group>]`` and ``accuracy[<group>]`` per subgroup."""
 
 
 def csv_rows(runs: Sequence[RunResult]) -> tuple[list[str], list[dict[str, Any]]]:
     """Column names and one row per run (policy x budget x seed)."""
     groups = sorted({g for r in runs for g in r.groups})
+    queues = sorted({q for r in runs for _, q in r.requests})
     columns = [*CSV_COLUMNS]
+    if queues:
+        columns += ["expired", "evicted", *(f"requests[{q}]" for q in queues)]
     for g in groups:
         columns += [f"query_share[{g}]", f"accuracy[{g}]"]
     rows = []
@@ -716,6 +720,10 @@ def csv_rows(runs: Sequence[RunResult]) -> tuple[list[str], list[dict[str, Any]]
             "within_budget": r.within_budget,
             "decisions_per_second": round(r.decisions_per_second, 1),
         }
+        if queues:
+            opened = Counter(q for _, q in r.requests)
+            row["expired"], row["evicted"] = r.expired, r.evicted
+            row.update({f"requests[{q}]": opened[q] for q in queues})
         for g in groups:
             res = r.groups.get(g)
             row[f"query_share[{g}]"] = round(r.query_share(g), 6)
