@@ -437,7 +437,9 @@ def _subgroup_rows(runs: Sequence[RunResult], budgets: Sequence[float]) -> list[
              + " |", "|---|---:|---:|" + "---:|" * (2 * len(groups))]  # fmt: skip
     for b in budgets:
         for p in dict.fromkeys(r.policy for r in mine):
-            rs = [r for r in mine if r.policy == p and r.budget == b]
+            rs = [
+                r for r in mine if r.policy == p and r.budget == b and set(groups) <= set(r.groups)
+            ]
             if not rs or p not in ("random", DEFAULT, QUOTAS, *COMPETITORS):
                 continue
             cells = []
@@ -562,6 +564,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--render-only", action="store_true", help="only render the runs kept in --partial"
     )
+    p.add_argument(
+        "--reuse-csv",
+        type=Path,
+        default=None,
+        help="with --render-only: also take the competitors' runs from an earlier --csv (for "
+        "seeds the partials lack; their subgroup accuracies beyond the minority are not in it)",
+    )
     p.add_argument("--streams", default=None, help="comma-separated subset of the streams")
     p.add_argument("--budgets", default=None, help="comma-separated subset of the budgets")
     p.add_argument(
@@ -595,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
             for path in str(args.partial).split(",")
             for r in _read_partial(Path(path))
         }
+        if args.reuse_csv is not None:
+            for r in _read_csv(args.reuse_csv, args.items):
+                kept.setdefault((r.stream, r.policy, r.budget, r.seed, r.label_delay), r)
         runs = list(kept.values())
     else:
         cells = _cells(args, streams, seeds, budgets)
@@ -649,6 +661,36 @@ def _run_cells(args: argparse.Namespace, cells: Sequence[Cell]) -> list[RunResul
             sys.stderr.write(f"[{'#' * (30 * k // len(cells)):<30}] cell {k}/{len(cells)} "
                              f"{elapsed:5.0f}s\n")  # fmt: skip
             sys.stderr.flush()
+    return runs
+
+
+def _read_csv(path: Path, items: int) -> list[RunResult]:
+    """The competitors' runs of an earlier ``--csv`` (written by :func:`write_csv`)."""
+    from daemon.tools.backtest import GroupResult  # noqa: PLC0415
+
+    runs = []
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["policy"] not in COMPETITORS + SLOW_COMPETITORS:
+                continue
+            budget, fraction = float(row["budget"]), float(row["label_fraction"])
+            spent = round(fraction * items)
+            groups = {}
+            if row["minority_accuracy"]:
+                # Only the accuracy and query share were kept: rebuild counts that give them.
+                acc, share = float(row["minority_accuracy"]), float(row["minority_query_share"])
+                groups["segment=minority"] = GroupResult(
+                    100_000, round(acc * 100_000), round(share * spent)
+                )
+            dps = float(row["decisions_per_second"])
+            runs.append(
+                RunResult(stream=row["stream"], policy=row["policy"], policy_id=row["policy"],
+                          budget=budget, seed=int(row["seed"]), items=items,
+                          label_delay=int(row["label_delay"]), accuracy=float(row["accuracy"]),
+                          macro_f1=float(row["macro_f1"]), labels_spent=spent,
+                          labels_allowed=math.floor(budget * items + 1e-9),
+                          decide_seconds=items / dps if dps else 0.0, groups=groups)
+            )  # fmt: skip
     return runs
 
 
