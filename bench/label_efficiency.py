@@ -57,10 +57,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.config import QuotaSettings
+from daemon.config import PolicySettings, QuotaSettings
 from daemon.service.policy_builder import PRESETS
 from daemon.tools.backtest import DEFAULT, RunResult, preset_factory, run_one
-from daemon.tools.streams import Example, LabeledStream, open_stream
+from daemon.tools.streams import Example, LabeledStream, StreamInfo, open_stream
 from policies import Decision, FractionBudget, ItemView, Reason
 
 STREAMS = [
@@ -97,6 +97,11 @@ SLOW_COMPETITORS = ["skal_pal"]
 DELAYS = [100, 500]
 """Label delays (items) of the delay rows: default and random on the drifting streams."""
 DRIFTING = ["hyperplane-drift", "sea-drift", "agrawal-drift"]
+TABLES = ["river ImageSegments", "sklearn digits", "sklearn wine"]
+"""Bundled multiclass tables (shuffled per seed): the default's margin against least confidence."""
+TABLE_BUDGETS = [0.05, 0.1, 0.2]
+TABLE_POLICIES = ("random", DEFAULT, "default_lc")
+"""``default_lc`` is the default with ``uncertainty_measure: least_confidence``."""
 COLD_START = 10
 SLOW = {"skal_pal": 1}
 """Strategies run on fewer seeds (the first N): PAL's Parzen window costs ~6 ms per item."""
@@ -276,6 +281,8 @@ def run_cell(cell: Cell) -> list[RunResult]:
     import warnings  # noqa: PLC0415
 
     warnings.simplefilter("ignore")
+    if cell.stream in TABLES:
+        return _run_table(cell)
     base = open_stream(cell.stream, cell.items, cell.seed)
     results = []
     for name in cell.policies:
@@ -293,6 +300,26 @@ def run_cell(cell: Cell) -> list[RunResult]:
         results.append(
             run_one(stream, chooser, policy=name, budget=cell.budget, seed=cell.seed,
                     policy_id=name, label_delay=cell.label_delay)
+        )  # fmt: skip
+    return results
+
+
+def _run_table(cell: Cell) -> list[RunResult]:
+    """A bundled table, shuffled with the seed, through random, the default and default_lc."""
+    from learner_defaults import load  # noqa: PLC0415 - the same loader as the learner bench
+
+    rows = load(cell.stream, cell.seed, 0)
+    examples = [Example(x, y, {}) for x, y in rows]
+    info = StreamInfo(cell.stream, tuple(sorted({y for _, y in rows})), len(examples), False)
+    stream = LabeledStream(info, lambda: iter(examples))
+    least = PolicySettings(uncertainty_measure="least_confidence")
+    results = []
+    for name in cell.policies:
+        base = least if name == "default_lc" else None
+        chooser = preset_factory(DEFAULT if base else name, base=base)(cell.budget, cell.seed)
+        results.append(
+            run_one(stream, chooser, policy=name, budget=cell.budget, seed=cell.seed,
+                    policy_id=name)
         )  # fmt: skip
     return results
 
@@ -320,7 +347,8 @@ def write_csv(path: Path, runs: Sequence[RunResult]) -> None:
 def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float) -> str:
     """The docs section: command, setup, per-stream tables, summary, delay and minority rows."""
     delayed = [r for r in runs if r.label_delay]
-    runs = [r for r in runs if not r.label_delay]
+    tables = [r for r in runs if r.stream in TABLES]
+    runs = [r for r in runs if not r.label_delay and r.stream not in TABLES]
     policies = list(dict.fromkeys(r.policy for r in runs))
     streams = list(dict.fromkeys(r.stream for r in runs))
     budgets = sorted({r.budget for r in runs})
@@ -419,6 +447,7 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         lines.append("")
     lines += _subgroup_rows(runs, budgets)
     lines += _delay_rows(delayed)
+    lines += _table_rows(tables)
     return "\n".join(lines) + "\n"
 
 
@@ -474,6 +503,34 @@ def _delay_rows(delayed: Sequence[RunResult]) -> list[str]:
         lines.append(f"| {s} | {d} | {b:.0%} | {mine:.4f} | {base:.4f} | "
                      f"{'yes' if mine >= base else '**no**'} |")  # fmt: skip
     lines += ["", f"Default >= random in {held}/{len(keys)} delayed cells.", ""]
+    return lines
+
+
+def _table_rows(tables: Sequence[RunResult]) -> list[str]:
+    """Bundled multiclass tables: random, the default (margin) and default_lc per budget."""
+    if not tables:
+        return []
+    budgets = sorted({r.budget for r in tables})
+    seeds = sorted({r.seed for r in tables})
+    lines = ["### Bundled multiclass tables: margin against least confidence", "",
+             "River's ImageSegments (7 classes, 2,310 rows), scikit-learn's digits (10 classes, "
+             "1,797) and wine (3 classes, 178), shuffled with each seed; `default_lc` is the "
+             "default with `uncertainty_measure: least_confidence` (the previous default). Mean "
+             f"accuracy over seeds {', '.join(map(str, seeds))}.", "",
+             "| table | " + " | ".join(f"{p} {b:.0%}" for b in budgets for p in TABLE_POLICIES)
+             + " |", "|---|" + "---:|" * (len(budgets) * len(TABLE_POLICIES))]  # fmt: skip
+    wins = n = 0
+    for t in dict.fromkeys(r.stream for r in tables):
+        cells = []
+        for b in budgets:
+            acc = {p: _mean([r.accuracy for r in tables if (r.stream, r.budget, r.policy)
+                             == (t, b, p)]) for p in TABLE_POLICIES}  # fmt: skip
+            n += 1
+            wins += acc[DEFAULT] >= max(acc.values())
+            cells += [f"{acc[p]:.4f}" for p in TABLE_POLICIES]
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    lines += ["", f"The default (margin) is the most accurate of the three in {wins}/{n} cells.",
+              ""]  # fmt: skip
     return lines
 
 
@@ -581,9 +638,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--part",
-        choices=["all", "main", "delays"],
+        choices=["all", "main", "delays", "tables"],
         default="all",
-        help="run only the main cells or only the delay rows (to split a run across processes)",
+        help="run only the main cells, the delay rows or the bundled tables (to split a run "
+        "across processes)",
     )
     args = p.parse_args(argv)
     streams, seeds, budgets = STREAMS, SEEDS, BUDGETS
@@ -611,7 +669,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cells = _cells(args, streams, seeds, budgets)
         if args.part != "all":
-            cells = [c for c in cells if (c.label_delay > 0) == (args.part == "delays")]
+            part = {
+                "main": lambda c: c.label_delay == 0 and c.stream not in TABLES,
+                "delays": lambda c: c.label_delay > 0,
+                "tables": lambda c: c.stream in TABLES,
+            }[args.part]
+            cells = [c for c in cells if part(c)]
         runs = _run_cells(args, cells)
     seconds = time.perf_counter() - started
     write_csv(args.csv, runs)
@@ -640,6 +703,10 @@ def _cells(
     cells += [
         Cell(s, seed, b, args.items, chosen(("random", DEFAULT)), delay)
         for seed in seeds for delay in DELAYS for s in streams if s in DRIFTING for b in budgets
+    ]  # fmt: skip
+    cells += [
+        Cell(t, seed, b, 0, TABLE_POLICIES)
+        for seed in seeds for t in TABLES for b in TABLE_BUDGETS
     ]  # fmt: skip
     return [c for c in cells if c.policies]
 
