@@ -81,9 +81,7 @@ QUOTAS = "default_quotas"
 """Run on the subgroup streams only: the default with the floors of SUBGROUP_FLOORS."""
 SUBGROUP_FLOORS: dict[str, QuotaSettings | None] = {
     "minority-concept": None,  # the preset's own: segment=minority at 25%
-    "subgroups": QuotaSettings(
-        floors={"sex": {"F": "population"}, "race": {"B": "population"}}, warmup=0
-    ),
+    "subgroups": QuotaSettings(floors={"sex": {"F": "population"}, "race": {"B": "population"}}),
 }
 COMPETITORS = [
     "skal_variable_uncertainty",

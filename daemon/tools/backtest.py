@@ -73,10 +73,9 @@ class Chooser(Protocol):
 PolicyFactory = Callable[[float, int], Chooser]
 """Builds a fresh policy from (budget fraction, seed)."""
 
-MINORITY_FLOORS = QuotaSettings(floors={"segment": {"minority": 0.25}}, warmup=0)
+MINORITY_FLOORS = QuotaSettings(floors={"segment": {"minority": 0.25}})
 """``default_quotas`` floors when none are given: the built-in minority-concept stream's 10%
-segment at 25% of queries, well above its population share, so the quota visibly acts. No
-warm-up: the floor holds over the whole run, not only after the first 20 queries."""
+segment at 25% of queries, well above its population share, so the quota visibly acts."""
 
 
 def preset_factory(

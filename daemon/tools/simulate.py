@@ -84,7 +84,7 @@ def parse_floors(text: str) -> QuotaSettings | None:
     if not floors:
         return None
     try:
-        return QuotaSettings.model_validate({"floors": floors, "warmup": 0})
+        return QuotaSettings.model_validate({"floors": floors})
     except ValueError as exc:
         raise SimulationError(f"--floors: {exc}") from None
 
