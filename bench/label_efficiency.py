@@ -448,9 +448,13 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
                   "| policy | " + " | ".join(f"acc {b:.0%}" for b in budgets) + " | "
                   + " | ".join(f"query share {b:.0%}" for b in budgets) + " |",
                   "|---|" + "---:|" * (2 * len(budgets))]  # fmt: skip
+        base_seeds = {r.seed for r in runs
+                      if r.stream == "minority-concept" and r.policy == "random"}  # fmt: skip
         for p in policies:
             rs = {b: [r for r in runs if r.stream == "minority-concept" and r.policy == p
                       and r.budget == b] for b in budgets}  # fmt: skip
+            if any({r.seed for r in rs[b]} != base_seeds for b in budgets):
+                continue  # not run on the same seeds as random
             acc = [_mean([r.groups["segment=minority"].accuracy for r in rs[b]]) for b in budgets]
             share = [_mean([r.query_share("segment=minority") for r in rs[b]]) for b in budgets]
             lines.append(f"| {p} | " + " | ".join(f"{a:.4f}" for a in acc) + " | "
