@@ -1,6 +1,6 @@
 """Sources and sinks: Kafka (confluent-kafka), JSONL files, and a simulated expert."""
 
-from connectors.expert import SimulatedExpert, load_truth
+from connectors.expert import Labeler, SimulatedExpert, load_truth
 from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
 from connectors.protocols import CommittingSource, DeliveryCallback, Sink, Source, TopicPartition
 from connectors.record import Record
@@ -10,6 +10,7 @@ __all__ = [
     "DeliveryCallback",
     "JsonlSink",
     "JsonlSource",
+    "Labeler",
     "Record",
     "SimulatedExpert",
     "Sink",

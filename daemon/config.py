@@ -231,11 +231,43 @@ class FileSettings(_Section):
     state: Path = Path("out/state.jsonl")
 
 
+class LabelerSettings(_Section):
+    """One labeler of the simulated expert panel."""
+
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    role: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        default="simulated",
+        description="labeler_role of its answers (see monitoring.non_human_roles).",
+    )
+    accuracy: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        default=1.0, description="Chance of the true label; otherwise another class, uniformly."
+    )
+    queues: list[str] | None = Field(default=None, description="Queues it serves; none: all.")
+    delay_seconds: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None, description="Its answer delay; none: the expert's delay_seconds."
+    )
+
+
 class ExpertSettings(_Section):
-    """A stand-in expert that answers label requests from a ground-truth file after a delay."""
+    """A stand-in expert that answers label requests from a ground-truth file after a delay.
+
+    It is a panel of labelers: a request that asks for ``labels_required`` labels (overlap) is
+    answered by that many distinct labelers of its queue.
+    """
 
     truth: Path
     delay_seconds: Annotated[float, Field(ge=0.0)] = 3600.0
+    labelers: Annotated[list[LabelerSettings], Field(min_length=1)] = Field(
+        default_factory=lambda: [LabelerSettings(id="sim-1")]
+    )
+    seed: int = Field(default=0, description="Fixes which labelers answer and their mistakes.")
+
+    @model_validator(mode="after")
+    def _unique_labelers(self) -> ExpertSettings:
+        ids = [x.id for x in self.labelers]
+        if len(set(ids)) != len(ids):
+            raise ValueError("expert labeler ids must be unique")
+        return self
 
 
 class Classifier(StrEnum):
@@ -750,10 +782,27 @@ class Settings(BaseSettings):
         unknown = sorted(set(refs) - known)
         if unknown:
             raise ValueError(f"unknown queue(s) referenced: {unknown}; defined: {names}")
+        if self.expert is not None:
+            self._check_panel(self.expert, known)
         if self.model.classifier is Classifier.LOGISTIC_REGRESSION and len(self.classes) > 2:
             # A binary learner cannot serve more classes; fail at load time, not on first label.
             raise ValueError("logistic_regression is binary; use softmax_regression or a tree")
         return self
+
+    def _check_panel(self, expert: ExpertSettings, known: set[str]) -> None:
+        """Every queue's overlap can be met (it has ``labels_required`` labelers), and labelers
+        name only configured queues."""
+        for labeler in expert.labelers:
+            unknown = sorted(set(labeler.queues or ()) - known)
+            if unknown:
+                raise ValueError(f"expert labeler {labeler.id!r}: unknown queue(s) {unknown}")
+        for q in self.queues:
+            serving = sum(1 for x in expert.labelers if x.queues is None or q.name in x.queues)
+            if serving < q.labels_required:
+                raise ValueError(
+                    f"queue {q.name!r} wants {q.labels_required} labels per item but "
+                    f"{serving} expert labeler(s) serve it"
+                )
 
     @classmethod
     def settings_customise_sources(

@@ -93,6 +93,7 @@ class LaterEvidence(TypedDict, total=False):
     """The optional fields of a record about a request after its decision (label, expiry, ...)."""
 
     label: str | None
+    answer: str
     labeler_role: str | None
     labeler_id: str | None
     label_confidence: float | None

@@ -291,6 +291,10 @@ class EvidenceRecord(_Message):
     group: dict[str, str] = Field(default_factory=dict)
     # Label time.
     label: str | None = None
+    answer: str | None = Field(
+        default=None,
+        description="The label this event carried, when it differs from the resolved `label`.",
+    )
     labeler_role: str | None = None
     labeler_id: str | None = None
     label_confidence: float | None = None

@@ -123,6 +123,10 @@ class LabelIntake:
             return LabelVerdict(LabelUse.CONFLICT, request, role=role)
         # Labels of the random audit slice are kept for evaluation, never for training.
         evaluate = request.reason == Reason.AUDIT.value
+        if verdict.label != label.label:
+            # The record carries the label that stands; keep what this labeler said too, so
+            # agreement and who-agreed can be recomputed from the records.
+            common["answer"] = label.label
         common["label"] = verdict.label
         common["used_for"] = "evaluation" if evaluate else "training"
         self._record(EvidenceKind.LABEL, request, label.id, now, record, common)

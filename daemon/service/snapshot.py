@@ -111,5 +111,7 @@ class StatusAssembler:
             policy=self.policy.id,
             lag=self.lag.lag,
             items=self.items(),
-            clock=now,
+            # Not exported before an event clock has seen an event: a series that jumps from 0
+            # to the stream's time would wreck every rate taken per second of this clock.
+            clock=now if self.clock.started else None,
         )

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.expert import SimulatedExpert, load_truth
+from connectors.expert import Labeler, SimulatedExpert, load_truth
 from connectors.jsonl import JsonlSink, JsonlSource, read_keyed
 from connectors.protocols import CommittingSource, Sink, Source, Transaction
 from daemon.config import Settings
@@ -67,8 +67,17 @@ def build_file_channels(settings: Settings, clock: Clock) -> Channels:
     state = JsonlSink(files.state, keyed=True)
     expert: SimulatedExpert | None = None
     if settings.expert is not None:
+        panel = settings.expert
         expert = SimulatedExpert(
-            load_truth(settings.expert.truth), settings.expert.delay_seconds, clock.now
+            load_truth(panel.truth),
+            panel.delay_seconds,
+            clock.now,
+            labelers=[
+                Labeler(x.id, x.role, x.accuracy, frozenset(x.queues or ()), x.delay_seconds)
+                for x in panel.labelers
+            ],
+            classes=settings.classes,
+            seed=panel.seed,
         )
     by_path: dict[Any, Sink] = {}
     requests: dict[str, Sink] = {}

@@ -1,6 +1,7 @@
 """End to end: a real daemon on a real broker, scraped by a real Prometheus running the chart's
-alert rules; LabelgateBudgetExhausted goes inactive -> pending -> firing as the budget runs out,
-and every query of the chart's Grafana dashboard evaluates against what Prometheus scraped."""
+alert rules; LabelgateBudgetWillRunOut fires while part of the budget is spent fast,
+LabelgateBudgetExhausted goes inactive -> pending -> firing as the budget runs out, and every
+query of the chart's Grafana dashboard evaluates against what Prometheus scraped."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ from tests.integration.daemon_process import (
 pytestmark = [pytest.mark.helm, pytest.mark.integration]
 
 ALERT = "LabelgateBudgetExhausted"
+FORECAST = "LabelgateBudgetWillRunOut"
 LIMIT = 20
-DEADLINE_SECONDS = 90
+FIRST_BURST = 10  # predictions that spend part of the budget, not all of it
+DEADLINE_SECONDS = 120
 
 
 def _get(port: int, path: str) -> Any:
@@ -45,19 +48,23 @@ def _ready(port: int) -> bool:
         return False
 
 
-def _alert_state(port: int) -> str:
-    """The alert's state in Prometheus: inactive, pending or firing."""
+def _alerts(port: int, name: str) -> list[dict[str, Any]]:
     alerts = _get(port, "/api/v1/alerts")["data"]["alerts"]
-    states = {a["state"] for a in alerts if a["labels"]["alertname"] == ALERT}
+    return [a for a in alerts if a["labels"]["alertname"] == name]
+
+
+def _alert_state(port: int, name: str = ALERT) -> str:
+    """The alert's state in Prometheus: inactive, pending or firing."""
+    states = {a["state"] for a in _alerts(port, name)}
     if "firing" in states:
         return "firing"
     return "pending" if "pending" in states else "inactive"
 
 
-def _rule(port: int) -> dict[str, Any] | None:
+def _rule(port: int, name: str = ALERT) -> dict[str, Any] | None:
     for group in _get(port, "/api/v1/rules?type=alert")["data"]["groups"]:
         for rule in group["rules"]:
-            if rule["name"] == ALERT:
+            if rule["name"] == name:
                 return dict(rule)
     return None
 
@@ -68,8 +75,8 @@ def _query(port: int, promql: str) -> list[dict[str, Any]]:
 
 
 # Panels where at least one query must return data in this run (random sampling under a cap,
-# two regions, labels from a non-human oracle); the others need overlap, drift or scores this
-# run lacks.
+# two regions, two agreeing labels per item from non-human oracles); the others need drift or
+# scores this run lacks.
 MUST_HAVE_DATA = {
     "Budget remaining",
     "Budget exhausted",
@@ -78,6 +85,7 @@ MUST_HAVE_DATA = {
     "Representation ratio by subgroup",
     "Population vs queried share",
     "Non-human share of training labels",
+    "Label agreement by queue",
     "Selection-rate disparity",
     "Items and dead letters",
     "Ready and up",
@@ -113,13 +121,14 @@ def _dashboard_query(title: str) -> str:
     return next(expr for t, expr in _dashboard_queries() if t == title)
 
 
-def _label(i: int) -> bytes:
+def _label(i: int, labeler: str) -> bytes:
     return json.dumps(
         {
             "schema_version": 1,
             "id": f"e2e-{i}",
             "label": "a",
             "labeler_role": "llm",
+            "labeler_id": labeler,
             "labeled_at": datetime.now(UTC).isoformat(),
         }
     ).encode()
@@ -146,6 +155,7 @@ def _start_prometheus(prometheus: str, tmp: Path, daemon_port: int) -> tuple[Any
     rules = extract(
         sets=[
             "alerts.budgetExhausted.for=5s",
+            "alerts.budgetWillRunOut.for=5s",
             "prometheusRule.interval=1s",
         ],
         release="labelgate",
@@ -190,8 +200,11 @@ def _start_prometheus(prometheus: str, tmp: Path, daemon_port: int) -> tuple[Any
 def test_budget_exhausted_alert_fires(
     prometheus, helm, tmp_path, kafka_bootstrap, kafka_topic_factory, unique_group
 ):
-    """Before spending the alert is inactive; once the budget is spent it goes pending, then
-    firing, in Prometheus evaluating the chart's own rule against the daemon's metrics."""
+    """Before spending the alerts are inactive; part of the budget spent within seconds fires
+    the forecast alert (the burn rate per second of the daemon's clock empties it long before
+    the day ends); once the budget is spent the exhaustion alert goes pending, then firing, and
+    the forecast alert stops, in Prometheus evaluating the chart's own rules against the
+    daemon's metrics."""
     started = time.monotonic()
     topics = {
         "predictions": kafka_topic_factory(partitions=1),
@@ -219,6 +232,7 @@ def test_budget_exhausted_alert_fires(
                 "cold_start_items": 0,
                 "budget": {"fraction": 0.5, "limit": LIMIT, "period_seconds": 86400.0},
             },
+            "queues": [{"name": "default", "labels_required": 2, "resolution": "majority"}],
             "monitoring": {"refresh_seconds": 0.5},
             "server": {"host": "127.0.0.1", "port": daemon_port},
             "state_dir": str(tmp_path / "state"),
@@ -251,11 +265,41 @@ def test_budget_exhausted_alert_fires(
         assert _query(port, 'labelgate_budget_exhausted{job="labelgate"}')[0]["value"][1] == "0"
         assert _rule(port)["state"] == "inactive", logs()
         assert _alert_state(port) == "inactive"
+        assert _alert_state(port, FORECAST) == "inactive"
 
         produce(
             kafka_bootstrap,
             topics["predictions"],
-            [(f"e2e-{i}".encode(), _prediction(i)) for i in range(200)],
+            [(f"e2e-{i}".encode(), _prediction(i)) for i in range(FIRST_BURST)],
+        )
+        wait_for(
+            lambda: 0 < daemon.metric("labelgate_budget_spent") < LIMIT,
+            30,
+            "part of the budget spent",
+            daemon,
+        )
+        wait_for(
+            lambda: _alert_state(port, FORECAST) == "firing",
+            30,
+            "the budget forecast alert firing",
+            daemon,
+        )
+        assert daemon.metric("labelgate_budget_exhausted") == 0.0
+        assert _rule(port, FORECAST)["health"] == "ok", logs()
+        (forecast,) = _alerts(port, FORECAST)
+        assert forecast["labels"]["pod"] == "labelgate-e2e"
+        (left,) = _query(port, _dashboard_query("Period ends in"))
+        # Seconds of the daemon's clock until the budget is gone: positive, shorter than the
+        # time left in the period (what fired the alert), and not the +Inf of a zero rate.
+        assert 0.0 < float(forecast["value"]) < float(left["value"][1])
+        # The dashboard's burn rate, per second of the same clock, over a window holding the spend.
+        (burn,) = _query(port, _dashboard_query("Burn rate and pacing").replace("15s", "1h"))
+        assert float(burn["value"][1]) > 0.0
+
+        produce(
+            kafka_bootstrap,
+            topics["predictions"],
+            [(f"e2e-{i}".encode(), _prediction(i)) for i in range(FIRST_BURST, 200)],
         )
         wait_for(
             lambda: daemon.metric("labelgate_budget_exhausted") == 1.0,
@@ -285,10 +329,20 @@ def test_budget_exhausted_alert_fires(
         assert alert["labels"]["pod"] == "labelgate-e2e"
         assert alert["annotations"]["runbook_url"].endswith("#labelgatebudgetexhausted")
         assert time.monotonic() - started < DEADLINE_SECONDS
+        wait_for(
+            lambda: _alert_state(port, FORECAST) == "inactive",
+            30,
+            "the forecast alert resolved once the budget is exhausted",
+            daemon,
+        )
 
-        # The labels of a non-human oracle reach the model; then every dashboard query is
-        # evaluated by the same Prometheus, and the key panels show data.
-        produce(kafka_bootstrap, topics["labels"], [(None, _label(i)) for i in range(200)])
+        # Two agreeing labels per item from non-human oracles reach the model; then every
+        # dashboard query is evaluated by the same Prometheus, and the key panels show data.
+        produce(
+            kafka_bootstrap,
+            topics["labels"],
+            [(None, _label(i, labeler)) for i in range(200) for labeler in ("llm-a", "llm-b")],
+        )
         wait_for(
             lambda: bool(_query(port, 'labelgate_model_updates_total{oracle="non_human"} > 0')),
             30,
@@ -310,6 +364,8 @@ def test_budget_exhausted_alert_fires(
         assert 0.0 < float(left["value"][1]) <= 86400.0, "the period's own clock, not time()"
         (share,) = _query(port, _dashboard_query("Non-human share of training labels"))
         assert float(share["value"][1]) == 1.0
+        (agreement,) = _query(port, _dashboard_query("Label agreement by queue"))
+        assert float(agreement["value"][1]) == 1.0
     finally:
         if prom is not None:
             prom.terminate()

@@ -151,3 +151,43 @@ def test_dashboard_uses_only_documented_metrics():
     used = _used_metrics("\n".join(exprs))
     assert len(used) > 25
     assert not used - _documented_metrics()
+
+
+def test_budget_forecast_runs_on_the_daemons_clock(promtool, rules, tmp_path):
+    """The budget-forecast test fails for a burn rate per wall second (the rate a replay or a
+    lagging stream gets wrong): the forecast must divide by how far the daemon's clock moved."""
+    (rule,) = (r for r in _alerts(rules) if r["alert"] == "LabelgateBudgetWillRunOut")
+    assert "labelgate_clock_timestamp_seconds" in rule["expr"].split("<")[0]
+    selector = 'job="labelgate",namespace="default"'
+    wall = (
+        f"(labelgate_budget_remaining{{{selector}}}"
+        f" / rate(labelgate_budget_charged_total{{{selector}}}[1h]))"
+        f" < (labelgate_budget_period_end_timestamp_seconds{{{selector}}}"
+        f" - labelgate_clock_timestamp_seconds{{{selector}}})"
+        f" and labelgate_budget_exhausted{{{selector}}} == 0"
+    )
+    mutated = json.loads(json.dumps(rules))
+    for r in _alerts(mutated):
+        if r["alert"] == "LabelgateBudgetWillRunOut":
+            r["expr"] = wall
+    work = _workdir(tmp_path, mutated)
+    result = run([promtool, "test", "rules", str(work / "budget_will_run_out.yaml")])
+    assert result.returncode != 0
+    # Wrong both ways at 84m: a replay's false alarm, and a slow clock's missed alert.
+    report = result.stdout + result.stderr
+    got = report.split("time: 1h24m", 1)[1].split("got:", 1)[1].split("alertname:", 1)[0]
+    assert 'pod="labelgate-replay-1"' in got
+    assert 'pod="labelgate-slow-0"' not in got
+
+
+def test_no_budget_burn_rate_per_wall_second(rules):
+    """Alerts and panels take the budget's burn rate per second of the daemon's clock (the
+    clock its periods run on), never rate() of the charged counter (per wall second)."""
+    dashboard = json.loads((CHART / "dashboards" / "labelgate.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    exprs += [r["expr"] for r in _alerts(rules)]
+    uses = [e for e in exprs if "labelgate_budget_charged_total" in e]
+    assert len(uses) >= 2
+    for expr in uses:
+        assert not re.search(r"\b[i]?rate\(\s*labelgate_budget_charged_total", expr), expr
+        assert "labelgate_clock_timestamp_seconds" in expr, expr

@@ -319,3 +319,31 @@ def test_unparseable_environment_value_is_a_config_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"^environment: .*field \"kafka\"") as info:
         load_settings(_write(tmp_path, "classes: [a, b]\n"))
     assert SECRET not in str(info.value)
+
+
+def _panel(labelers, queues):
+    return {"classes": ["a", "b"], "expert": {"truth": "t.jsonl", "labelers": labelers}, **queues}
+
+
+def test_expert_panel_must_meet_every_queues_overlap():
+    """A queue wanting 3 labels per item needs 3 labelers serving it; names must be known."""
+    crowd = {"queues": [{"name": "crowd", "labels_required": 3, "resolution": "majority"}]}
+    crowd["routing"] = {"default": ["crowd"]}
+    two = [{"id": "h1"}, {"id": "m1", "role": "llm"}]
+    with pytest.raises(ValidationError, match="wants 3 labels per item but 2"):
+        Settings(**_panel(two, crowd))
+    settings = Settings(**_panel([*two, {"id": "h2", "accuracy": 0.7}], crowd))
+    assert settings.expert is not None
+    assert [x.role for x in settings.expert.labelers] == ["simulated", "llm", "simulated"]
+    with pytest.raises(ValidationError, match=r"unknown queue\(s\) \['nope'\]"):
+        Settings(**_panel([{"id": "h1", "queues": ["nope"]}], {}))
+    with pytest.raises(ValidationError, match="ids must be unique"):
+        Settings(**_panel([{"id": "h1"}, {"id": "h1"}], {}))
+
+
+def test_default_expert_is_one_exact_labeler():
+    """Without a panel the simulated expert is one labeler who is always right."""
+    settings = Settings(classes=["a", "b"], expert={"truth": "t.jsonl"})
+    assert settings.expert is not None
+    (only,) = settings.expert.labelers
+    assert (only.id, only.role, only.accuracy, only.queues) == ("sim-1", "simulated", 1.0, None)

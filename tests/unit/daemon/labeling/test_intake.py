@@ -139,6 +139,19 @@ def test_overlap_awaits_then_resolves_by_majority(tmp_path):
     verdict = s.take("a", "1", "z")
     assert (verdict.use, verdict.label) == (LabelUse.LEARN, "1")
     assert s.intake.mean_agreement("crowd") == 2 / 3
+    assert s.evidence()[-1]["answer"] is None, "the last answer is the label that stands"
+
+
+def test_a_resolved_record_keeps_the_answer_that_lost(tmp_path):
+    """First label wins, the last disagrees: the record's label is the one that stands and its
+    answer is what the last labeler said (agreement is recomputable from the records)."""
+    s = Setup(tmp_path, [{"name": "crowd", "labels_required": 2, "resolution": "first"}])
+    s.open("a", queue="crowd")
+    s.take("a", "1", "x")
+    assert s.take("a", "0", "y").label == "1"
+    first, last = s.evidence()
+    assert (first["label"], first.get("answer")) == ("1", None)
+    assert (last["label"], last["answer"], last["labeler_id"]) == ("1", "0", "y")
 
 
 def test_disagreement_escalates_to_the_adjudicator_charged_through_the_ledger(tmp_path):

@@ -31,6 +31,32 @@ INTERVAL = 10.0  # event-time seconds between items
 WINDOW = 5000
 TIERS = [f"t{i:02d}" for i in range(15)]  # more values than the top-K of 10
 _START = datetime(2026, 3, 1, tzinfo=UTC)
+# US items go to a crowd queue that wants two labels each (overlap), answered by two of a human
+# crowd worker and two LLMs; disagreement goes to an adjudicator. APAC items go to all three of
+# them, resolved by majority (a dissenting answer is outvoted). The others go to a specialist.
+# Two agreeing LLMs make a non-human training label; a wrong label needs two wrong answers. The
+# answer delays differ so that the last answer of a consensus is sometimes an LLM's, sometimes a
+# human's (a consensus with a human in it is human, whoever answered last).
+QUEUES = [
+    {"name": "specialist", "role": "specialist"},
+    {
+        "name": "crowd",
+        "role": "crowd",
+        "labels_required": 2,
+        "resolution": "majority",
+        "escalate_to": "adjudicator",
+    },
+    {"name": "adjudicator", "role": "adjudicator"},
+    {"name": "trio", "role": "crowd", "labels_required": 3, "resolution": "majority"},
+]
+CROWD = ["crowd", "trio"]
+PANEL = [
+    {"id": "spec-1", "role": "specialist", "queues": ["specialist"]},
+    {"id": "crowd-1", "role": "crowd", "accuracy": 0.9, "queues": CROWD, "delay_seconds": 60.0},
+    {"id": "llm-1", "role": "llm", "accuracy": 0.9, "queues": CROWD, "delay_seconds": 30.0},
+    {"id": "llm-2", "role": "llm", "accuracy": 0.85, "queues": CROWD},  # the panel's 10 min
+    {"id": "adj-1", "role": "adjudicator", "queues": ["adjudicator"]},
+]
 
 
 @dataclass
@@ -83,7 +109,8 @@ def _write_stream(out: Path, n: int, seed: int) -> tuple[Path, Path]:
 
 
 def run_biased(out: Path, n: int = ITEMS, seed: int = 13) -> BiasedRun:
-    """Run the daemon over the synthetic stream, with a simulated expert answering after 10 min."""
+    """Run the daemon over the synthetic stream, with a simulated panel answering after 10 min
+    (two of the crowd queue's labelers sooner)."""
     predictions, truth = _write_stream(out, n, seed)
     settings = Settings.model_validate(
         {
@@ -97,7 +124,23 @@ def run_biased(out: Path, n: int = ITEMS, seed: int = 13) -> BiasedRun:
                 "dead_letter": out / "dead-letter.jsonl",
                 "state": out / "state.jsonl",
             },
-            "expert": {"truth": truth, "delay_seconds": 600.0},
+            "expert": {"truth": truth, "delay_seconds": 600.0, "labelers": PANEL},
+            "queues": QUEUES,
+            "routing": {
+                "rules": [
+                    {
+                        "name": "us-crowd",
+                        "all": [{"field": "group.region", "value": "US"}],
+                        "queues": ["crowd"],
+                    },
+                    {
+                        "name": "apac-trio",
+                        "all": [{"field": "group.region", "value": "APAC"}],
+                        "queues": ["trio"],
+                    },
+                ],
+                "default": ["specialist"],
+            },
             "model": {"score_source": "production"},
             "policy": {"budget": {"fraction": FRACTION}, "audit_share": AUDIT_SHARE},
             "monitoring": {"window": WINDOW, "refresh_seconds": 1e-6, "shift_features": ["x"]},

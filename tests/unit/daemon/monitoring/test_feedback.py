@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import random
+import re
+import statistics
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,7 +301,11 @@ def test_exported_feedback_metrics_recomputed_from_the_records(biased_run):
         elif r["kind"] == "label" and r.get("used_for"):
             labels.append((position, r))
     by_id = {d["id"]: d for d in decisions}
-    get = run.sample
+    checked: set[str] = set()
+
+    def get(name, labels=None):
+        checked.add(name)
+        return run.sample(name, labels)
 
     # Cumulative subgroup counters: the K most frequent values, the rest summed as "other".
     for attribute in ("region", "tier"):
@@ -390,10 +397,48 @@ def test_exported_feedback_metrics_recomputed_from_the_records(biased_run):
     ess = sum(weights) ** 2 / sum(w * w for w in weights)
     assert get("labelgate_effective_sample_size") == pytest.approx(ess)
 
-    # Model updates: labels that trained the model, by who gave them; label outcomes.
+    # Every answer that joined a request, in arrival order: what the labeler said is the record's
+    # `answer` where the label that stands (its `label`) differs, else its `label`.
+    answers = [r for r in run.records if r["kind"] == "label" and r.get("request_id")]
+    said = {id(r): r["answer"] if r.get("answer") is not None else r["label"] for r in answers}
+    assert {r["resolution"] for r in answers} >= {"escalated", "adjudicated", "majority"}
+    assert any(said[id(r)] != r["label"] for r in answers), "an outvoted answer"
+
+    # Agreement: one value per request of an overlapping queue once it holds its labels_required
+    # answers (the share equal to the most common one); the mean of the queue's last 500.
+    required = {q.name: q.labels_required for q in run.settings.queues}
+    given: dict[str, list[str]] = defaultdict(list)
+    agreement: dict[str, list[float]] = defaultdict(list)
+    for r in answers:
+        got = given[r["request_id"]]
+        got.append(said[id(r)])
+        if required[r["queue"]] >= 2 and len(got) == required[r["queue"]]:
+            agreement[r["queue"]].append(max(Counter(got).values()) / len(got))
+    assert len(agreement["crowd"]) > 500, "the window of 500 values is full"
+    assert 0.5 < statistics.fmean(agreement["crowd"]) < 1.0, "the panel disagrees at times"
+    assert 2 / 3 in agreement["trio"]
+    for queue in required:
+        values = agreement[queue][-500:]
+        assert get("labelgate_label_agreement_ratio", {"queue": queue}) == (
+            pytest.approx(statistics.fmean(values)) if values else None
+        )
+
+    # Model updates: labels that trained the model, by who gave them (the labelers whose answer,
+    # on the item's original or escalated request, equals the label that stands); label outcomes.
+    non_human_roles = set(run.settings.monitoring.non_human_roles)
+    chain: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    oracle: Counter[str] = Counter()
+    for r in answers:
+        chain[r["id"]].append((r["labeler_role"], said[id(r)]))
+        if r.get("used_for") == "training":
+            roles = {role for role, answer in chain[r["id"]] if answer == r["label"]}
+            oracle["human" if roles - non_human_roles else "non_human"] += 1
     trained = [r for _, r in labels if r["used_for"] == "training"]
-    assert get("labelgate_model_updates_total", {"oracle": "human"}) == len(trained)
-    assert get("labelgate_model_updates_total", {"oracle": "non_human"}) is None
+    assert oracle["non_human"] > 0
+    assert oracle["human"] > 0
+    assert get("labelgate_model_updates_total", {"oracle": "human"}) == oracle["human"]
+    assert get("labelgate_model_updates_total", {"oracle": "non_human"}) == oracle["non_human"]
+    assert oracle.total() == len(trained)
     assert get("labelgate_labels_total", {"outcome": "learned"}) == len(trained)
     evaluation = [r for _, r in labels if r["used_for"] == "evaluation"]
     assert evaluation
@@ -414,3 +459,16 @@ def test_exported_feedback_metrics_recomputed_from_the_records(biased_run):
             hits["uncertainty"] += uncertainty.drift_detected
     for signal in ("oracle_disagreement", "uncertainty"):
         assert get("labelgate_drift_detections_total", {"signal": signal}) == hits[signal]
+
+    # Nothing in docs/metrics.md's feedback table escapes this recomputation.
+    assert checked >= _feedback_table_metrics()
+
+
+def _feedback_table_metrics() -> set[str]:
+    """The families of the "Feedback-loop and sampling-bias metrics" table of docs/metrics.md."""
+    doc = (Path(__file__).resolve().parents[4] / "docs" / "metrics.md").read_text()
+    section = doc.split("## Feedback-loop and sampling-bias metrics", 1)[1].split("\n## ", 1)[0]
+    table = section.split("\n### ", 1)[0]
+    names = re.findall(r"^\| ([a-z_]+) \|", table, flags=re.M)
+    assert len(names) > 10
+    return {f"labelgate_{n}" for n in names if n != "metric"}

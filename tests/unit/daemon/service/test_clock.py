@@ -19,3 +19,12 @@ def test_wall_clock_ignores_event_times():
     clock = WallClock()
     clock.observe(0.0)
     assert abs(clock.now() - time.time()) < 5.0
+
+
+def test_event_clock_has_started_once_it_has_seen_an_event():
+    """Before its first event the event clock's time is no time of the stream."""
+    clock = EventClock()
+    assert not clock.started
+    clock.observe(1.7e9)
+    assert clock.started
+    assert WallClock().started

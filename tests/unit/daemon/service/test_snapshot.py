@@ -66,3 +66,17 @@ def test_a_model_rolled_back_after_non_finite_scores_shows_in_the_metrics(tmp_pa
     registry = parts.metrics.registry
     assert registry.get_sample_value("labelgate_model_nonfinite_scores_total") == 1
     assert registry.get_sample_value("labelgate_model_recoveries_total") == 1
+
+
+def test_the_event_clock_is_exported_only_once_it_has_seen_an_event(tmp_path):
+    """Before the first item an event clock reads 0: not exported, so a per-clock-second burn
+    rate (increase(charged) / delta(clock)) never spans a jump from 0 to the stream's time."""
+    daemon = memory_daemon(settings(tmp_path), MemoryChannels(MemorySource([])))
+    parts = daemon.parts
+    parts.metrics.watch(parts.reporter.assemble, lambda: 0.0, lambda: True)
+    registry = parts.metrics.registry
+    assert parts.reporter.assemble().clock is None
+    assert registry.get_sample_value("labelgate_clock_timestamp_seconds") is None
+    parts.reporter.clock.observe(1.7e9)
+    assert parts.reporter.assemble().clock == 1.7e9
+    assert registry.get_sample_value("labelgate_clock_timestamp_seconds") == 1.7e9
