@@ -394,8 +394,14 @@ class QuotaSettings(_Section):
     population_factor: Annotated[float, Field(gt=0.0, le=4.0)] = Field(
         default=1.0, description="A 'population' floor is this times the observed share."
     )
-    window: Annotated[int, Field(ge=10)] = 200
-    warmup: Annotated[int, Field(ge=0)] = 20
+    window: Annotated[int, Field(ge=10)] = Field(
+        default=500,
+        description="Shares are of the last this many queries. A short window forces queries "
+        "whenever a share dips by chance (and holds the others back meanwhile).",
+    )
+    warmup: Annotated[int, Field(ge=0)] = Field(
+        default=50, description="Queries made before the floors act (early shares are noise)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> QuotaSettings:
@@ -435,6 +441,11 @@ class PolicySettings(_Section):
     budget: BudgetSettings = BudgetSettings()
     threshold: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         default=1.0, description="Initial (or fixed) threshold on the top class probability."
+    )
+    uncertainty_measure: Literal["least_confidence", "margin"] = Field(
+        default="margin",
+        description="fixed_uncertainty's confidence: the top class probability, or the gap to "
+        "the runner-up (the same for two classes; better with more).",
     )
     step: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
     delta: Annotated[float, Field(gt=0.0)] = Field(

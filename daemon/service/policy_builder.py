@@ -45,7 +45,9 @@ def _rule(p: PolicySettings) -> StrategyProtocol:
     rate = p.budget.fraction
     factories: dict[StrategyName, Callable[[], StrategyProtocol]] = {
         StrategyName.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
-        StrategyName.FIXED_UNCERTAINTY: lambda: FixedUncertainty(threshold=p.threshold),
+        StrategyName.FIXED_UNCERTAINTY: lambda: FixedUncertainty(
+            p.threshold, p.uncertainty_measure
+        ),
         StrategyName.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
         StrategyName.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
             p.threshold, p.step, p.delta, p.seed

@@ -21,26 +21,33 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
+from prometheus_client import CollectorRegistry
 from river import compose, metrics
 from tqdm import tqdm
 
+from connectors.expert import SimulatedExpert
+from connectors.protocols import DeliveryCallback, Sink
 from daemon.config import Classifier, ModelSettings, PolicySettings, QuotaSettings, Settings
+from daemon.contracts.evidence import EvidenceBuilder
+from daemon.contracts.fast_decode import Prediction
+from daemon.contracts.messages import LabelEvent, RequestOutcome
 from daemon.errors import ConfigError, LabelgateError
+from daemon.labeling.admission import AdmissionStep, Placement
+from daemon.labeling.intake import LabelIntake, LabelUse
+from daemon.labeling.queues import ExpertQueues
+from daemon.labeling.spend import SpendLedger
 from daemon.model.learner import Learner
-from daemon.service.policy_builder import PRESETS, build_policy, build_queue_gates, preset
+from daemon.monitoring.burn import BurnRate
+from daemon.monitoring.metrics import Metrics
+from daemon.service.policy_builder import PRESETS, build_policy, preset
 from daemon.tools.streams import Example, Features, LabeledStream
-from policies import (
-    AbsoluteBudget,
-    Decision,
-    ItemView,
-    QueueCapacityGate,
-    Reason,
-)
+from policies import AbsoluteBudget, Decision, ItemView, Policy, Reason, least_confidence
 
 BASELINE = "random"
 DEFAULT = "default"
@@ -66,10 +73,9 @@ class Chooser(Protocol):
 PolicyFactory = Callable[[float, int], Chooser]
 """Builds a fresh policy from (budget fraction, seed)."""
 
-MINORITY_FLOORS = QuotaSettings(floors={"segment": {"minority": 0.25}}, warmup=0)
+MINORITY_FLOORS = QuotaSettings(floors={"segment": {"minority": 0.25}})
 """``default_quotas`` floors when none are given: the built-in minority-concept stream's 10%
-segment at 25% of queries, well above its population share, so the quota visibly acts. No
-warm-up: the floor holds over the whole run, not only after the first 20 queries."""
+segment at 25% of queries, well above its population share, so the quota visibly acts."""
 
 
 def preset_factory(
@@ -105,30 +111,166 @@ def presets(
     return {name: preset_factory(name, base, floors) for name in PRESETS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class QueueModel:
-    """The expert queue a backtest sends its queries to: cost, capacity, gate, answer delay.
+    """The daemon's expert queues in a backtest, answered by a simulated expert.
 
-    Built from the daemon's queue settings by :func:`queue_model`; ``delay_seconds`` is the time
-    (on the stream's event time) an expert takes to answer, on top of the run's ``label_delay``
-    in items.
+    Every query goes through the daemon's own admission code (:mod:`daemon.labeling`): the
+    routing rules, the cheapest queue with room, each queue's cost, capacity, capacity gate and
+    overflow (skip, spill to another queue, or replace a less useful waiting request), the TTL
+    with re-routing on expiry, and label intake (overlap, resolution, audit labels kept for
+    evaluation). The expert (:class:`connectors.expert.SimulatedExpert`, as in the daemon's
+    replays) answers each request ``delay_seconds`` of event time after it was made. Built
+    from a configuration by :func:`queue_model`.
     """
 
-    name: str = "default"
-    cost: float = 1.0
-    capacity: int | None = None
-    gate: QueueCapacityGate | None = None
+    settings: Settings
     delay_seconds: float = 0.0
+    batch: int = 1
+    """Items per batch: as the daemon reading a backlog, answers are taken in (at most
+    ``batch`` of them) before each batch and requests expire after it."""
 
 
 def queue_model(settings: Settings) -> QueueModel:
-    """The default route's first queue, as the daemon builds it (routing rules are not
-    evaluated in a backtest: every item goes to that queue)."""
-    name = settings.routing.default[0]
-    queue = next(q for q in settings.queues if q.name == name)
-    gates = build_queue_gates(settings)
+    """The configured queues and routing, answered after the configured expert's delay, in
+    the daemon's batches (``kafka.consume_batch_size``)."""
     delay = settings.expert.delay_seconds if settings.expert is not None else 0.0
-    return QueueModel(name, queue.cost, queue.capacity, gates.get(name), delay)
+    return QueueModel(settings, delay, settings.kafka.consume_batch_size)
+
+
+class _Recorder:
+    """A queue's sink: notes each request opened (item id, queue), then hands it to the
+    expert, as the daemon's file channels tee requests into the simulated expert."""
+
+    def __init__(self, queue: str, expert: SimulatedExpert, log: list[tuple[str, str]]) -> None:
+        self.name = queue
+        self.expert = expert
+        self.log = log
+
+    def send(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        if value is not None and b'"withdrawn":false' in value.replace(b" ", b""):
+            self.log.append((key.decode() if key else "", self.name))
+        self.expert.send(value, key, on_delivery)
+
+    def serve_deliveries(self) -> None:
+        return None
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class _Discard:
+    """The evidence trail of a backtest: nothing is kept."""
+
+    name = "discard"
+
+    def send(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        if on_delivery is not None:
+            on_delivery(None)
+
+    def serve_deliveries(self) -> None:
+        return None
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class _Desk:
+    """One run's queues: the daemon's admission, queues and label intake, and the expert."""
+
+    def __init__(self, model: QueueModel, policy: Policy, truth: dict[str, str]) -> None:
+        settings = model.settings
+        self.now = 0.0
+        self.truth = truth
+        self.expert = SimulatedExpert(truth, model.delay_seconds, lambda: self.now)
+        self.opened: list[tuple[str, str]] = []
+        sinks: dict[str, Sink] = {
+            q.name: _Recorder(q.name, self.expert, self.opened) for q in settings.queues
+        }
+        self.queues = ExpertQueues(settings, sinks)
+        registry = Metrics(CollectorRegistry())
+        ledger = SpendLedger(policy, registry, BurnRate())
+        self.admission = AdmissionStep(
+            settings, self.queues, ledger, policy.id, vectors=settings.policy.diversity is not None
+        )
+        evidence = EvidenceBuilder(settings.fingerprint(), policy.id, {})
+        self.intake = LabelIntake(self.queues, self.admission, registry, evidence, _Discard())
+        self.expired = 0
+        self.evicted = 0
+        self.batch = model.batch
+
+    def answers(self, now: float, most: int) -> list[tuple[str, Features, str]]:
+        """The expert's answers due by ``now`` (at most ``most``), through intake: (item,
+        features, label) of each label that trains the model."""
+        self.now = now
+        learned = []
+        for record in self.expert.poll(most):
+            assert record.value is not None
+            event = LabelEvent.model_validate_json(record.value)
+            verdict = self.intake.take(event, record, now)
+            if verdict.use is LabelUse.LEARN and verdict.request is not None:
+                assert verdict.label is not None
+                learned.append((verdict.request.id, verdict.request.features, verdict.label))
+        return learned
+
+    def place(
+        self, key: str, ex: Example, proba: dict[str, float], predicted: str, now: float
+    ) -> tuple[Prediction, Placement]:
+        """The item as the daemon's admission sees it (the online model's scores and
+        prediction stand in for the production model's), and where a query would go."""
+        event = Prediction(
+            key,
+            datetime.fromtimestamp(now, UTC),
+            ex.features,
+            predicted,
+            proba or None,
+            None,
+            ex.group,
+        )
+        return event, self.admission.place(event, least_confidence(proba))
+
+    def admit(
+        self,
+        event: Prediction,
+        item: ItemView,
+        decision: Decision,
+        placement: Placement,
+        now: float,
+    ) -> bool:
+        """Admit a decision as the daemon does; send its request (the expert gets it)."""
+        self.now = now
+        admitted = self.admission.admit(event, item, decision, placement, now)
+        if admitted.evicted is not None:
+            self.evicted += 1
+            self.intake.close(admitted.evicted, now, RequestOutcome.EVICTED)
+        if admitted.request is None:
+            return False
+        message, _ = self.queues.prepare(admitted.request)
+        self.queues.send(admitted.request, message, None)
+        return True
+
+    def expire(self, now: float) -> None:
+        """Close the requests whose TTL ran out (re-routed where the queue says so)."""
+        self.now = now
+        for request in self.queues.expire(now):
+            self.expired += 1
+            self.intake.close(request, now, RequestOutcome.EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +315,12 @@ class RunResult:
     groups: Mapping[str, GroupResult] = field(default_factory=dict)
     curve: Sequence[CurvePoint] = ()
     nonfinite_scores: int = 0
+    requests: Sequence[tuple[str, str]] = ()
+    """With a queue model: (item id, queue) of every request opened, re-asks included."""
+    expired: int = 0
+    """With a queue model: requests closed by their queue's TTL."""
+    evicted: int = 0
+    """With a queue model: waiting requests replaced by more useful ones (overflow replace)."""
 
     @property
     def label_fraction(self) -> float:
@@ -229,46 +377,28 @@ def run_one(
 
     ``label_delay`` is in items: the label of item ``i`` is learned after item ``i + delay`` has
     been predicted, so it can first help with item ``i + delay + 1``. Event time is the
-    example's ``time`` (item index in seconds when it has none); a ``queue`` adds the label's
-    cost, the queue's capacity (outstanding requests) and gate, and an answer delay in seconds.
+    example's ``time`` (item index in seconds when it has none). Without a ``queue`` every
+    query is answered (the benchmark's protocol); with one, queries go through the daemon's
+    queues (:class:`QueueModel`), and ``chooser`` must be a :class:`~policies.Policy`.
     ``progress`` is called with the number of items done since its last call.
     """
     if label_delay < 0:
         raise SimulationError("label_delay must be >= 0")
     info = stream.info
-    q = queue or QueueModel()
     learner = Learner(settings or model_settings(info.classes), list(info.classes))
-    fallback = info.classes[0]
     allowed = math.floor(budget * info.n + 1e-9)
     cap = AbsoluteBudget(allowed, period_seconds=math.inf) if hard_cap else None
-    pending: deque[tuple[int, float, Features, str]] = deque()
     score = _Scorekeeper(info.n, curve_points)
-    tick = max(1, info.n // 100)
-    decide_seconds = 0.0
-    clock = time.perf_counter
-    with compose.learn_during_predict():
-        for i, ex in enumerate(stream):
-            now = float(i) if ex.time is None else ex.time
-            # Labels held back only by the answer time (their item delay has passed).
-            while pending and pending[0][0] < i and pending[0][1] <= now:
-                _, _, features, label = pending.popleft()
-                learner.learn(features, label)
-            proba = learner.score(ex.features)
-            predicted = learner.predict(proba) or fallback
-            item = ItemView(
-                str(i), proba, cost=q.cost, classes_seen=learner.classes_seen, group=ex.group
-            )
-            started = clock()
-            queried = _decide(chooser, cap, q, len(pending), item, now)
-            decide_seconds += clock() - started
-            if queried:
-                pending.append((i + label_delay, now + q.delay_seconds, ex.features, ex.label))
-            score.record(ex, predicted, queried)
-            while pending and pending[0][0] <= i and pending[0][1] <= now:
-                _, _, features, label = pending.popleft()
-                learner.learn(features, label)
-            if progress is not None and (i + 1) % tick == 0:
-                progress(tick)
+    desk: _Desk | None = None
+    if queue is None:
+        decide_seconds = _run_direct(stream, chooser, learner, cap, score, label_delay, progress)
+    else:
+        if not isinstance(chooser, Policy):
+            raise SimulationError(f"{policy}: a queue model needs a labelgate policy")
+        desk = _Desk(queue, chooser, {})
+        decide_seconds = _run_queued(
+            stream, chooser, learner, cap, score, label_delay, progress, desk
+        )
     return RunResult(
         stream=info.name,
         policy=policy,
@@ -285,23 +415,106 @@ def run_one(
         groups={k: GroupResult(*v) for k, v in sorted(score.groups.items())},
         curve=score.finish(),
         nonfinite_scores=learner.nonfinite_scores,
+        requests=tuple(desk.opened) if desk is not None else (),
+        expired=desk.expired if desk is not None else 0,
+        evicted=desk.evicted if desk is not None else 0,
     )
 
 
-def _decide(
+def _run_direct(
+    stream: LabeledStream,
     chooser: Chooser,
+    learner: Learner,
     cap: AbsoluteBudget | None,
-    queue: QueueModel,
-    depth: int,
-    item: ItemView,
-    now: float,
-) -> bool:
-    """Decide, let the queue and the hard cap refuse, and charge only a query really made."""
+    score: _Scorekeeper,
+    label_delay: int,
+    progress: Callable[[int], None] | None,
+) -> float:
+    """Every query is answered, ``label_delay`` items later; returns the decision time."""
+    fallback = stream.info.classes[0]
+    pending: deque[tuple[int, Features, str]] = deque()
+    tick = max(1, stream.info.n // 100)
+    decide_seconds = 0.0
+    clock = time.perf_counter
+    with compose.learn_during_predict():
+        for i, ex in enumerate(stream):
+            now = float(i) if ex.time is None else ex.time
+            proba = learner.score(ex.features)
+            predicted = learner.predict(proba) or fallback
+            key = str(i) if ex.id is None else ex.id
+            item = ItemView(key, proba, classes_seen=learner.classes_seen, group=ex.group)
+            started = clock()
+            queried = _decide(chooser, cap, item, now)
+            decide_seconds += clock() - started
+            if queried:
+                pending.append((i + label_delay, ex.features, ex.label))
+            score.record(ex, predicted, queried)
+            while pending and pending[0][0] <= i:
+                _, features, label = pending.popleft()
+                learner.learn(features, label)
+            if progress is not None and (i + 1) % tick == 0:
+                progress(tick)
+    return decide_seconds
+
+
+def _run_queued(
+    stream: LabeledStream,
+    chooser: Policy,
+    learner: Learner,
+    cap: AbsoluteBudget | None,
+    score: _Scorekeeper,
+    label_delay: int,
+    progress: Callable[[int], None] | None,
+    desk: _Desk,
+) -> float:
+    """The daemon's order: before each batch the expert's answers due by the last item's time
+    are taken in; each item is scored, decided and admitted; after the batch, requests whose
+    TTL ran out are closed."""
+    fallback = stream.info.classes[0]
+    asked: dict[str, int] = {}  # item id -> index, until its label is learned
+    held: deque[tuple[int, Features, str]] = deque()  # answered, waiting out label_delay
+    tick = max(1, stream.info.n // 100)
+    decide_seconds = 0.0
+    clock = time.perf_counter
+    last = 0.0
+    batch = desk.batch
+    with compose.learn_during_predict():
+        for i, ex in enumerate(stream):
+            now = float(i) if ex.time is None else ex.time
+            if i % batch == 0:
+                for key, features, label in desk.answers(last, batch):
+                    held.append((asked.pop(key, i) + label_delay, features, label))
+            while held and held[0][0] < i:
+                _, features, label = held.popleft()
+                learner.learn(features, label)
+            proba = learner.score(ex.features)
+            predicted = learner.predict(proba) or fallback
+            key = str(i) if ex.id is None else ex.id
+            started = clock()
+            event, placement = desk.place(key, ex, proba, predicted, now)
+            item = ItemView(key, proba, placement.cost, learner.classes_seen, ex.group)
+            decision = chooser.decide(item, now)
+            if decision.query and cap is not None and not cap.allows(1.0, now):
+                decision = decision.refused(Reason.BUDGET_EXHAUSTED)
+            desk.truth[key] = ex.label
+            queried = desk.admit(event, item, decision, placement, now)
+            decide_seconds += clock() - started
+            if queried:
+                asked[key] = i
+                if cap is not None:
+                    cap.charge(1.0, now)
+            score.record(ex, predicted, queried)
+            if (i + 1) % batch == 0 or i + 1 == stream.info.n:
+                desk.expire(now)
+            last = now
+            if progress is not None and (i + 1) % tick == 0:
+                progress(tick)
+    return decide_seconds
+
+
+def _decide(chooser: Chooser, cap: AbsoluteBudget | None, item: ItemView, now: float) -> bool:
+    """Decide, let the hard cap refuse, and charge only a query really made."""
     decision = chooser.decide(item, now)
-    if decision.query and queue.capacity is not None and depth >= queue.capacity:
-        decision = decision.refused(Reason.QUEUE_FULL)
-    elif decision.query and queue.gate is not None:
-        decision = queue.gate.apply(decision, item, depth)
     if decision.query and cap is not None and not cap.allows(1.0, now):
         decision = decision.refused(Reason.BUDGET_EXHAUSTED)
     if decision.query:
@@ -475,13 +688,17 @@ CSV_COLUMNS = [
     "macro_f1", "labels_spent", "labels_allowed", "label_fraction", "within_budget",
     "decisions_per_second",
 ]  # fmt: skip
-"""Fixed CSV columns; ``query_share[<group>]`` and ``accuracy[<group>]`` follow per subgroup."""
+"""Fixed CSV columns. With a queue model ``expired``, ``evicted`` and ``requests[<queue>]``
+follow; then ``query_share[<group>]`` and ``accuracy[<group>]`` per subgroup."""
 
 
 def csv_rows(runs: Sequence[RunResult]) -> tuple[list[str], list[dict[str, Any]]]:
     """Column names and one row per run (policy x budget x seed)."""
     groups = sorted({g for r in runs for g in r.groups})
+    queues = sorted({q for r in runs for _, q in r.requests})
     columns = [*CSV_COLUMNS]
+    if queues:
+        columns += ["expired", "evicted", *(f"requests[{q}]" for q in queues)]
     for g in groups:
         columns += [f"query_share[{g}]", f"accuracy[{g}]"]
     rows = []
@@ -502,6 +719,10 @@ def csv_rows(runs: Sequence[RunResult]) -> tuple[list[str], list[dict[str, Any]]
             "within_budget": r.within_budget,
             "decisions_per_second": round(r.decisions_per_second, 1),
         }
+        if queues:
+            opened = Counter(q for _, q in r.requests)
+            row["expired"], row["evicted"] = r.expired, r.evicted
+            row.update({f"requests[{q}]": opened[q] for q in queues})
         for g in groups:
             res = r.groups.get(g)
             row[f"query_share[{g}]"] = round(r.query_share(g), 6)

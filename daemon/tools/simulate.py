@@ -1,8 +1,10 @@
 """The ``labelgate simulate`` command: run the backtest, write results.csv and report.html.
 
 With ``--config`` it backtests exactly the configured daemon: the learner from ``model``, the
-policy from ``policy`` through the daemon's own builder, the default queue's cost, capacity and
-gate, the simulated expert's answer delay, and the budget's limit and period on event time.
+policy from ``policy`` through the daemon's own builder, the queues through the daemon's own
+admission code (routing rules, cost, capacity and gate, spill or replace overflow, TTL with
+re-routing, label intake) answered after the simulated expert's delay, in the daemon's batches,
+and the budget's limit and period on event time.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def parse_floors(text: str) -> QuotaSettings | None:
     if not floors:
         return None
     try:
-        return QuotaSettings.model_validate({"floors": floors, "warmup": 0})
+        return QuotaSettings.model_validate({"floors": floors})
     except ValueError as exc:
         raise SimulationError(f"--floors: {exc}") from None
 
@@ -97,8 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         type=Path,
-        help="backtest this daemon configuration: its model, policy (as 'default'), queue, "
-        "expert delay, budget fraction, limit and period",
+        help="backtest this daemon configuration: its model, policy (as 'default'), queues and "
+        "routing (capacity, overflow, TTL), expert delay, budget fraction, limit and period",
     )
     p.add_argument("--label-column", default="label", help="label field/column of --input")
     p.add_argument("--group-columns", default="", help="comma-separated subgroup columns")

@@ -46,6 +46,8 @@ class Example(NamedTuple):
     group: dict[str, str]
     time: float | None = None
     """Event time in seconds (None: the item's index is its time)."""
+    id: str | None = None
+    """The item's id (None: its index); per-item random draws and request ids derive from it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
 """Fixed uncertainty strategy."""
 
+import random
+
 import pytest
 
 from policies import FixedUncertainty, ItemView, Reason
@@ -30,3 +32,30 @@ def test_rejects_threshold_outside_unit_interval():
     """A threshold outside [0, 1] is a ValueError."""
     with pytest.raises(ValueError, match="threshold"):
         FixedUncertainty(1.5)
+
+
+def test_margin_decides_binary_items_exactly_as_least_confidence():
+    """For two classes the margin confidence is the top probability: same decisions, utilities."""
+    rng = random.Random(3)
+    lc, margin = FixedUncertainty(0.8), FixedUncertainty(0.8, measure="margin")
+    for i in range(2000):
+        p = rng.random()
+        item = ItemView(str(i), {"a": p, "b": 1.0 - p})
+        assert margin.decide(item, True) == lc.decide(item, True)
+
+
+def test_margin_ranks_a_two_class_boundary_above_a_three_way_spread():
+    """With three classes, least confidence prefers the flat item; the margin prefers the item
+    torn between two classes (a 0.45/0.45 tie), which is where a label moves a boundary."""
+    torn = ItemView("torn", {"a": 0.45, "b": 0.45, "c": 0.10})
+    flat = ItemView("flat", {"a": 0.40, "b": 0.30, "c": 0.30})
+    lc, margin = FixedUncertainty(1.0), FixedUncertainty(1.0, measure="margin")
+    assert lc.decide(flat, True).utility > lc.decide(torn, True).utility
+    assert margin.decide(torn, True).utility > margin.decide(flat, True).utility
+    assert margin.decide(torn, True).utility == pytest.approx(0.5)
+
+
+def test_unknown_measure_is_refused():
+    """Only the named confidence measures exist."""
+    with pytest.raises(ValueError, match="measure"):
+        FixedUncertainty(0.9, measure="entropy")

@@ -111,3 +111,12 @@ def test_queue_gates_follow_the_exponent():
     assert gates["default"].capacity == 7
     off = s.model_copy(update={"policy": preset("default", s.policy, queue_gate_exponent=None)})
     assert build_queue_gates(off) == {}
+
+
+def test_default_ranks_by_margin_and_the_measure_can_be_chosen():
+    """The default fixed-uncertainty rule uses the margin; uncertainty_measure switches it."""
+    default = build_policy(PolicySettings()).strategy.inner
+    assert isinstance(default, FixedUncertainty)
+    assert default.measure == "margin"
+    chosen = build_policy(PolicySettings(uncertainty_measure="least_confidence")).strategy.inner
+    assert chosen.measure == "least_confidence"

@@ -265,11 +265,11 @@ def test_history_files_jsonl_and_csv(tmp_path):
         + "\n"
     )
     ex = next(iter(read_history(flat, "y", ["seg"])))
-    assert ex == ({"x": 1}, "1", {"seg": "a"}, None)
+    assert ex == ({"x": 1}, "1", {"seg": "a"}, None, None)
 
     table = tmp_path / "t.csv"
     table.write_text("x,kind,target,region\n1.5,a,pos,EU\n2,b,neg,US\n")
     rows = list(read_history(table, "target", ["region"]))
-    assert rows[0] == ({"x": 1.5, "kind": "a"}, "pos", {"region": "EU"}, None)
+    assert rows[0] == ({"x": 1.5, "kind": "a"}, "pos", {"region": "EU"}, None, None)
     with pytest.raises(StreamError, match="no column"):
         list(read_history(table, "missing"))

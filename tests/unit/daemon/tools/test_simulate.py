@@ -146,3 +146,36 @@ def test_default_quotas_without_floors_for_the_stream_is_refused(tmp_path):
                  "--out", str(tmp_path / "o"))  # fmt: skip
     with pytest.raises(SimulationError, match="needs --floors"):
         cmd.run(args)
+
+
+def test_config_routing_rules_send_queries_to_their_queues(tmp_path):
+    """A routing rule on a group column sends those items' queries to its queue (results.csv
+    counts requests per queue); without the rule every query goes to the default queue."""
+    data = yaml.safe_load(_config(tmp_path).read_text())
+    data["queues"].append({"name": "women", "capacity": 10_000})
+    data["routing"] = {
+        "rules": [
+            {"name": "f", "all": [{"field": "group.sex", "value": "F"}], "queues": ["women"]}
+        ],
+        "default": ["default"],
+    }
+    config = tmp_path / "labelgate.yaml"
+    config.write_text(yaml.safe_dump(data))
+    history = _history(tmp_path / "h.csv", n=1500)
+    out = tmp_path / "out"
+    args = _args("--input", str(history), "--label-column", "y", "--group-columns", "sex",
+                 "--config", str(config), "--out", str(out), "--policies", "default")  # fmt: skip
+    cmd.run(args)
+    row = next(r for r in _rows(out) if r["policy"] == "default")
+    women, default = int(row["requests[women]"]), int(row["requests[default]"])
+    assert women > 0
+    assert default > 0
+    assert women + default == int(row["labels_spent"])
+    # Every query of a woman went to her queue, and nothing else did.
+    assert women == round(float(row["query_share[sex=F]"]) * int(row["labels_spent"]))
+    data.pop("routing")
+    config.write_text(yaml.safe_dump(data))
+    cmd.run(args)
+    row = next(r for r in _rows(out) if r["policy"] == "default")
+    assert int(row["requests[default]"]) == int(row["labels_spent"])
+    assert "requests[women]" not in row
