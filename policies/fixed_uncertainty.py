@@ -106,8 +106,12 @@ class FixedUncertainty:
         """Rows for a batch: the rule has no state, so every item is decided at once."""
         th = self.threshold
         uncertain, confident, refused = Reason.UNCERTAIN, Reason.CONFIDENT, Reason.BUDGET_EXHAUSTED
-        # top_probability, written out: the top class probability, 0 when unscored.
-        tops = [max(p.values()) if len(p) >= 2 else 0.0 for p in items.probas]
+        if self.measure == "least_confidence":
+            # top_probability, written out: the top class probability, 0 when unscored.
+            tops = [max(p.values()) if len(p) >= 2 else 0.0 for p in items.probas]
+        else:
+            confidence = self._confidence
+            tops = [confidence(p) for p in items.probas]
         allowed: list[Row] = [
             (True, uncertain, 1.0, 1.0 - top, th, 0.0)
             if top < th
