@@ -643,6 +643,9 @@ def read_topic(
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
+            # The broker otherwise holds a fetch that finds nothing new (the end, or only a
+            # transaction marker) for 500 ms; the restore, and start-up with it, waits on it.
+            "fetch.wait.max.ms": 10,
             **conf,
         }
     )
@@ -655,13 +658,19 @@ def read_topic(
         parts = sorted(partitions) if partitions is not None else None
         parts = parts if parts is not None else _partitions(reader, topic, timeout)
         targets: dict[int, int] = {}
+        starts: dict[int, int] = {}
         for p in parts:
             low, high = probe.get_watermark_offsets(KafkaTopicPartition(topic, p), timeout=timeout)
             if high > low:
                 targets[p] = high
+                starts[p] = low
         if not targets:
             return []
-        reader.assign([KafkaTopicPartition(topic, p, OFFSET_BEGINNING) for p in targets])
+        # From the log start just read rather than OFFSET_BEGINNING, which the client resolves
+        # with its own offset query, retried on a 500 ms timer while it has no metadata yet
+        # (half a second of start-up per read). Should the log start move on meanwhile, the
+        # out-of-range offset resets to the earliest one (auto.offset.reset).
+        reader.assign([KafkaTopicPartition(topic, p, starts[p]) for p in targets])
         out: list[tuple[bytes | None, bytes | None]] = []
         deadline = time.monotonic() + timeout
         while targets:
@@ -670,7 +679,9 @@ def read_topic(
                     f"timed out restoring state from {topic!r} (partitions {sorted(targets)}); "
                     "an open transaction of another instance may hold it"
                 )
-            for msg in reader.consume(num_messages=1000, timeout=0.2):
+            # A short wait: consume() holds on for the whole timeout unless it fills the
+            # batch, and a small state topic ends long before that (start-up waits on it).
+            for msg in reader.consume(num_messages=1000, timeout=0.02):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:

@@ -119,6 +119,9 @@ class Daemon:
     def startup(self) -> None:
         """Rebuild budget, open requests and the model from durable sources; open labels."""
         p = self.parts
+        # Join the consumer group while the state is read: the join runs in the client's
+        # background, and the assignment is served by the first poll, after the restore.
+        p.channels.predictions.partition_count()
         start = p.restorer.restore()
         p.positions.reset(start)
         p.labels.open(p.channels.open_labels(start))
