@@ -168,11 +168,32 @@ class KafkaOutputs:
         """Queue a message; waits for queue space instead of failing when the buffer is full.
 
         ``partition`` pins the message to one partition (state records of one input partition
-        always go to the same state partition); otherwise the key decides.
+        always go to the same state partition); otherwise the key decides. Without
+        ``on_delivery`` no delivery report is asked for (no Python callback per message): in a
+        transaction a message that cannot be delivered fails the commit instead.
         """
-        producer = self._client()
-        if self.transactional_id is not None and not self._in_transaction:
+        producer = self._producer if self._producer is not None else self._client()
+        if not self._in_transaction and self.transactional_id is not None:
             self.start(self.transaction_timeout)
+        try:
+            if on_delivery is None and partition is None:
+                producer.produce(topic, value, key)  # the hot path: evidence, requests
+            else:
+                self._produce(producer, topic, value, key, on_delivery, partition)
+        except BufferError:
+            self._produce(producer, topic, value, key, on_delivery, partition)
+        except KafkaException as exc:
+            self._failed(topic, exc)
+
+    def _produce(
+        self,
+        producer: Any,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        on_delivery: DeliveryCallback | None,
+        partition: int | None,
+    ) -> None:
         callback = None
         if on_delivery is not None:
 
@@ -187,11 +208,14 @@ class KafkaOutputs:
             except BufferError:
                 producer.poll(0.05)
             except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if self.transactional_id is None or err is None:
-                    raise ConnectorError(f"produce to {topic!r} failed: {exc}") from exc
-                self.abort(5.0)
-                raise TransactionAbortedError(f"produce: {err}", fatal=bool(err.fatal())) from exc
+                self._failed(topic, exc)
+
+    def _failed(self, topic: str, exc: KafkaException) -> None:
+        err = exc.args[0] if exc.args else None
+        if self.transactional_id is None or err is None:
+            raise ConnectorError(f"produce to {topic!r} failed: {exc}") from exc
+        self.abort(5.0)
+        raise TransactionAbortedError(f"produce: {err}", fatal=bool(err.fatal())) from exc
 
     def poll(self) -> None:
         """Serve delivery reports without blocking."""

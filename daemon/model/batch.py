@@ -172,7 +172,7 @@ class BatchScorer:
         layouts: dict[tuple[str, ...], list[int]] = {}
         for i, x in enumerate(batch):
             layouts.setdefault(tuple(x), []).append(i)
-        groups = []
+        groups: list[_Group] = []
         for names, rows in layouts.items():
             if not names:
                 groups.append((names, rows, []))

@@ -83,7 +83,7 @@ class LogisticModel:
             g = self.loss.gradient(y_true=y, y_pred=self._weights.dot(x) + self.intercept)
             g *= w
             g = float(clamp(g, -self.clip_gradient, self.clip_gradient))
-            gradient = VectorDict.from_scaled(x, g)
+            gradient: Any = VectorDict.from_scaled(dict(x) if type(x) is not dict else x, g)
             self.intercept -= self.intercept_lr.get(optimizer.n_iterations) * g
             optimizer.step(w=self._weights, g=gradient)
         finally:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+_Engine: Any
 try:
     # The engine of river.drift.ADWIN: importing river.drift itself loads every detector of the
     # package, KSWIN's scipy.stats among them (about a second of start-up).
-    from river._river_rust.drift import AdaptiveWindowing
+    from river._river_rust.drift import AdaptiveWindowing as _Engine
 except ImportError:  # a River whose ADWIN is not the Rust one
-    AdaptiveWindowing = None
+    _Engine = None
 
 
 class Adwin:
@@ -25,17 +26,31 @@ class Adwin:
         self._detected = False
 
     def _new(self) -> Any:
-        if AdaptiveWindowing is None:
+        if _Engine is None:
             from river import drift  # noqa: PLC0415 - only for a River without the Rust engine
 
             return drift.ADWIN(delta=self.delta)  # type: ignore[no-untyped-call]
-        return AdaptiveWindowing(
+        return _Engine(
             delta=self.delta, clock=32, max_buckets=5, min_window_length=5, grace_period=10
         )
 
+    @property
+    def width(self) -> int:
+        """Values in the current window (River's ``ADWIN.width``)."""
+        if _Engine is None:
+            return int(self._helper.width)
+        return int(self._helper.get_width())
+
+    @property
+    def n_detections(self) -> int:
+        """Detections within the current window (River's ``ADWIN.n_detections``)."""
+        if _Engine is None:
+            return int(self._helper.n_detections)
+        return int(self._helper.get_n_detections())
+
     def update(self, value: float) -> bool:
         """Feed one value; True when a change is detected at this value."""
-        if AdaptiveWindowing is None:
+        if _Engine is None:
             self._helper.update(value)
             return bool(self._helper.drift_detected)
         if self._detected:

@@ -21,7 +21,8 @@ from policies import Reason
 
 class Emit:
     """Per record, in order: the dead letter, or the evicted request's withdrawal, the label
-    request and the decision evidence; then the feedback statistics see the item.
+    request and the decision evidence; then the feedback statistics and the counters see the
+    batch's items, once per batch.
 
     Everything that can fail for one item (building messages) happens before the input is
     tracked, so a failure dead-letters that item instead of leaving an offset that never
@@ -68,6 +69,7 @@ class Emit:
             self._configured = True
         latencies: list[float] = []
         reasons: Counter[Reason] = Counter()
+        sent: list[Selected] = []
         clock = time.perf_counter
         for value in batch:
             if isinstance(value, Selected):
@@ -77,18 +79,33 @@ class Emit:
                     decoded = value.decided.scored.decoded
                     self._failed(self.rejections.failed(decoded.record, exc, decoded.now))
                     continue
-                reasons[self._send(value, evidence, message)] += 1
+                self._send(value, evidence, message)
+                sent.append(value)
                 latencies.append(clock() - arrived)
             else:
                 self._failed(value)
-        items = len(latencies)
+        items = len(sent)
         if items:
+            self._observe(sent, reasons)
             for reason, n in reasons.items():
                 self._decisions[reason].inc(n)
             self.metrics.items.inc(items)
             self.metrics.decision_latency.observe_many(latencies)
         self.items += items
         return items
+
+    def _observe(self, sent: list[Selected], reasons: Counter[Reason]) -> None:
+        """The feedback statistics see the batch's items once, in order; count the reasons."""
+        decisions = [s.admitted.decision for s in sent]
+        events = [s.decided.scored.decoded.event for s in sent]
+        reasons.update(d.reason for d in decisions)
+        self.feedback.observe_items(
+            [e.group for e in events],
+            [d.query for d in decisions],
+            [d.utility for d in decisions],
+            [e.features for e in events],
+            [d.reason.value for d in decisions],
+        )
 
     def _failed(self, failed: Failed) -> None:
         record = failed.record
@@ -148,18 +165,14 @@ class Emit:
         )
         return evidence, message
 
-    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> Reason:
-        """Track the input, then send its request (if any) and its evidence; return the
-        decision's reason (counted per batch)."""
-        decoded = selected.decided.scored.decoded
-        record, event = decoded.record, decoded.event
-        decision, request = selected.admitted.decision, selected.admitted.request
-        outputs = 2 if request is not None else 1
-        done = self.commit.track((record.topic, record.partition), record.offset, outputs)
-        if request is not None:
+    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> None:
+        """Track the input, then send its request (if any) and its evidence (the feedback
+        statistics and counters follow once per batch)."""
+        record = selected.decided.scored.decoded.record
+        request = selected.admitted.request
+        if request is None:
+            done = self.commit.track((record.topic, record.partition), record.offset, 1)
+        else:
+            done = self.commit.track((record.topic, record.partition), record.offset, 2)
             self.queues.send(request, message, done)
-        self.trail.send(evidence, event.id.encode(), done)
-        self.feedback.observe_item(
-            event.group, decision.query, decision.utility, event.features, decision.reason.value
-        )
-        return decision.reason
+        self.trail.send(evidence, selected.decided.scored.decoded.event.id.encode(), done)
