@@ -184,8 +184,11 @@ def produce(
         }
     )
     started = time.perf_counter()
+    # Paced in steps of 1 ms of the offered rate (10 items at 10,000/s): coarser steps would
+    # offer bursts the daemon sees as one batch, finer ones are below time.sleep's resolution.
+    step = max(1, round(rate / 1000)) if rate else 50
     for i, (key, value) in enumerate(messages):
-        if rate is not None and i % 50 == 0:
+        if rate is not None and i % step == 0:
             ahead = started + i / rate - time.perf_counter()
             if ahead > 0:
                 time.sleep(ahead)
