@@ -93,6 +93,12 @@ def chart_properties() -> dict[str, Any]:
                 "saslUsernameKey": STRING,
                 "saslPasswordKey": STRING,
                 "sslKeyPasswordKey": STRING,
+                "extra": {
+                    "type": "object",
+                    "description": "Secret librdkafka properties: name -> key in the Secret.",
+                    "propertyNames": {"pattern": "^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$"},
+                    "additionalProperties": {"type": "string", "minLength": 1},
+                },
             },
             description="Kafka credentials from an existing Secret; never inline them in config.",
         ),

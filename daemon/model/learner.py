@@ -385,16 +385,22 @@ class Learner:
         """Read a checkpoint, or None when there is none yet."""
         if not path.exists():
             return None
+        hint = (
+            "move it away to start from a fresh model (the labels it had learned are not "
+            "learned again)"
+        )
         try:
             with path.open("rb") as fh:
                 payload = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
-            raise StateError(f"cannot read model checkpoint {path}: {exc}") from exc
-        learner = payload["learner"]
-        if not isinstance(learner, Learner):
-            raise StateError(f"{path} does not hold a labelgate model checkpoint")
+        except Exception as exc:  # a damaged pickle can raise almost anything
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise StateError(f"cannot read model checkpoint {path} ({reason}); {hint}") from exc
+        learner = payload.get("learner") if isinstance(payload, dict) else None
+        extra = payload.get("extra") if isinstance(payload, dict) else None
+        if not isinstance(learner, Learner) or not isinstance(extra, dict):
+            raise StateError(f"{path} does not hold a labelgate model checkpoint; {hint}")
         learner._migrate()
-        return learner, dict(payload["extra"])
+        return learner, dict(extra)
 
     def _migrate(self) -> None:
         """Turn a River ``LogisticRegression`` of an older checkpoint into the equivalent

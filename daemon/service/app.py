@@ -25,7 +25,12 @@ from daemon.monitoring.metrics import Metrics
 from daemon.monitoring.status import Status
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock, EventClock, WallClock
-from daemon.service.commit import AtLeastOnceCommit, CommitProtocol, ExactlyOnceCommit
+from daemon.service.commit import (
+    AtLeastOnceCommit,
+    CommitProtocol,
+    DurableState,
+    ExactlyOnceCommit,
+)
 from daemon.service.dead_letters import DeadLetters
 from daemon.service.health import Health
 from daemon.service.labels import LabelPath
@@ -163,24 +168,12 @@ def compose(
     )
     state_log = StateLog(channels.state, settings.instance_id, channels.state_partitions)
     interval = settings.kafka.commit_interval_seconds
+    durable = DurableState(partitions, policy, model, positions, state_log, clock)
     commit: CommitProtocol
     if channels.transaction is not None:
-        commit = ExactlyOnceCommit(
-            channels,
-            channels.transaction,
-            partitions,
-            policy,
-            model,
-            positions,
-            state_log,
-            metrics,
-            clock,
-            interval,
-        )
+        commit = ExactlyOnceCommit(channels, channels.transaction, durable, metrics, interval)
     else:
-        commit = AtLeastOnceCommit(
-            channels, partitions, policy, model, positions, state_log, metrics, clock, interval
-        )
+        commit = AtLeastOnceCommit(channels, durable, metrics, interval)
     dead_letters = DeadLetters(channels.dead_letter, metrics)
     emit = Emit(
         commit,

@@ -22,6 +22,7 @@ use. Two implementations, chosen once by ``kafka.delivery``:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -77,13 +78,12 @@ class CommitProtocol(Protocol):
         commit)."""
 
 
-class AtLeastOnceCommit:
-    """Flush, checkpoint, state write, offset commit; replays after a crash, never skips.
+@dataclass(frozen=True)
+class DurableState:
+    """What a commit makes durable besides the outputs, and how it is written.
 
     Parameters
     ----------
-    channels
-        The sinks to flush and the source whose offsets are committed.
     partitions
         The per-partition state (ledgers, open and closed requests) whose changes go to the
         state log.
@@ -95,34 +95,61 @@ class AtLeastOnceCommit:
         The label positions the model and the state are consistent with.
     state_log
         Where state changes are written.
-    metrics, clock
-        ``commits`` counter; the time stamped on the policy state.
+    clock
+        The time stamped on the policy state.
+    """
+
+    partitions: PartitionState
+    policy: Policy
+    model: ModelCheckpoint
+    positions: LabelPositions
+    state_log: StateLog
+    clock: Clock
+
+    def write(self, final: bool = False) -> None:
+        """Checkpoint the model, then write every state change to the state log.
+
+        The checkpoint comes first and records, per input partition, the label positions
+        applied to its requests: the state written next records the same positions, so after
+        any crash the checkpoint is at or ahead of the committed state, never behind it.
+        ``final`` checkpoints even an unchanged model.
+        """
+        now = self.clock.now()
+        reader = self.positions.snapshot()
+        self.model.save(self.partitions.positions(reader), final)
+        self.partitions.write(self.state_log, reader, now)
+        self.state_log.write(
+            PolicyState(
+                policy=self.policy.state_dict(),
+                label_offsets={str(p): o for p, o in reader.items()},
+                saved_at=now,
+            )
+        )
+
+
+class _PeriodicCommit:
+    """What both protocols share: the channels, the durable state, the commit interval and
+    the time of the last commit.
+
+    Parameters
+    ----------
+    channels
+        The sinks to flush or serve and the source whose offsets are committed.
+    state
+        Written at each commit.
+    metrics
+        ``commits`` counter.
     interval
         Seconds between periodic commits.
     """
 
     def __init__(
-        self,
-        channels: Channels,
-        partitions: PartitionState,
-        policy: Policy,
-        model: ModelCheckpoint,
-        positions: LabelPositions,
-        state_log: StateLog,
-        metrics: Metrics,
-        clock: Clock,
-        interval: float,
+        self, channels: Channels, state: DurableState, metrics: Metrics, interval: float
     ) -> None:
         self.channels = channels
-        self.partitions = partitions
-        self.policy = policy
-        self.model = model
-        self.positions = positions
-        self.state_log = state_log
+        self.state = state
         self.metrics = metrics
-        self.clock = clock
         self.interval = interval
-        self._tracker = OffsetTracker()
         self._last_mono = time.monotonic()
         self._last_wall: float | None = None
 
@@ -130,6 +157,32 @@ class AtLeastOnceCommit:
     def last_commit(self) -> float | None:
         """Wall-clock time of the last successful commit (None before the first)."""
         return self._last_wall
+
+    def due(self, mono: float) -> bool:
+        """Whether the commit interval has passed."""
+        return mono - self._last_mono >= self.interval
+
+    def _serve_deliveries(self) -> None:
+        for sink in self.channels.outputs():
+            sink.serve_deliveries()
+
+    def _committed(self) -> None:
+        self.metrics.commits.inc()
+        self._last_mono = time.monotonic()
+        self._last_wall = time.time()
+
+
+class AtLeastOnceCommit(_PeriodicCommit):
+    """Flush, checkpoint, state write, offset commit; replays after a crash, never skips.
+
+    Parameters are those of :class:`_PeriodicCommit`.
+    """
+
+    def __init__(
+        self, channels: Channels, state: DurableState, metrics: Metrics, interval: float
+    ) -> None:
+        super().__init__(channels, state, metrics, interval)
+        self._tracker = OffsetTracker()
 
     def begin(self) -> None:
         """Nothing to open: at-least-once outputs are sent as they come."""
@@ -140,13 +193,8 @@ class AtLeastOnceCommit:
 
     def settle(self) -> None:
         """Serve delivery reports and store the offsets that became safe."""
-        for sink in self.channels.outputs():
-            sink.serve_deliveries()
+        self._serve_deliveries()
         self._store_offsets()
-
-    def due(self, mono: float) -> bool:
-        """Whether the commit interval has passed."""
-        return mono - self._last_mono >= self.interval
 
     def commit(self, deadline: float, final: bool = False) -> bool:
         """Deliver everything, checkpoint the model, write state, then commit offsets."""
@@ -156,23 +204,13 @@ class AtLeastOnceCommit:
             log.warning("flush_incomplete", undelivered=left, final=final)
             if not final:
                 return False
-        write_state(
-            self.partitions,
-            self.policy,
-            self.model,
-            self.positions,
-            self.state_log,
-            self.clock,
-            final,
-        )
+        self.state.write(final)
         left = self.channels.flush_state(max(0.0, deadline - time.monotonic()))
         if left:
             log.error("state_flush_incomplete", undelivered=left)
             return False
         self.channels.predictions.commit()
-        self.metrics.commits.inc()
-        self._last_mono = time.monotonic()
-        self._last_wall = time.time()
+        self._committed()
         return True
 
     def forget(self, partitions: list[TopicPartition]) -> None:
@@ -187,38 +225,10 @@ class AtLeastOnceCommit:
             self.channels.predictions.store_offsets(moved)
 
 
-def write_state(
-    partitions: PartitionState,
-    policy: Policy,
-    model: ModelCheckpoint,
-    positions: LabelPositions,
-    state_log: StateLog,
-    clock: Clock,
-    final: bool = False,
-) -> None:
-    """Checkpoint the model, then write every state change to the state log.
-
-    The checkpoint comes first and records, per input partition, the label positions applied
-    to its requests: the state written next records the same positions, so after any crash the
-    checkpoint is at or ahead of the committed state, never behind it.
-    """
-    now = clock.now()
-    reader = positions.snapshot()
-    model.save(partitions.positions(reader), final)
-    partitions.write(state_log, reader, now)
-    state_log.write(
-        PolicyState(
-            policy=policy.state_dict(),
-            label_offsets={str(p): o for p, o in reader.items()},
-            saved_at=now,
-        )
-    )
-
-
-class ExactlyOnceCommit:
+class ExactlyOnceCommit(_PeriodicCommit):
     """One Kafka transaction per commit: outputs, state changes and input offsets together.
 
-    Parameters are those of :class:`AtLeastOnceCommit`, plus the ``transaction`` that commits
+    Parameters are those of :class:`_PeriodicCommit`, plus the ``transaction`` that commits
     the producer's open transaction with the consumer group's offsets. A failed commit raises
     :class:`~daemon.errors.TransactionAbortedError`: the transaction was aborted, and the
     daemon must resume from the committed state.
@@ -228,32 +238,12 @@ class ExactlyOnceCommit:
         self,
         channels: Channels,
         transaction: Transaction,
-        partitions: PartitionState,
-        policy: Policy,
-        model: ModelCheckpoint,
-        positions: LabelPositions,
-        state_log: StateLog,
+        state: DurableState,
         metrics: Metrics,
-        clock: Clock,
         interval: float,
     ) -> None:
-        self.channels = channels
+        super().__init__(channels, state, metrics, interval)
         self.transaction = transaction
-        self.partitions = partitions
-        self.policy = policy
-        self.model = model
-        self.positions = positions
-        self.state_log = state_log
-        self.metrics = metrics
-        self.clock = clock
-        self.interval = interval
-        self._last_mono = time.monotonic()
-        self._last_wall: float | None = None
-
-    @property
-    def last_commit(self) -> float | None:
-        """Wall-clock time of the last successful commit (None before the first)."""
-        return self._last_wall
 
     def begin(self) -> None:
         """Nothing to open here: the producer begins the next transaction as soon as one is
@@ -267,29 +257,14 @@ class ExactlyOnceCommit:
 
     def settle(self) -> None:
         """Serve delivery reports (errors surface when the transaction commits)."""
-        for sink in self.channels.outputs():
-            sink.serve_deliveries()
-
-    def due(self, mono: float) -> bool:
-        """Whether the commit interval has passed."""
-        return mono - self._last_mono >= self.interval
+        self._serve_deliveries()
 
     def commit(self, deadline: float, final: bool = False) -> bool:
         """Checkpoint, state changes, offsets, commit: all or nothing."""
-        write_state(
-            self.partitions,
-            self.policy,
-            self.model,
-            self.positions,
-            self.state_log,
-            self.clock,
-            final,
-        )
+        self.state.write(final)
         offsets = self.channels.predictions.positions()
         self.transaction.commit(offsets, max(1.0, deadline - time.monotonic()))
-        self.metrics.commits.inc()
-        self._last_mono = time.monotonic()
-        self._last_wall = time.time()
+        self._committed()
         return True
 
     def forget(self, partitions: list[TopicPartition]) -> None:

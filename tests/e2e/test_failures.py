@@ -4,6 +4,7 @@ setting and a documented exit status, never a traceback."""
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import subprocess
 import sys
@@ -168,3 +169,67 @@ def test_missing_predictions_file_is_one_line_naming_it(tmp_path):
         "state_dir": str(tmp_path / "state"),
     }
     _one_error_line(_run(tmp_path, doc), EXIT_IO, "files.predictions")
+
+
+def _pickled(obj: object) -> bytes:
+    return pickle.dumps(obj)
+
+
+def _file_doc(directory: Path) -> dict:
+    return {
+        "classes": ["ok", "fraud"],
+        "files": {
+            "predictions": str(directory / "predictions.jsonl"),
+            "audit": str(directory / "audit.jsonl"),
+        },
+        "server": {"enabled": False},
+        "state_dir": str(directory / "state"),
+    }
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real checkpoint, as the daemon writes it on its final commit."""
+    directory = tmp_path_factory.mktemp("checkpoint")
+    (directory / "predictions.jsonl").write_text("")
+    first = _run(directory, _file_doc(directory))
+    assert first.returncode == 0, first.stderr
+    (checkpoint,) = (directory / "state").glob("model-*.pkl")
+    return checkpoint.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["empty", "truncated", "noise", "foreign_pickle", "dict_without_learner"],
+)
+def test_a_damaged_model_checkpoint_is_one_line_and_nothing_is_processed(
+    tmp_path, damage, good_checkpoint
+):
+    """A checkpoint that cannot be read (disk damage, a half-copied file, some other pickle)
+    stops the daemon at startup with exit 3 naming the file and what to do, without a
+    traceback, before any item is processed, leaving the file for the operator."""
+    damaged = {
+        "empty": b"",
+        "truncated": good_checkpoint[: len(good_checkpoint) // 2],
+        "noise": bytes(range(256)) * 4,
+        "foreign_pickle": _pickled([1, 2, 3]),
+        "dict_without_learner": _pickled({"extra": {}}),
+    }[damage]
+    checkpoint = tmp_path / "state" / "model-0.pkl"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(damaged)
+    (tmp_path / "predictions.jsonl").write_text(
+        '{"id": "a", "ts": "2026-01-01T00:00:00Z", "features": {"x": 1.0}}\n'
+    )
+    proc = _run(tmp_path, _file_doc(tmp_path))
+    assert "Traceback" not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("labelgate: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert proc.returncode == EXIT_STATE, proc.stderr
+    assert f"cannot read model checkpoint {checkpoint}" in errors[0] or (
+        f"{checkpoint} does not hold a labelgate model checkpoint" in errors[0]
+    )
+    assert "fresh model" in errors[0]
+    assert checkpoint.read_bytes() == damaged
+    audit = tmp_path / "audit.jsonl"
+    assert not audit.exists() or audit.read_text() == "", "no item was processed"

@@ -8,6 +8,7 @@ import shutil
 import pytest
 import yaml
 
+from daemon.config import MASK, Settings, is_secret_property
 from tests.helm.conftest import (
     CHART,
     VALUES_ALT,
@@ -146,6 +147,11 @@ def test_credentials_come_from_secrets(helm):
     assert env["LABELGATE_REDACTION_SALT"]["valueFrom"]["secretKeyRef"]["name"] == "labelgate-salt"
     assert env["LABELGATE_KAFKA__SSL_CA_LOCATION"]["value"] == "/etc/labelgate/kafka-tls/ca.crt"
     assert env["LABELGATE_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    oauth = env["LABELGATE_KAFKA__EXTRA__sasl.oauthbearer.client.secret"]
+    assert oauth["valueFrom"]["secretKeyRef"] == {
+        "name": "kafka-credentials",
+        "key": "oauth-client-secret",
+    }
     pod = by_kind(docs, "StatefulSet")["spec"]["template"]["spec"]
     tls = next(v for v in pod["volumes"] if v["name"] == "kafka-tls")
     assert tls["secret"]["secretName"] == "kafka-tls"
@@ -164,6 +170,62 @@ def test_inline_secrets_refused(helm, setting):
     result = helm_template(helm, sets=[setting])
     assert result.returncode != 0
     assert "must not be inlined" in result.stderr
+
+
+# A spread of librdkafka property names: secrets by every rule of is_secret_property, and
+# look-alikes that are not secrets (paths to key files, plain tuning).
+EXTRA_PROPERTIES = [
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.config",
+    "ssl.keystore.password",
+    "ssl.key.pem",
+    "sasl.kerberos.keytab",
+    "ssl.key.location",
+    "ssl.keystore.location",
+    "fetch.min.bytes",
+    "socket.keepalive.enable",
+]
+
+
+@pytest.mark.parametrize("prop", EXTRA_PROPERTIES)
+def test_secret_kafka_extra_refused_by_the_daemons_rule(helm, prop, tmp_path):
+    """config.kafka.extra may hold tuning, not secrets: the chart refuses exactly the
+    properties the daemon masks as secrets, so none lands in the ConfigMap."""
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"config": {"kafka": {"extra": {prop: "v"}}}}))
+    result = helm_template(helm, values=[values])
+    if is_secret_property(prop):
+        assert result.returncode != 0
+        assert f"config.kafka.extra.{prop} looks like a secret" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        config = yaml.safe_load(
+            by_kind([d for d in yaml.safe_load_all(result.stdout) if d], "ConfigMap", "labelgate")[
+                "data"
+            ]["config.yaml"]
+        )
+        assert config["kafka"]["extra"] == {prop: "v"}
+
+
+def test_secret_extra_from_the_secret_reaches_the_daemon(helm, monkeypatch):
+    """A property mapped by kafkaSecret.extra is set as an environment variable that the
+    daemon's settings merge into kafka.extra (and mask when printed)."""
+    docs = rendered(helm, [VALUES_FULL])
+    data = yaml.safe_load(by_kind(docs, "ConfigMap", "labelgate")["data"]["config.yaml"])
+    container = by_kind(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    names = [e["name"] for e in container["env"] if e["name"].startswith("LABELGATE_KAFKA__EXTRA")]
+    assert names == ["LABELGATE_KAFKA__EXTRA__sasl.oauthbearer.client.secret"]
+    monkeypatch.setenv(names[0], "from-the-secret")
+    settings = Settings(**data)
+    assert settings.kafka.extra["sasl.oauthbearer.client.secret"] == "from-the-secret"
+    assert settings.masked()["kafka"]["extra"]["sasl.oauthbearer.client.secret"] == MASK
+
+
+def test_secret_extra_without_a_secret_name_is_refused(helm):
+    """kafkaSecret.extra without kafkaSecret.name would silently drop the properties."""
+    result = helm_template(helm, sets=["kafkaSecret.extra.sasl\\.oauthbearer\\.config=k"])
+    assert result.returncode != 0
+    assert "set kafkaSecret.name" in result.stderr
 
 
 def test_autoscaler_capped_at_partitions(helm):

@@ -89,9 +89,10 @@ class PacedProducer(threading.Thread):
         self.chunk = chunk
         self.error: BaseException | None = None
         self.done = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        """Produce every line, keyed by item id."""
+        """Produce every line, keyed by item id (until halted)."""
         try:
             producer = Producer(
                 {"bootstrap.servers": self.bootstrap, "linger.ms": 20, "acks": "all"}
@@ -100,7 +101,7 @@ class PacedProducer(threading.Thread):
             for i in range(0, len(self.lines), self.chunk):
                 for line in self.lines[i : i + self.chunk]:
                     key = json.loads(line)["id"].encode()
-                    while True:
+                    while not self._halt.is_set():
                         try:
                             producer.produce(self.topic, value=line, key=key)
                             break
@@ -108,8 +109,9 @@ class PacedProducer(threading.Thread):
                             producer.poll(0.1)
                 producer.poll(0)
                 wait = started + (i + self.chunk) / self.per_second - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
+                if self._halt.wait(max(0.0, wait)):
+                    producer.flush(5)  # a failed test: drop the client, do not wait on it
+                    return
             left = producer.flush(120)
             if left:
                 raise AssertionError(f"{left} predictions not delivered")
@@ -117,6 +119,11 @@ class PacedProducer(threading.Thread):
             self.error = exc
         finally:
             self.done.set()
+
+    def halt(self) -> None:
+        """Stop producing and release the client (a test that failed midway)."""
+        self._halt.set()
+        self.join(30)
 
 
 def answers(request_id: str) -> bool:
@@ -138,6 +145,7 @@ class Expert(threading.Thread):
         self.position = -1
         self.error: BaseException | None = None
         self._halt = threading.Event()
+        self._abandoned = False
 
     def run(self) -> None:
         """Answer until stopped."""
@@ -165,7 +173,7 @@ class Expert(threading.Thread):
                         self._answer(producer, request["id"])
                 producer.poll(0)
                 self.position = consumer.position([TopicPartition(self.requests, 0)])[0].offset
-            if producer.flush(60):
+            if producer.flush(5 if self._abandoned else 60) and not self._abandoned:
                 raise AssertionError("labels not delivered")
         except BaseException as exc:
             self.error = exc
@@ -194,6 +202,21 @@ class Expert(threading.Thread):
         self._halt.set()
         self.join(60)
         assert self.error is None, self.error
+
+    def halt(self) -> None:
+        """Stop at once and release the clients, whatever is unsent (a test that failed)."""
+        self._abandoned = True
+        self._halt.set()
+        self.join(30)
+
+
+def halt_all(*workers: PacedProducer | Expert) -> None:
+    """Release the clients of every worker thread, in a test's ``finally``: a failed test must
+    not leave librdkafka clients behind that keep logging and holding sockets into the tests
+    that follow. Workers never started are skipped."""
+    for worker in workers:
+        if worker.ident is not None:
+            worker.halt()
 
 
 def caught_up(bootstrap: str, group: str, topic: str) -> bool:

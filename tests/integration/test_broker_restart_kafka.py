@@ -25,6 +25,7 @@ from tests.integration.eos_harness import (
     checkpoint_version,
     committed_outcome,
     daemon_config,
+    halt_all,
     label_offsets_committed,
     topics_for,
 )
@@ -125,6 +126,7 @@ def test_broker_restarts_lose_and_repeat_nothing(tmp_path, restartable_broker, u
         assert daemon.terminate() == 0, daemon.log_tail()
     finally:
         daemon.kill()
+        halt_all(producer, expert)
     log = (tmp_path / "daemon.log").read_text()
     assert "transaction_lost" in log, "an outage this long must have cost a transaction"
     out = committed_outcome(bootstrap, topics)

@@ -28,6 +28,7 @@ from tests.integration.eos_harness import (
     checkpoint_version,
     committed_outcome,
     daemon_config,
+    halt_all,
     label_offsets_committed,
     topics_for,
 )
@@ -105,6 +106,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
         assert daemon.terminate() == 0, daemon.log_tail()
     finally:
         daemon.kill()
+        halt_all(producer, expert)
     assert before_ready >= 1, f"seed {seed}: no kill landed before ready"
     assert after_ready >= KILLS // 2, f"seed {seed}: too few kills while processing"
     out = committed_outcome(kafka_bootstrap, topics)

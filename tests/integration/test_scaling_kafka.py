@@ -29,6 +29,7 @@ from tests.integration.eos_harness import (
     checkpoint_version,
     committed_outcome,
     daemon_config,
+    halt_all,
     label_offsets_committed,
     topics_for,
 )
@@ -120,6 +121,7 @@ def test_scaling_one_three_two_keeps_one_budget_and_one_answer_each(
     finally:
         for daemon in replicas.values():
             daemon.kill()
+        halt_all(producer, expert)
     out = committed_outcome(kafka_bootstrap, topics)
     learned = sum(
         checkpoint_version(tmp_path / f"state-{n}" / f"model-{n}.pkl") for n in ("a", "b", "c")

@@ -67,12 +67,35 @@ app.kubernetes.io/part-of: labelgate
 {{- .Values.config.state_dir | default .Values.persistence.mountPath }}
 {{- end }}
 
+{{/* "true" when a librdkafka property holds a secret, else empty: the daemon's own rule
+(daemon.config.is_secret_property): it names a password, secret, token, credential or JAAS /
+OAuth config, or a key other than a path to one (.location, .keytab). */}}
+{{- define "labelgate.isSecretProperty" -}}
+{{- $p := lower . }}
+{{- $secret := false }}
+{{- range list "password" "secret" "token" "credential" "jaas" "oauthbearer.config" }}
+{{- if contains . $p }}{{ $secret = true }}{{ end }}
+{{- end }}
+{{- if and (contains "key" $p) (not (hasSuffix ".location" $p)) (not (hasSuffix ".keytab" $p)) }}
+{{- $secret = true }}
+{{- end }}
+{{- if $secret }}true{{ end }}
+{{- end }}
+
 {{/* The daemon's config file: .Values.config plus the fields the chart owns. */}}
 {{- define "labelgate.config" -}}
 {{- $cfg := deepCopy .Values.config }}
 {{- $kafka := $cfg.kafka | default dict }}
 {{- if or $kafka.sasl_password $kafka.ssl_key_password }}
 {{- fail "config.kafka.sasl_password / ssl_key_password must not be inlined: put them in a Secret and set kafkaSecret.name" }}
+{{- end }}
+{{- range $prop, $_ := ($kafka.extra | default dict) }}
+{{- if include "labelgate.isSecretProperty" $prop }}
+{{- fail (printf "config.kafka.extra.%s looks like a secret and must not be inlined: put it in a Secret and map it with kafkaSecret.extra" $prop) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.kafkaSecret.extra (not .Values.kafkaSecret.name) }}
+{{- fail "kafkaSecret.extra maps properties from a Secret: set kafkaSecret.name" }}
 {{- end }}
 {{- if $cfg.redaction_salt }}
 {{- fail "config.redaction_salt must not be inlined: put it in a Secret and set redactionSaltSecret.name" }}

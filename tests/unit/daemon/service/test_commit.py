@@ -14,7 +14,7 @@ from daemon.model.learner import Learner
 from daemon.monitoring.metrics import Metrics
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import EventClock
-from daemon.service.commit import AtLeastOnceCommit, ExactlyOnceCommit
+from daemon.service.commit import AtLeastOnceCommit, DurableState, ExactlyOnceCommit
 from daemon.service.partitions import PartitionState
 from daemon.service.state import PartitionRecords, StateLog
 from policies import AbsoluteBudget, Policy, RandomSampling
@@ -44,16 +44,16 @@ class Setup:
         )
         self.positions = LabelPositions()
         self.metrics = Metrics(CollectorRegistry())
-        self.commit = AtLeastOnceCommit(
-            self.channels,
+        self.commit = AtLeastOnceCommit(self.channels, self.durable(), self.metrics, interval)
+
+    def durable(self):
+        return DurableState(
             self.partitions,
             self.policy,
             self.model,
             self.positions,
             StateLog(self.channels.state),
-            self.metrics,
             EventClock(start=50.0),
-            interval,
         )
 
     def state_keys(self):
@@ -178,18 +178,7 @@ class FakeTransaction:
 
 
 def exactly_once(s: Setup, transaction: FakeTransaction) -> ExactlyOnceCommit:
-    return ExactlyOnceCommit(
-        s.channels,
-        transaction,
-        s.partitions,
-        s.policy,
-        s.model,
-        s.positions,
-        StateLog(s.channels.state),
-        s.metrics,
-        EventClock(start=50.0),
-        10.0,
-    )
+    return ExactlyOnceCommit(s.channels, transaction, s.durable(), s.metrics, 10.0)
 
 
 def test_exactly_once_writes_state_into_the_transaction_then_commits_it(tmp_path):
