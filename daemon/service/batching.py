@@ -8,7 +8,10 @@ client has buffered a burst, and a size cap alone lets that burst through in one
 item lets through within ``budget`` seconds, never more than ``limit`` (the configured
 ``consume_batch_size``) nor fewer than ``floor``. A burst is then taken in several batches
 (the records not yet taken wait in the client's queue, where they were anyway), and a steady
-stream keeps small batches.
+stream keeps small batches. When the queue stays full for longer than ``backlog`` seconds (every
+poll in that time came back full: the daemon is behind, catching up after a start or an
+outage), latency is the queue's and throughput is what counts: batches of ``limit`` until a
+poll comes back short.
 
 Without a budget the size stays ``limit``: a file source (a replay, a backtest) must not let
 the machine's speed decide how predictions and labels interleave.
@@ -37,13 +40,17 @@ class MicroBatches:
         budget: float | None = BUDGET_SECONDS,
         floor: int = 8,
         weight: float = 0.2,
+        backlog: float = 0.1,
     ) -> None:
         self.limit = limit
         self.budget = budget
         self.floor = min(floor, limit)
         self.weight = weight
+        self.backlog = backlog
         self._cost: float | None = None
         self._size = limit
+        self._fit = limit
+        self._full_since: float | None = None
 
     @property
     def size(self) -> int:
@@ -55,12 +62,22 @@ class MicroBatches:
         """Seconds per item, smoothed (None before the first batch)."""
         return self._cost
 
-    def observe(self, items: int, seconds: float) -> None:
-        """A batch of ``items`` took ``seconds``: update the cost and the next size."""
+    def observe(self, items: int, seconds: float, now: float | None = None) -> None:
+        """A batch of ``items`` took ``seconds`` (the poll asked for :attr:`size`; ``now`` is
+        ``time.monotonic()``, for the backlog rule): update the cost and the next size."""
         if items <= 0 or seconds < 0 or self.budget is None:
             return
+        full = items >= self._size
         per_item = seconds / items
         cost = self._cost
         self._cost = per_item if cost is None else cost + self.weight * (per_item - cost)
         fit = int(self.budget / self._cost) if self._cost > 0 else self.limit
-        self._size = max(self.floor, min(self.limit, fit))
+        self._fit = max(self.floor, min(self.limit, fit))
+        if not full or now is None:
+            self._full_since = None
+            self._size = self._fit
+            return
+        if self._full_since is None:
+            self._full_since = now
+        behind = now - self._full_since >= self.backlog
+        self._size = self.limit if behind else self._fit

@@ -161,7 +161,9 @@ class Daemon:
                 p.commit.begin()
                 p.pipeline.process(records, arrived)
                 if records:
-                    self._batches.observe(len(records), time.perf_counter() - arrived)
+                    self._batches.observe(
+                        len(records), time.perf_counter() - arrived, time.monotonic()
+                    )
                 self.tick(time.monotonic())
                 if predictions.exhausted and not records:
                     break

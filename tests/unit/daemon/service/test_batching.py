@@ -35,3 +35,19 @@ def test_without_a_budget_the_size_is_fixed():
     sizes = MicroBatches(limit=300, budget=None)
     sizes.observe(10, 1.0)
     assert sizes.size == 300
+
+
+def test_a_lasting_backlog_takes_full_batches_until_a_poll_comes_back_short():
+    """Full polls for longer than ``backlog`` seconds: batches of ``limit``; a short poll
+    (caught up) returns to the budget's size; a brief burst stays within the budget."""
+    sizes = MicroBatches(limit=500, budget=0.001, weight=1.0, backlog=0.1)
+    sizes.observe(500, 0.025, now=0.0)  # 50 us per item, a full poll of 500
+    assert sizes.size == 20
+    sizes.observe(20, 0.001, now=0.05)  # full again, 50 ms into the burst
+    assert sizes.size == 20
+    sizes.observe(20, 0.001, now=0.1)  # full for 100 ms: behind
+    assert sizes.size == 500
+    sizes.observe(500, 0.025, now=0.2)
+    assert sizes.size == 500
+    sizes.observe(7, 0.00035, now=0.3)  # short: caught up
+    assert sizes.size == 20
