@@ -40,7 +40,7 @@ class MicroBatches:
         budget: float | None = BUDGET_SECONDS,
         floor: int = 8,
         weight: float = 0.2,
-        backlog: float = 0.1,
+        backlog: float = 1.0,
     ) -> None:
         self.limit = limit
         self.budget = budget
