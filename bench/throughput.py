@@ -864,7 +864,10 @@ def section(r: Result, command: str) -> str:
         "time over the same span (all threads, librdkafka's included). Latency is "
         "`labelgate_decision_latency_seconds`, interpolated within histogram buckets; it starts "
         "when `consume` hands the item's batch to the process, so the wait inside a batch counts, "
-        "but the time a record spends in librdkafka's fetch queue before that does not. "
+        "but the time a record spends in librdkafka's fetch queue before that does not (the "
+        "daemon takes time-capped micro-batches, so after a pause the rest of a burst waits "
+        "there, uncounted); the load is offered in steps of 1 ms. The project is byte-compiled "
+        "first, as in the image. "
         "Ready = `/readyz` answers 200 (state restored and partitions assigned), polled every "
         f"{READY_POLL_SECONDS * 1000:g} ms. RSS is read from `/proc/<pid>/status` of the daemon "
         "alone; in the RSS phase a bench expert answers every label request at once.",
