@@ -168,11 +168,32 @@ class KafkaOutputs:
         """Queue a message; waits for queue space instead of failing when the buffer is full.
 
         ``partition`` pins the message to one partition (state records of one input partition
-        always go to the same state partition); otherwise the key decides.
+        always go to the same state partition); otherwise the key decides. Without
+        ``on_delivery`` no delivery report is asked for (no Python callback per message): in a
+        transaction a message that cannot be delivered fails the commit instead.
         """
-        producer = self._client()
-        if self.transactional_id is not None and not self._in_transaction:
+        producer = self._producer if self._producer is not None else self._client()
+        if not self._in_transaction and self.transactional_id is not None:
             self.start(self.transaction_timeout)
+        try:
+            if on_delivery is None and partition is None:
+                producer.produce(topic, value, key)  # the hot path: evidence, requests
+            else:
+                self._produce(producer, topic, value, key, on_delivery, partition)
+        except BufferError:
+            self._produce(producer, topic, value, key, on_delivery, partition)
+        except KafkaException as exc:
+            self._failed(topic, exc)
+
+    def _produce(
+        self,
+        producer: Any,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        on_delivery: DeliveryCallback | None,
+        partition: int | None,
+    ) -> None:
         callback = None
         if on_delivery is not None:
 
@@ -187,11 +208,14 @@ class KafkaOutputs:
             except BufferError:
                 producer.poll(0.05)
             except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if self.transactional_id is None or err is None:
-                    raise ConnectorError(f"produce to {topic!r} failed: {exc}") from exc
-                self.abort(5.0)
-                raise TransactionAbortedError(f"produce: {err}", fatal=bool(err.fatal())) from exc
+                self._failed(topic, exc)
+
+    def _failed(self, topic: str, exc: KafkaException) -> None:
+        err = exc.args[0] if exc.args else None
+        if self.transactional_id is None or err is None:
+            raise ConnectorError(f"produce to {topic!r} failed: {exc}") from exc
+        self.abort(5.0)
+        raise TransactionAbortedError(f"produce: {err}", fatal=bool(err.fatal())) from exc
 
     def poll(self) -> None:
         """Serve delivery reports without blocking."""
@@ -643,6 +667,9 @@ def read_topic(
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
+            # The broker otherwise holds a fetch that finds nothing new (the end, or only a
+            # transaction marker) for 500 ms; the restore, and start-up with it, waits on it.
+            "fetch.wait.max.ms": 10,
             **conf,
         }
     )
@@ -655,13 +682,19 @@ def read_topic(
         parts = sorted(partitions) if partitions is not None else None
         parts = parts if parts is not None else _partitions(reader, topic, timeout)
         targets: dict[int, int] = {}
+        starts: dict[int, int] = {}
         for p in parts:
             low, high = probe.get_watermark_offsets(KafkaTopicPartition(topic, p), timeout=timeout)
             if high > low:
                 targets[p] = high
+                starts[p] = low
         if not targets:
             return []
-        reader.assign([KafkaTopicPartition(topic, p, OFFSET_BEGINNING) for p in targets])
+        # From the log start just read rather than OFFSET_BEGINNING, which the client resolves
+        # with its own offset query, retried on a 500 ms timer while it has no metadata yet
+        # (half a second of start-up per read). Should the log start move on meanwhile, the
+        # out-of-range offset resets to the earliest one (auto.offset.reset).
+        reader.assign([KafkaTopicPartition(topic, p, starts[p]) for p in targets])
         out: list[tuple[bytes | None, bytes | None]] = []
         deadline = time.monotonic() + timeout
         while targets:
@@ -670,7 +703,9 @@ def read_topic(
                     f"timed out restoring state from {topic!r} (partitions {sorted(targets)}); "
                     "an open transaction of another instance may hold it"
                 )
-            for msg in reader.consume(num_messages=1000, timeout=0.2):
+            # A short wait: consume() holds on for the whole timeout unless it fills the
+            # batch, and a small state topic ends long before that (start-up waits on it).
+            for msg in reader.consume(num_messages=1000, timeout=0.02):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:

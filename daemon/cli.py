@@ -125,8 +125,13 @@ def _simulate_arguments(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs).
+
+    With ``command`` (the subcommand about to run) the simulate subcommand gets its arguments
+    only when it is the one: they come from the backtest's module, which imports River's
+    metrics and scipy.stats (seconds of start-up ``labelgate run`` does not need).
+    """
     p = argparse.ArgumentParser(
         prog="labelgate",
         description=__doc__,
@@ -163,7 +168,8 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
     simulate = sub.add_parser("simulate", help="backtest policies on a labeled stream or file")
-    _simulate_arguments(simulate)
+    if command is None or command == "simulate":
+        _simulate_arguments(simulate)
     simulate.set_defaults(func=_cmd_simulate)
     add_evidence_parser(sub)
     check = sub.add_parser(
@@ -184,7 +190,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; the only place that turns errors into exit codes."""
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = next((a for a in given if not a.startswith("-")), None)
+    args = parser(command).parse_args(given)
     try:
         return int(args.func(args))
     except ERRORS as exc:

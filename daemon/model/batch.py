@@ -2,25 +2,41 @@
 
 :class:`BatchScorer` gives, for every item of a batch, exactly (bit for bit) what
 :meth:`Learner.score <daemon.model.learner.Learner.score>` would give item after item, and leaves
-the learner in exactly the state it would have reached. Where it knows the learner's parts (the
-:class:`~daemon.model.learner.FeatureStep` over River's ``StandardScaler`` and
-``OneHotEncoder``, in front of a binary River ``LogisticRegression``) it works column by column:
-each feature's running statistics are updated over the batch in one tight loop with the same
-floating-point operations in the same order as River, and the logit is the same left-to-right
-sum over the item's features that River's ``VectorDict.dot`` computes, with the weights read
-once per model version rather than per item. For any other learner (another classifier, another
-feature step) it calls ``Learner.score`` per item, so it stays correct when the learner changes.
+the learner in exactly the state it would have reached. For the default learner (the
+:class:`~daemon.model.learner.FeatureStep` in front of a
+:class:`~daemon.model.logistic.LogisticModel`) it works column by column:
+
+- the items are grouped by their feature layout (the same keys in the same order; one group in
+  the usual stream) and each column is read out with one ``itemgetter`` per item;
+- each numeric feature's robust running statistics are updated over its column in one tight
+  loop with the same floating-point operations in the same order as the feature step (every
+  feature's statistics are independent of the others', so a column can be done at once);
+- the logit of each item is the left-to-right sum, in the item's key order, of weight times
+  value, which is what River's dot product over the transformed item computes: with the values
+  in a numpy matrix, column after column (element-wise products and sums are the same IEEE
+  operations as Python's), the weights mirrored from the model once per model version, that is
+  refreshed after every learned label;
+- the sigmoid is River's, per item, with ``math.exp``.
+
+For any other learner (another classifier, another feature step) it calls ``Learner.score`` per
+item, so it stays correct when the learner changes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
-from daemon.model.learner import FeatureStep, Learner
+import numpy as np
+
+from daemon.model.learner import MAGNITUDE, FeatureStep, Learner, _Moments, _number
+from daemon.model.logistic import LogisticModel
 
 Features = Mapping[str, Any]
+
+_LAYOUT_CACHE = 1024  # feature layouts whose name clashes are remembered
 
 
 def _sigmoid(z: float) -> float:
@@ -32,8 +48,31 @@ def _sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-z))
 
 
+class _Numeric:
+    """A column whose every cell is the named numeric feature's transformed value."""
+
+    __slots__ = ("name", "values")
+
+    def __init__(self, name: str, values: np.ndarray) -> None:
+        self.name = name
+        self.values = values
+
+
+class _Cells:
+    """A column of output keys (None: the cell adds nothing) and their values."""
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, keys: list[str | None], values: list[float]) -> None:
+        self.keys = keys
+        self.values = values
+
+
+_Term = _Numeric | _Cells
+
+
 class BatchScorer:
-    """Scores a batch of items with a learner, vectorised where the learner's parts allow it.
+    """Scores a batch of items with a learner, column by column where the learner allows it.
 
     >>> import copy
     >>> from daemon.config import ModelSettings
@@ -48,56 +87,73 @@ class BatchScorer:
     def __init__(self) -> None:
         self._weights: dict[str, float] = {}
         self._mirrored: tuple[int, int] | None = None
+        self._clashes: dict[tuple[str, ...], list[tuple[int, int]]] = {}
         self.fallbacks = 0
 
     @staticmethod
     def columnwise(learner: Learner) -> bool:
         """Whether the column-by-column path reproduces this learner exactly."""
-        step = getattr(learner, "_features", None)
-        model = getattr(learner, "_model", None)
-        if type(step) is not FeatureStep or not getattr(learner, "_binary", False):
-            return False
-        # The column path knows River's StandardScaler and OneHotEncoder; the default feature
-        # step (robust, clipped statistics) has neither, so it is scored item by item.
-        scaler, encoder = getattr(step, "scaler", None), getattr(step, "encoder", None)
-        if encoder is None:
-            return False
         return (
-            type(model).__name__ == "LogisticRegression"
-            and type(encoder).__name__ == "OneHotEncoder"
-            and not encoder.drop_zeros
-            and encoder.categories is None
-            and (
-                scaler is None
-                or (
-                    type(scaler).__name__ == "StandardScaler"
-                    and scaler.with_std
-                    and scaler.window_size is None
-                )
-            )
+            type(getattr(learner, "_features", None)) is FeatureStep
+            and getattr(learner, "_binary", False)
+            and type(getattr(learner, "_model", None)) is LogisticModel
         )
 
     def score(self, learner: Learner, batch: Sequence[Features]) -> list[dict[str, float]]:
         """Class probabilities for each item, in order; the unsupervised steps learn from all."""
-        plan = self._plan(learner, batch)
-        if plan is None:
+        groups = self._plan(learner, batch)
+        if groups is None:
             self.fallbacks += len(batch)
             return [learner.score(x) for x in batch]
-        step: Any = learner._features
-        weights = self._mirror(learner)
-        logits = [0.0] * len(batch)
-        self._numeric(step, weights, plan, logits)
-        self._categories(step, weights, plan, logits)
-        intercept = learner._model.intercept
+        step = learner._features
+        columns: dict[str, list[tuple[int, int]]] = {}
+        for g, (names, _, _) in enumerate(groups):
+            for j, name in enumerate(names):
+                columns.setdefault(name, []).append((g, j))
+        if step.scale:
+            _create(step, [n for n in columns if n not in step._moments], columns, groups)
+        # Every feature's statistics in item order; terms[g][j] is column j of group g.
+        terms: list[list[_Term | None]] = [[None] * len(names) for names, _, _ in groups]
+        for name, places in columns.items():
+            if len(places) == 1:
+                g, j = places[0]
+                terms[g][j] = _transform(step, name, groups[g][2][j])
+            else:
+                _transform_merged(step, name, places, groups, terms)
+        plan = [
+            (np.asarray(rows), [t for t in ts if t is not None])
+            for (_, rows, _), ts in zip(groups, terms, strict=True)
+        ]
+        return self._probabilities(learner, plan, len(batch))
+
+    def _probabilities(
+        self, learner: Learner, plan: list[tuple[np.ndarray, list[_Term]]], n: int
+    ) -> list[dict[str, float]]:
+        """Sigmoid of each logit; a non-finite score recovers the model as ``Learner.score``
+        does (and the items after it are scored by the recovered model)."""
+        logits = _logits(plan, self._mirror(learner), n)
         negative, positive = learner._negative, learner._positive
-        out = []
-        for z in logits:
-            p = _sigmoid(z + intercept)
+        out: list[dict[str, float]] = []
+        i = 0
+        while i < n:
+            p = _sigmoid(logits[i] + learner._model.intercept)
+            if math.isnan(p):  # the model's parameters are not finite
+                learner._nonfinite += 1
+                learner._recover()
+                logits = _logits(plan, self._mirror(learner), n)
+                p = _sigmoid(logits[i] + learner._model.intercept)
+                if math.isnan(p):
+                    k = len(learner.classes)
+                    out.append({c: 1.0 / k for c in learner.classes})
+                    i += 1
+                    continue
             out.append({negative: 1.0 - p, positive: p})
+            i += 1
         return out
 
     def _mirror(self, learner: Learner) -> dict[str, float]:
-        """The model's weights as a plain dict, re-read only when the model has learned."""
+        """The model's weights as a plain dict, re-read only when the model has learned (or
+        was replaced)."""
         model = learner._model
         key = (id(model), learner.version)
         if key != self._mirrored:
@@ -105,164 +161,242 @@ class BatchScorer:
             self._mirrored = key
         return self._weights
 
-    def _plan(self, learner: Learner, batch: Sequence[Features]) -> list[_Group] | None:
-        """Group the items by their feature layout and read their numeric columns as floats.
-
-        None when the column-by-column path could differ from River's (another learner, a
-        numeric feature named like a one-hot column, a value ``float()`` rejects): nothing has
-        been learned yet then, and the caller scores item by item.
-        """
+    def _plan(
+        self, learner: Learner, batch: Sequence[Features]
+    ) -> list[tuple[tuple[str, ...], list[int], list[tuple[Any, ...]]]] | None:
+        """Group the items by feature layout and read out their columns; None (nothing learned
+        yet) when the column path could differ: another learner, or two features of one item
+        whose outputs could share a name (``a`` = "b" next to a feature ``a_b``)."""
         if not batch or not self.columnwise(learner):
             return None
-        layouts: dict[tuple[tuple[str, ...], tuple[type, ...]], list[int]] = {}
+        layouts: dict[tuple[str, ...], list[int]] = {}
         for i, x in enumerate(batch):
-            layouts.setdefault((tuple(x), tuple(map(type, x.values()))), []).append(i)
-        groups = []
-        numeric_names: set[str] = set()
-        categorical_keys: set[str] = set()
-        try:
-            for (names, types), rows in layouts.items():
-                numeric = [
-                    n for n, t in zip(names, types, strict=True) if t is not str and t is not _NONE
-                ]
-                categorical = [n for n, t in zip(names, types, strict=True) if t is str]
-                columns: list[list[float]] = []
-                if numeric:
-                    values = [[batch[i][n] for n in numeric] for i in rows]
-                    columns = [list(map(float, column)) for column in zip(*values, strict=True)]
-                cells: list[list[tuple[str, str, str]]] = []
-                for i in rows if categorical else ():
-                    x = batch[i]
-                    row = [(n, x[n], f"{n}_{x[n]}") for n in categorical]
-                    cells.append(row)
-                    categorical_keys.update(key for _, _, key in row)
-                if len(categorical) > 1 and any(
-                    len({c[2] for c in row}) < len(row) for row in cells
-                ):
-                    return None  # two one-hot columns named alike
-                numeric_names.update(numeric)
-                groups.append(_Group(rows, numeric, columns, cells))
-        except (OverflowError, ValueError, TypeError):
-            return None
-        step: Any = learner._features
-        zeros = step.encoder._zero_dict
-        if categorical_keys and (
-            not numeric_names.isdisjoint(categorical_keys) or not numeric_names.isdisjoint(zeros)
-        ):
-            return None
+            layouts.setdefault(tuple(x), []).append(i)
+        groups: list[_Group] = []
+        for names, rows in layouts.items():
+            if not names:
+                groups.append((names, rows, []))
+                continue
+            if len(names) == 1:
+                name = names[0]
+                cells = [tuple(batch[i][name] for i in rows)]
+            else:
+                get = itemgetter(*names)
+                cells = list(zip(*[get(batch[i]) for i in rows], strict=True))
+            for a, _b in self._clash(names):
+                if any(type(v) not in _NUMERIC for v in cells[a]):
+                    return None
+            groups.append((names, rows, cells))
         return groups
 
-    @staticmethod
-    def _numeric(
-        step: Any, weights: Mapping[str, float], plan: list[_Group], logits: list[float]
-    ) -> None:
-        """Standardise column by column (learning first, as River does), then add each item's
-        weighted values in its own key order, the order of River's dot product."""
-        scaler = step.scaler
-        if scaler is not None:
-            owners: dict[str, list[tuple[_Group, int]]] = {}
-            for group in plan:
-                for j, name in enumerate(group.numeric):
-                    owners.setdefault(name, []).append((group, j))
-            counts, means, variances = scaler.counts, scaler.means, scaler.vars
-            for name, places in owners.items():
-                state = (counts[name], means[name], variances[name])
-                if len(places) == 1:
-                    group, j = places[0]
-                    state = _standardise(group.columns[j], state)
-                else:
-                    state = _standardise_merged(places, state)
-                counts[name], means[name], variances[name] = state
-        get = weights.get
-        for group in plan:
-            if not group.numeric:
-                continue
-            totals = [0.0] * len(group.rows)
-            for name, column in zip(group.numeric, group.columns, strict=True):
-                w = get(name, 0.0)
-                totals = [t + w * z for t, z in zip(totals, column, strict=True)]
-            for i, t in zip(group.rows, totals, strict=True):
-                logits[i] = t
+    def _clash(self, names: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Pairs of positions (a, b) where ``names[b]`` starts with ``names[a] + "_"``."""
+        known = self._clashes.get(names)
+        if known is None:
+            known = [
+                (a, b)
+                for a, first in enumerate(names)
+                for b, second in enumerate(names)
+                if a != b and second.startswith(first + "_")
+            ]
+            if len(self._clashes) >= _LAYOUT_CACHE:
+                self._clashes.clear()
+            self._clashes[names] = known
+        return known
 
-    @staticmethod
-    def _categories(
-        step: Any, weights: Mapping[str, float], plan: list[_Group], logits: list[float]
-    ) -> None:
-        """Learn the categories item by item and add the present ones' weights, in the order of
-        River's one-hot output (first appearance); absent columns add an exact zero."""
-        items = [
-            (i, row) for group in plan for i, row in zip(group.rows, group.cells, strict=False)
-        ]
-        if not items:
-            return
-        if len(plan) > 1:
-            items.sort(key=lambda item: item[0])
-        encoder = step.encoder
-        seen, zeros = encoder.values, encoder._zero_dict
-        get = weights.get
-        position: dict[str, int] | None = None
-        for i, row in items:
-            for name, value, key in row:
-                values = seen[name]
-                if value not in values:
-                    values.add(value)
-                    zeros[key] = 0
-                    position = None
-            total = logits[i]
-            if len(row) == 1:
-                total += get(row[0][2], 0.0) * 1
+
+_NUMERIC = (float, int, bool, type(None))
+
+
+def _logits(
+    plan: list[tuple[np.ndarray, list[_Term]]], weights: dict[str, float], n: int
+) -> list[float]:
+    """Each item's sum of weight x value over its outputs, in its key order."""
+    logits = np.zeros(n)
+    get = weights.get
+    for rows, terms in plan:
+        total = np.zeros(len(rows))
+        for term in terms:
+            if type(term) is _Numeric:
+                total += get(term.name, 0.0) * term.values
             else:
-                if position is None:
-                    position = {k: p for p, k in enumerate(zeros)}
-                for key in sorted((c[2] for c in row), key=position.__getitem__):
-                    total += get(key, 0.0) * 1
-            logits[i] = total
+                assert isinstance(term, _Cells)
+                total += np.array(
+                    [
+                        0.0 if k is None else get(k, 0.0) * v
+                        for k, v in zip(term.keys, term.values, strict=True)
+                    ]
+                )
+        logits[rows] = total
+    result: list[float] = logits.tolist()
+    return result
 
 
-class _Group:
-    """Items of a batch with the same feature layout, and their numeric columns."""
-
-    __slots__ = ("cells", "columns", "numeric", "rows")
-
-    def __init__(
-        self,
-        rows: list[int],
-        numeric: list[str],
-        columns: list[list[float]],
-        cells: list[list[tuple[str, str, str]]],
-    ) -> None:
-        self.rows = rows
-        self.numeric = numeric
-        self.columns = columns
-        self.cells = cells  # per row with categories: (name, value, one-hot key), in key order
-
-
-_NONE = type(None)
-_State = tuple[int, float, float]
+def _transform(step: FeatureStep, name: str, column: Sequence[Any]) -> _Term:
+    """One column of one feature, learned and transformed as the feature step does item by
+    item (learning first)."""
+    floats = _as_floats(column) if step.scale else None
+    if floats is not None:
+        m = step._moments.get(name)
+        if m is None:
+            m = step._moments[name] = _Moments(step.clip, step.warmup)
+        return _Numeric(name, np.array(_floats(m, step.clip, floats)))
+    keys: list[str | None] = []
+    values_out: list[float] = []
+    for value in column:
+        key, v = _cell(step, name, value)
+        keys.append(key)
+        values_out.append(v)
+    return _Cells(keys, values_out)
 
 
-def _standardise(column: list[float], state: _State) -> _State:
-    """River's ``StandardScaler.learn_one`` then ``transform_one`` over one column, in place."""
-    n, m, v = state
-    for k, xi in enumerate(column):
+def _transform_merged(
+    step: FeatureStep,
+    name: str,
+    places: list[tuple[int, int]],
+    groups: list[tuple[tuple[str, ...], list[int], list[tuple[Any, ...]]]],
+    terms: list[list[_Term | None]],
+) -> None:
+    """The same for a feature that items of several layouts share, cell by cell in item
+    order."""
+    order = sorted((row, g, j, k) for g, j in places for k, row in enumerate(groups[g][1]))
+    keys: dict[tuple[int, int], list[str | None]] = {}
+    values: dict[tuple[int, int], list[float]] = {}
+    for g, j in places:
+        size = len(groups[g][1])
+        keys[(g, j)] = [None] * size
+        values[(g, j)] = [0.0] * size
+    for _row, g, j, k in order:
+        key, v = _cell(step, name, groups[g][2][j][k])
+        keys[(g, j)][k] = key
+        values[(g, j)][k] = v
+    for g, j in places:
+        terms[g][j] = _Cells(keys[(g, j)], values[(g, j)])
+
+
+_Group = tuple[tuple[str, ...], list[int], list[tuple[Any, ...]]]
+
+
+def _creates(value: Any) -> bool:
+    """Whether the feature step starts statistics for a feature at this value."""
+    if type(value) is float:
+        return not math.isnan(value)
+    return isinstance(value, bool | int | float) and _number(value) is not None
+
+
+def _create(
+    step: FeatureStep,
+    new: list[str],
+    columns: dict[str, list[tuple[int, int]]],
+    groups: list[_Group],
+) -> None:
+    """Start the statistics of features seen for the first time in the order the feature
+    step would (first item, then key order), so the learner's state is the same to the byte."""
+    first: list[tuple[int, int, str]] = []
+    for name in new:
+        best: tuple[int, int] | None = None
+        for g, j in columns[name]:
+            rows, column = groups[g][1], groups[g][2][j]
+            for k, value in enumerate(column):
+                if _creates(value):
+                    if best is None or (rows[k], j) < best:
+                        best = (rows[k], j)
+                    break
+        if best is not None:
+            first.append((*best, name))
+    for _, _, name in sorted(first):
+        step._moments[name] = _Moments(step.clip, step.warmup)
+
+
+def _cell(step: FeatureStep, name: str, value: Any) -> tuple[str | None, float]:  # noqa: PLR0911 - one return per case of the feature step
+    """One cell exactly as :meth:`FeatureStep.__call__` treats it: (output key, value), key
+    None when the item gets no output for it."""
+    if type(value) is float and -MAGNITUDE <= value <= MAGNITUDE:
+        v = value
+    elif isinstance(value, bool | int | float):
+        number = _number(value)
+        if number is None:
+            return None, 0.0
+        v = number
+    elif value is None:
+        return None, 0.0
+    else:
+        return f"{name}_{value}", 1.0
+    if not step.scale:
+        return name, v
+    m = step._moments.get(name)
+    if m is None:
+        m = step._moments[name] = _Moments(step.clip, step.warmup)
+    m.learn(v)
+    if m.binary:
+        return name, v
+    if m._buffer is None:
+        centre, spread = m.mean, m.sd
+    else:
+        centre, spread = m.location_scale()
+    clip = step.clip
+    if spread > 0:
+        z = (v - centre) / spread
+        return name, clip if z > clip else -clip if z < -clip else z
+    return name, 0.0
+
+
+def _as_floats(column: Sequence[Any]) -> list[float] | None:
+    """The column as floats when every cell is a float or an int (not a bool) in range, which
+    the feature step would take as it is (ints through ``float``); else None."""
+    if not all(type(v) is float for v in column):
+        if not all(type(v) is float or type(v) is int for v in column):
+            return None
+        try:
+            column = [float(v) for v in column]
+        except OverflowError:
+            return None
+    for v in column:
+        if not -MAGNITUDE <= v <= MAGNITUDE:
+            return None
+    return list(column)
+
+
+def _floats(m: _Moments, clip: float, column: list[float]) -> list[float]:
+    """A column of floats in range through one feature's statistics: the warm-up cell by
+    cell, then Welford's update on winsorised values in a loop over locals."""
+    out: list[float] = []
+    k = 0
+    size = len(column)
+    while m._buffer is not None and k < size:
+        v = column[k]
+        m.learn(v)
+        if m.binary:
+            out.append(v)
+        else:
+            centre, spread = (m.mean, m.sd) if m._buffer is None else m.location_scale()
+            if spread > 0:
+                z = (v - centre) / spread
+                out.append(clip if z > clip else -clip if z < -clip else z)
+            else:
+                out.append(0.0)
+        k += 1
+    if k == size:
+        return out
+    n, mean, m2, sd, binary, reach_clip = m.n, m.mean, m.m2, m.sd, m.binary, m.clip
+    sqrt = math.sqrt
+    append = out.append
+    for v in column[k:]:
+        if binary and v not in (0.0, 1.0):
+            binary = False
+        reach = reach_clip * sd
+        x = min(max(v, mean - reach), mean + reach)
         n += 1
-        old = m
-        m += (xi - old) / n
-        v += ((xi - old) * (xi - m) - v) / n
-        column[k] = (xi - m) / v**0.5 if v else 0.0
-    return n, m, v
-
-
-def _standardise_merged(places: list[tuple[_Group, int]], state: _State) -> _State:
-    """The same over a feature that items of several layouts share, in item order."""
-    cells = sorted((row, group, j, k) for group, j in places for k, row in enumerate(group.rows))
-    n, m, v = state
-    for _row, group, j, k in cells:
-        column = group.columns[j]
-        xi = column[k]
-        n += 1
-        old = m
-        m += (xi - old) / n
-        v += ((xi - old) * (xi - m) - v) / n
-        column[k] = (xi - m) / v**0.5 if v else 0.0
-    return n, m, v
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+        sd = sqrt(m2 / n)
+        if binary:
+            append(v)
+        elif sd > 0:
+            z = (v - mean) / sd
+            append(clip if z > clip else -clip if z < -clip else z)
+        else:
+            append(0.0)
+    m.n, m.mean, m.m2, m.sd, m.binary = n, mean, m2, sd, binary
+    return out

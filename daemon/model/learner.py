@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from river import linear_model, optim
+from river import optim
 
 from daemon.config import Classifier, ModelSettings, Optimizer
 from daemon.errors import StateError
+from daemon.model.logistic import LogisticModel
 
 Features = Mapping[str, Any]
 
@@ -191,6 +192,13 @@ def _optimizer(settings: ModelSettings) -> Any:
     return optim.SGD(rate if rate is not None else 0.01)
 
 
+def _softmax_regression(settings: ModelSettings) -> Any:
+    # river.linear_model imports scipy.stats (through its Bayesian linear regression).
+    from river import linear_model  # noqa: PLC0415 - imported only when configured
+
+    return linear_model.SoftmaxRegression(optimizer=_optimizer(settings))
+
+
 def _gaussian_nb() -> Any:
     from river import naive_bayes  # noqa: PLC0415 - imported only when configured
 
@@ -212,14 +220,14 @@ def _random_forest() -> Any:
 
 
 def build_classifier(settings: ModelSettings) -> Any:
-    """The configured River classifier (modules of the others are not imported)."""
+    """The configured classifier (modules of the others are not imported).
+
+    Logistic regression is :class:`~daemon.model.logistic.LogisticModel`, River's arithmetic
+    without importing ``river.linear_model``; the others are River's own.
+    """
     classifiers: dict[Classifier, Any] = {
-        Classifier.LOGISTIC_REGRESSION: lambda: linear_model.LogisticRegression(
-            optimizer=_optimizer(settings)
-        ),
-        Classifier.SOFTMAX_REGRESSION: lambda: linear_model.SoftmaxRegression(
-            optimizer=_optimizer(settings)
-        ),
+        Classifier.LOGISTIC_REGRESSION: lambda: LogisticModel(_optimizer(settings)),
+        Classifier.SOFTMAX_REGRESSION: lambda: _softmax_regression(settings),
         Classifier.GAUSSIAN_NB: _gaussian_nb,
         Classifier.HOEFFDING_TREE: _hoeffding_tree,
         Classifier.ADAPTIVE_RANDOM_FOREST: _random_forest,
@@ -391,4 +399,26 @@ class Learner:
         extra = payload.get("extra") if isinstance(payload, dict) else None
         if not isinstance(learner, Learner) or not isinstance(extra, dict):
             raise StateError(f"{path} does not hold a labelgate model checkpoint; {hint}")
+        learner._migrate()
         return learner, dict(extra)
+
+    def _migrate(self) -> None:
+        """Turn a River ``LogisticRegression`` of an older checkpoint into the equivalent
+        :class:`~daemon.model.logistic.LogisticModel` (same weights and optimiser state), the
+        model and its in-memory snapshot alike; the next checkpoint is written in the new form."""
+        if not _river_logistic(self._model):
+            return
+        self._model = LogisticModel.from_river(self._model)
+        if self._snapshot is not None:
+            old = pickle.loads(self._snapshot)
+            if _river_logistic(old):
+                self._snapshot = pickle.dumps(
+                    LogisticModel.from_river(old), protocol=pickle.HIGHEST_PROTOCOL
+                )
+
+
+def _river_logistic(model: Any) -> bool:
+    kind = type(model)
+    return kind.__name__ == "LogisticRegression" and kind.__module__.startswith(
+        "river.linear_model"
+    )

@@ -7,7 +7,7 @@ The monitor is fed on the hot path with cheap updates; the expensive statistics 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,24 @@ class FeedbackMonitor:
         self.shift.observe_stream(uncertainty if real else None, dict(features))
         if real:
             self.drift.observe_uncertainty(uncertainty)
+
+    def observe_items(
+        self,
+        groups: Sequence[Mapping[str, str]],
+        queried: Sequence[bool],
+        uncertainties: Sequence[float],
+        features: Sequence[Mapping[str, Any]],
+        reasons: Sequence[str],
+    ) -> None:
+        """A batch of decided items, in order: the same statistics as :meth:`observe_item`
+        called for each, with the counters and histograms updated once per batch."""
+        self.subgroups.observe_many(groups, queried)
+        real = [
+            None if reason in NO_UNCERTAINTY else u
+            for u, reason in zip(uncertainties, reasons, strict=True)
+        ]
+        self.shift.observe_stream_many(real, features)
+        self.drift.observe_uncertainties([u for u in real if u is not None])
 
     def observe_label(
         self,

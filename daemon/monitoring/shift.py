@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
 
 
 def psi(expected: list[float], actual: list[float], eps: float = 1e-4) -> float:
@@ -147,6 +148,38 @@ class ShiftMonitor:
                 self._tracked[name].add_stream(position, float(value))
         for t in self._tracked.values():
             t.expire(position)
+
+    def observe_stream_many(
+        self,
+        uncertainties: Sequence[float | None],
+        features: Sequence[Mapping[str, object]] | None = None,
+    ) -> None:
+        """A batch of streamed items: the same histograms as :meth:`observe_stream` item by
+        item (``features`` may be left out when no feature is tracked)."""
+        start = self._position
+        self._position += len(uncertainties)
+        tracked = self._tracked["uncertainty"]
+        edges = tracked.edges
+        assert edges is not None
+        stream = tracked.stream
+        counts = stream.counts
+        added = [
+            (start + i, bisect_right(edges, u))
+            for i, u in enumerate(uncertainties, 1)
+            if u is not None
+        ]
+        for b, c in Counter(b for _, b in added).items():
+            counts[b] += c
+        stream.recent.extend(added)
+        if self.features:
+            assert features is not None
+            for i, x in enumerate(features, 1):
+                for name in self.features:
+                    value = x.get(name)
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        self._tracked[name].add_stream(start + i, float(value))
+        for t in self._tracked.values():
+            t.expire(self._position)
 
     def observe_labeled(self, uncertainty: float | None, features: dict[str, object]) -> None:
         """One item whose label was obtained now (counted in the current period)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 OTHER = "other"
@@ -36,7 +36,8 @@ class _SpaceSaving:
         self.capacity = capacity
         self._entries: dict[str, list[int]] = {}  # value -> [count, error, queries]
 
-    def add(self, value: str, queried: bool) -> None:
+    def add(self, value: str, queried: bool, count: int = 1) -> None:
+        """Count ``value`` ``count`` times (a count above 1 only when no eviction is due)."""
         entry = self._entries.get(value)
         if entry is None:
             floor = 0
@@ -44,11 +45,15 @@ class _SpaceSaving:
                 victim = min(self._entries, key=lambda v: self._entries[v][0])
                 floor = self._entries.pop(victim)[0]
             entry = self._entries[value] = [floor, floor, 0]
-        entry[0] += 1
-        entry[2] += queried
+        entry[0] += count
+        if queried:
+            entry[2] += count
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, value: str) -> bool:
+        return value in self._entries
 
     def top(self, k: int) -> list[tuple[str, int, int]]:
         """The ``k`` values with the most items counted: (value, items, queries)."""
@@ -136,6 +141,73 @@ class SubgroupMonitor:
                     if not self._queries[pair]:
                         del self._queries[pair]
             self._n_queries -= was_queried
+
+    def observe_many(self, groups: Sequence[Mapping[str, str]], queried: Sequence[bool]) -> None:
+        """Count a batch of decided items: the same figures as :meth:`observe` item by item.
+
+        The window's counters are updated once per distinct (subgroup key, queried) pair of
+        the batch; the heavy-hitters sketches too, unless the batch brings more new values
+        than a sketch has room for (evictions depend on the order: then item by item).
+        """
+        keys = [self.key(g) for g in groups]
+        counts = Counter(zip(keys, queried, strict=True))
+        items, queries, sketches, totals = self._items, self._queries, self._sketches, self._totals
+        sequential = self._crowded(counts)
+        n_queries = 0
+        for (key, q), c in counts.items():
+            for pair in key:
+                items[pair] += c
+                attribute_totals = totals[pair[0]]
+                attribute_totals[0] += c
+                if q:
+                    queries[pair] += c
+                    attribute_totals[1] += c
+                if not sequential:
+                    sketches[pair[0]].add(pair[1], q, c)
+            if q:
+                n_queries += c
+        if sequential:
+            for key, q in zip(keys, queried, strict=True):
+                for attribute, value in key:
+                    sketches[attribute].add(value, q)
+        self._n_queries += n_queries
+        self._recent.extend(zip(keys, queried, strict=True))
+        self._expire()
+
+    def _expire(self) -> None:
+        """Drop what fell out of the window, once per distinct (key, queried) pair."""
+        recent = self._recent
+        overflow = len(recent) - self.window
+        if overflow <= 0:
+            return
+        items, queries = self._items, self._queries
+        gone = Counter(recent.popleft() for _ in range(overflow))
+        for (old, was_queried), c in gone.items():
+            for pair in old:
+                left = items[pair] - c
+                if left:
+                    items[pair] = left
+                else:
+                    del items[pair]
+                if was_queried:
+                    left = queries[pair] - c
+                    if left:
+                        queries[pair] = left
+                    else:
+                        del queries[pair]
+            if was_queried:
+                self._n_queries -= c
+
+    def _crowded(self, counts: Counter[tuple[tuple[tuple[str, str], ...], bool]]) -> bool:
+        """Whether some sketch would have to evict a value during this batch."""
+        new: dict[str, set[str]] = {}
+        for key, _ in counts:
+            for attribute, value in key:
+                if value not in self._sketches[attribute]:
+                    new.setdefault(attribute, set()).add(value)
+        return any(
+            len(self._sketches[a]) + len(values) > self._capacity for a, values in new.items()
+        )
 
     @property
     def items_total(self) -> dict[tuple[str, str], int]:

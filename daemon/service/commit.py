@@ -55,9 +55,9 @@ class CommitProtocol(Protocol):
         the poll may have committed).
         """
 
-    def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
+    def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback | None:
         """Register an input record before its ``outputs`` are sent; the returned callback is
-        the delivery report of each of them."""
+        the delivery report of each of them (None: no report is needed)."""
 
     def settle(self) -> None:
         """Serve delivery reports and move offsets past fully delivered inputs.
@@ -225,10 +225,6 @@ class AtLeastOnceCommit(_PeriodicCommit):
             self.channels.predictions.store_offsets(moved)
 
 
-def _no_report(_error: Exception | None) -> None:
-    return None
-
-
 class ExactlyOnceCommit(_PeriodicCommit):
     """One Kafka transaction per commit: outputs, state changes and input offsets together.
 
@@ -253,9 +249,11 @@ class ExactlyOnceCommit(_PeriodicCommit):
         """Nothing to open here: the producer begins the next transaction as soon as one is
         committed (and the first one when the daemon starts)."""
 
-    def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback:
-        """Nothing to track: the transaction makes the outputs visible with the offsets."""
-        return _no_report
+    def track(self, tp: TopicPartition, offset: int, outputs: int) -> DeliveryCallback | None:
+        """Nothing to track: the transaction makes the outputs visible with the offsets, and
+        an output that cannot be delivered fails the transaction's commit (so no per-message
+        report, and no callback for the producer to call, is needed)."""
+        return None
 
     def settle(self) -> None:
         """Serve delivery reports (errors surface when the transaction commits)."""

@@ -22,6 +22,7 @@ from daemon.labeling.queues import ExpertQueues
 from daemon.model.learner import Learner
 from daemon.monitoring.metrics import Metrics
 from daemon.monitoring.status import Status
+from daemon.service.batching import BUDGET_SECONDS, MicroBatches
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock
 from daemon.service.commit import CommitProtocol
@@ -78,7 +79,11 @@ class Daemon:
         self.parts = parts
         self.on_tick = on_tick
         self.config_hash = settings.fingerprint()
-        self._batch = settings.kafka.consume_batch_size
+        # Time-capped batches on Kafka; a file source keeps fixed batches (deterministic runs).
+        self._batches = MicroBatches(
+            settings.kafka.consume_batch_size,
+            BUDGET_SECONDS if settings.source == "kafka" else None,
+        )
         self._poll_timeout = settings.kafka.poll_timeout_seconds
         self._started = False
         self._last_status = 0.0
@@ -119,6 +124,9 @@ class Daemon:
     def startup(self) -> None:
         """Rebuild budget, open requests and the model from durable sources; open labels."""
         p = self.parts
+        # Join the consumer group while the state is read: the join runs in the client's
+        # background, and the assignment is served by the first poll, after the restore.
+        p.channels.predictions.partition_count()
         start = p.restorer.restore()
         p.positions.reset(start)
         p.labels.open(p.channels.open_labels(start))
@@ -148,10 +156,14 @@ class Daemon:
                 p.health.beat()
                 p.commit.begin()
                 p.labels.poll()
-                records = predictions.poll(self._batch, self._poll_timeout)
+                records = predictions.poll(self._batches.size, self._poll_timeout)
                 arrived = time.perf_counter()
                 p.commit.begin()
                 p.pipeline.process(records, arrived)
+                if records:
+                    self._batches.observe(
+                        len(records), time.perf_counter() - arrived, time.monotonic()
+                    )
                 self.tick(time.monotonic())
                 if predictions.exhausted and not records:
                     break

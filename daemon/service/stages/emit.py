@@ -21,7 +21,8 @@ from policies import Reason
 
 class Emit:
     """Per record, in order: the dead letter, or the evicted request's withdrawal, the label
-    request and the decision evidence; then the feedback statistics see the item.
+    request and the decision evidence; then the feedback statistics and the counters see the
+    batch's items, once per batch.
 
     Everything that can fail for one item (building messages) happens before the input is
     tracked, so a failure dead-letters that item instead of leaving an offset that never
@@ -68,6 +69,7 @@ class Emit:
             self._configured = True
         latencies: list[float] = []
         reasons: Counter[Reason] = Counter()
+        sent: list[Selected] = []
         clock = time.perf_counter
         for value, built in zip(batch, self._build_all(batch), strict=True):
             if isinstance(value, Selected):
@@ -81,18 +83,32 @@ class Emit:
                 except Exception as exc:  # one item must not stop the loop
                     self._failed(self.rejections.failed(decoded.record, exc, decoded.now))
                     continue
-                reasons[self._send(value, *built)] += 1
+                self._send(value, *built)
+                sent.append(value)
                 latencies.append(clock() - arrived)
             else:
                 self._failed(value)
-        items = len(latencies)
+        items = len(sent)
         if items:
+            self._observe(sent, reasons)
             for reason, n in reasons.items():
                 self._decisions[reason].inc(n)
             self.metrics.items.inc(items)
             self.metrics.decision_latency.observe_many(latencies)
         self.items += items
         return items
+
+    def _observe(self, sent: list[Selected], reasons: Counter[Reason]) -> None:
+        """The feedback statistics see the batch's items once, in order; count the reasons."""
+        events = [s.scored.decoded.event for s in sent]
+        reasons.update(s.reason for s in sent)
+        self.feedback.observe_items(
+            [e.group for e in events],
+            [s.query for s in sent],
+            [s.utility for s in sent],
+            [e.features for e in events],
+            [s.reason.value for s in sent],
+        )
 
     def _failed(self, failed: Failed) -> None:
         record = failed.record
@@ -191,18 +207,14 @@ class Emit:
         )
         return evidence, message
 
-    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> Reason:
-        """Track the input, then send its request (if any) and its evidence; return the
-        decision's reason (counted per batch)."""
+    def _send(self, selected: Selected, evidence: bytes, message: bytes) -> None:
+        """Track the input, then send its request (if any) and its evidence (the feedback
+        statistics and counters follow once per batch)."""
         decoded = selected.scored.decoded
-        record, event = decoded.record, decoded.event
+        record = decoded.record
         request = selected.request
         outputs = 2 if request is not None else 1
         done = self.commit.track((record.topic, record.partition), record.offset, outputs)
         if request is not None:
             self.queues.send(request, message, done)
-        self.trail.send(evidence, event.id.encode(), done)
-        self.feedback.observe_item(
-            event.group, selected.query, selected.utility, event.features, selected.reason.value
-        )
-        return selected.reason
+        self.trail.send(evidence, decoded.event.id.encode(), done)

@@ -13,7 +13,10 @@ from daemon.model.learner import Learner
 CLASSES = ["ok", "fraud"]
 _value = st.one_of(
     st.floats(-1e6, 1e6, allow_nan=False),
+    st.floats(),  # NaN, infinities, values beyond the clamp
+    st.sampled_from([0.0, 1.0]),  # 0/1 columns stay unscaled until another value shows
     st.integers(-1000, 1000),
+    st.integers(-(10**400), 10**400),
     st.booleans(),
     st.none(),
     st.sampled_from(["EU", "US", "APAC"]),
@@ -85,8 +88,9 @@ def test_colliding_names_and_other_learners_take_the_per_item_path():
     assert scorer.score(nb, [{"x": 1.0}]) == [reference.score({"x": 1.0})]
 
 
-def test_one_hot_weights_are_added_in_river_order_not_item_order():
-    """Several categories: summed in first-appearance order, as River's one-hot dict is."""
+def test_weights_are_added_in_each_items_key_order():
+    """Weights that cancel: the sum follows each item's own key order, as River's dot product
+    over the transformed item does."""
     fast = Learner(ModelSettings(scale=False), CLASSES)
     fast.learn({"x": 1.0}, "fraud")
     weights = fast._model._weights
@@ -97,13 +101,42 @@ def test_one_hot_weights_are_added_in_river_order_not_item_order():
     assert got == [slow.score(x) for x in batch]
 
 
-def test_the_default_feature_step_is_scored_item_by_item():
-    """The column path knows River's StandardScaler and OneHotEncoder only; the default feature
-    step (robust, clipped statistics) is scored per item, so it stays exact."""
+def test_the_default_learner_is_scored_column_by_column():
+    """The default feature step and logistic model take the column path (no per-item
+    fallback) through the warm-up and beyond, exactly."""
     learner = Learner(ModelSettings(), CLASSES)
     scorer = BatchScorer()
-    assert not scorer.columnwise(learner)
+    assert scorer.columnwise(learner)
     twin = copy.deepcopy(learner)
-    batch = [{"x": 1.0, "region": "EU"}, {"x": 3.0}]
+    batch = [{"x": float(i % 7), "flag": float(i % 2), "region": "EU"} for i in range(100)]
     assert scorer.score(learner, batch) == [twin.score(x) for x in batch]
+    assert scorer.fallbacks == 0
+    assert state(learner) == state(twin)
+
+
+def test_a_model_with_non_finite_weights_recovers_as_item_by_item():
+    """NaN weights: the batch counts the non-finite score, rolls the model back, and scores
+    the rest with the recovered model, as Learner.score does item after item."""
+    fast = Learner(ModelSettings(), CLASSES)
+    fast.learn({"x": 1.0}, "fraud")
+    fast._model._weights["x"] = float("nan")
+    slow = copy.deepcopy(fast)
+    scorer = BatchScorer()
+    batch = [{"x": float(i)} for i in range(30)]
+    assert scorer.score(fast, batch) == [slow.score(x) for x in batch]
+    assert fast.nonfinite_scores == slow.nonfinite_scores == 1
+    assert fast.recoveries == slow.recoveries == 1
+    assert state(fast) == state(slow)
+
+
+def test_a_category_next_to_a_feature_named_like_its_column_takes_the_per_item_path():
+    """``kind`` = "a" next to a numeric ``kind_a``: their outputs share a name, item by item."""
+    fast = Learner(ModelSettings(), CLASSES)
+    slow = copy.deepcopy(fast)
+    scorer = BatchScorer()
+    batch = [{"kind": "a", "kind_a": 2.0}, {"kind": "b", "kind_a": 3.0}]
+    assert scorer.score(fast, batch) == [slow.score(x) for x in batch]
     assert scorer.fallbacks == 2
+    numeric = [{"kind": 1.0, "kind_a": 2.0}]
+    assert scorer.score(fast, numeric) == [slow.score(x) for x in numeric]
+    assert scorer.fallbacks == 2  # no category: no shared name, the column path

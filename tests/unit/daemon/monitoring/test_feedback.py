@@ -472,3 +472,43 @@ def _feedback_table_metrics() -> set[str]:
     names = re.findall(r"^\| ([a-z_]+) \|", table, flags=re.M)
     assert len(names) > 10
     return {f"labelgate_{n}" for n in names if n != "metric"}
+
+
+@pytest.mark.parametrize(("values", "batch"), [(4, 500), (300, 64), (30, 1)])
+def test_a_batch_of_items_gives_the_figures_of_one_item_at_a_time(values, batch):
+    """observe_items over batches (window smaller than the stream, cold starts, a tracked
+    feature, and subgroup values beyond the sketch's capacity when ``values`` is large) gives
+    the same snapshot and the same internal counts as observe_item per item."""
+    rng = random.Random(values)
+    one = FeedbackMonitor(window=700, top_k=3, shift_features=["x"], shift_warmup=50, classes=2)
+    many = FeedbackMonitor(window=700, top_k=3, shift_features=["x"], shift_warmup=50, classes=2)
+    rows = []
+    for i in range(6000):
+        group = {"region": f"r{int(rng.paretovariate(1.2)) % values}", "tier": rng.choice("ab")}
+        reason = "cold_start" if i < 40 else rng.choice(["uncertain", "audit", "below"])
+        rows.append((group, rng.random() < 0.2, rng.random() / 2, {"x": rng.gauss(0, 1)}, reason))
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        for row in chunk:
+            one.observe_item(*row)
+        many.observe_items(*(list(column) for column in zip(*chunk, strict=True)))
+        if start % 1000 == 0:  # labels between batches
+            for m in (one, many):
+                m.observe_label(
+                    label="1",
+                    production_prediction="0",
+                    production_confidence=0.9,
+                    probability=0.5,
+                    reason="uncertain",
+                    uncertainty=0.4,
+                    features={"x": 0.5},
+                )
+    assert many.snapshot() == one.snapshot()
+    assert dict(many.subgroups._items) == dict(one.subgroups._items)
+    assert dict(many.subgroups._queries) == dict(one.subgroups._queries)
+    for attribute, sketch in one.subgroups._sketches.items():
+        assert many.subgroups._sketches[attribute]._entries == sketch._entries
+    for name, tracked in one.shift._tracked.items():
+        assert many.shift._tracked[name].stream.counts == tracked.stream.counts
+        assert list(many.shift._tracked[name].stream.recent) == list(tracked.stream.recent)
+    assert many.drift.detections == one.drift.detections
