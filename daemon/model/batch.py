@@ -206,6 +206,8 @@ class BatchScorer:
 
 
 _NUMERIC = (float, int, bool, type(None))
+_FLOAT = {float}
+_FLOAT_INT = {float, int}
 
 
 def _logits(
@@ -344,16 +346,20 @@ def _cell(step: FeatureStep, name: str, value: Any) -> tuple[str | None, float]:
 def _as_floats(column: Sequence[Any]) -> list[float] | None:
     """The column as floats when every cell is a float or an int (not a bool) in range, which
     the feature step would take as it is (ints through ``float``); else None."""
-    if not all(type(v) is float for v in column):
-        if not all(type(v) is float or type(v) is int for v in column):
+    if not column:
+        return []
+    types = set(map(type, column))
+    if types != _FLOAT:
+        if not types <= _FLOAT_INT:
             return None
         try:
             column = [float(v) for v in column]
         except OverflowError:
             return None
-    for v in column:
-        if not -MAGNITUDE <= v <= MAGNITUDE:
-            return None
+    # A NaN makes the sum NaN (and min/max unreliable); without one, min and max bound it.
+    total = sum(column)
+    if math.isnan(total) or min(column) < -MAGNITUDE or max(column) > MAGNITUDE:
+        return None
     return list(column)
 
 
@@ -378,10 +384,20 @@ def _floats(m: _Moments, clip: float, column: list[float]) -> list[float]:
         k += 1
     if k == size:
         return out
+    rest = column[k:] if k else column
+    if m.binary:
+        _welford_binary(m, clip, rest, out)
+    else:
+        _welford(m, clip, rest, out)
+    return out
+
+
+def _welford_binary(m: _Moments, clip: float, column: list[float], out: list[float]) -> None:
+    """Welford's update over a column of a feature that has only been 0 or 1 so far."""
     n, mean, m2, sd, binary, reach_clip = m.n, m.mean, m.m2, m.sd, m.binary, m.clip
     sqrt = math.sqrt
     append = out.append
-    for v in column[k:]:
+    for v in column:
         if binary and v not in (0.0, 1.0):
             binary = False
         reach = reach_clip * sd
@@ -399,4 +415,32 @@ def _floats(m: _Moments, clip: float, column: list[float]) -> list[float]:
         else:
             append(0.0)
     m.n, m.mean, m.m2, m.sd, m.binary = n, mean, m2, sd, binary
-    return out
+
+
+def _welford(m: _Moments, clip: float, column: list[float], out: list[float]) -> None:
+    """The same for a feature known not to be binary (the usual case), without a call per
+    cell: ``min(max(v, lo), hi)`` is written out with the builtins' own rule (the later
+    argument wins only when strictly beyond the first), so even a signed zero comes out the
+    same."""
+    n, mean, m2, sd, reach_clip = m.n, m.mean, m.m2, m.sd, m.clip
+    sqrt = math.sqrt
+    append = out.append
+    for v in column:
+        reach = reach_clip * sd
+        x = mean - reach
+        if not x > v:
+            x = v
+        hi = mean + reach
+        if hi < x:  # noqa: PLR1730 - min() is a call per cell
+            x = hi
+        n += 1
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+        sd = sqrt(m2 / n)
+        if sd > 0:
+            z = (v - mean) / sd
+            append(clip if z > clip else -clip if z < -clip else z)
+        else:
+            append(0.0)
+    m.n, m.mean, m.m2, m.sd = n, mean, m2, sd
