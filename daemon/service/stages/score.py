@@ -8,7 +8,6 @@ from daemon.config import ScoreSource
 from daemon.contracts.evidence import ScoreOrigin
 from daemon.contracts.fast_decode import Prediction
 from daemon.model.batch import BatchScorer
-from daemon.model.learner import Learner
 from daemon.service.checkpoint import ModelCheckpoint
 from daemon.service.pipeline import Decoded, Failed, Rejections, Scored
 from policies import least_confidence
@@ -61,16 +60,28 @@ class Score:
             online = self.scorer.score(learner, [d.event.features for d in decoded])
         except Exception:  # one bad item must not cost the batch: score item by item instead
             return tuple(x if isinstance(x, Failed) else self._one(x) for x in batch)
+        # One loop over locals: this runs once per item.
+        pick, predict = self._pick, learner.predict
         scored = iter(online)
-        return tuple(
-            x if isinstance(x, Failed) else self._scored(x, next(scored), learner) for x in batch
-        )
-
-    def _scored(self, decoded: Decoded, online: dict[str, float], learner: Learner) -> Scored:
-        scores, origin = self._pick(online, decoded.event)
-        return Scored(
-            decoded, online, scores, origin, learner.predict(online), least_confidence(scores)
-        )
+        out: list[Scored | Failed] = []
+        append = out.append
+        for x in batch:
+            if isinstance(x, Failed):
+                append(x)
+                continue
+            probabilities = next(scored)
+            scores, origin = pick(probabilities, x.event)
+            append(
+                Scored(
+                    x,
+                    probabilities,
+                    scores,
+                    origin,
+                    predict(probabilities),
+                    least_confidence(scores),
+                )
+            )
+        return tuple(out)
 
     def _one(self, decoded: Decoded) -> Scored | Failed:
         try:
