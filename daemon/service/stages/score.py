@@ -60,8 +60,11 @@ class Score:
             online = self.scorer.score(learner, [d.event.features for d in decoded])
         except Exception:  # one bad item must not cost the batch: score item by item instead
             return tuple(x if isinstance(x, Failed) else self._one(x) for x in batch)
-        # One loop over locals: this runs once per item.
+        # One loop over locals: this runs once per item. Two classes (the usual case) are
+        # written out: what Learner.predict and least_confidence return, with the builtins'
+        # tie rules (max keeps the first of equals); other counts call them.
         pick, predict = self._pick, learner.predict
+        learned = learner.version != 0
         scored = iter(online)
         out: list[Scored | Failed] = []
         append = out.append
@@ -71,16 +74,19 @@ class Score:
                 continue
             probabilities = next(scored)
             scores, origin = pick(probabilities, x.event)
-            append(
-                Scored(
-                    x,
-                    probabilities,
-                    scores,
-                    origin,
-                    predict(probabilities),
-                    least_confidence(scores),
-                )
-            )
+            if len(probabilities) == 2:
+                (first, a), (second, b) = probabilities.items()
+                prediction = (second if b > a else first) if learned else None
+            else:
+                prediction = predict(probabilities)
+            if len(scores) == 2:
+                a, b = scores.values()
+                lc = (1.0 - (b if b > a else a)) * 2 / 1
+                lc = lc if lc > 0.0 else 0.0
+                lc = lc if lc < 1.0 else 1.0
+            else:
+                lc = least_confidence(scores)
+            append(Scored(x, probabilities, scores, origin, prediction, lc))
         return tuple(out)
 
     def _one(self, decoded: Decoded) -> Scored | Failed:
