@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from daemon.config import QuotaSettings
 from daemon.tools.backtest import preset_factory, run_one
 from daemon.tools.streams import Example, LabeledStream, open_stream
 
@@ -56,16 +57,21 @@ def with_interactions(stream: LabeledStream) -> LabeledStream:
 
 
 def measure(
-    kind: str, policy: str, budget: float, items: int, seeds: list[int]
+    kind: str, policy: str, budget: float, items: int, seeds: list[int], floor: float = 0.25
 ) -> tuple[float, float, float]:
     """Mean overall accuracy, segment accuracy and segment query share over seeds."""
+    floors = QuotaSettings(floors={"segment": {"minority": floor}})
     acc, seg, share = [], [], []
     for seed in seeds:
         stream = open_stream(STREAM, items, seed)
         if kind == "interactions":
             stream = with_interactions(stream)
         run = run_one(
-            stream, preset_factory(policy)(budget, seed), policy=policy, budget=budget, seed=seed
+            stream,
+            preset_factory(policy, floors=floors)(budget, seed),
+            policy=policy,
+            budget=budget,
+            seed=seed,
         )
         group = run.groups[SEGMENT]
         acc.append(run.accuracy)
@@ -79,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--items", type=int, default=20_000)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--floor", type=float, default=0.25, help="default_quotas' floor on the segment")
+    p.add_argument("--features", default="plain,interactions", help="plain and/or interactions")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
@@ -86,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         "| features | budget | policy | accuracy | segment accuracy | segment query share |",
         "|---|---:|---|---:|---:|---:|",
     ]
-    for kind in ("plain", "interactions"):
+    for kind in args.features.split(","):
         a, s, q = measure(kind, "random", 1.0, args.items, seeds)
         out.append(f"| {kind} | full labels | - | {a:.4f} | {s:.4f} | {q:.1%} |")
         for budget in BUDGETS:
             for policy in POLICIES:
-                a, s, q = measure(kind, policy, budget, args.items, seeds)
+                a, s, q = measure(kind, policy, budget, args.items, seeds, args.floor)
                 out.append(f"| {kind} | {budget:.0%} | {policy} | {a:.4f} | {s:.4f} | {q:.1%} |")
             sys.stderr.write(f"{kind} {budget:.0%} {time.perf_counter() - started:.0f}s\n")
     sys.stdout.write("\n".join(out) + "\n")
