@@ -5,17 +5,19 @@ use. Two implementations, chosen once by ``kafka.delivery``:
 
 :class:`ExactlyOnceCommit` (the default)
     Everything the pipeline emits since the last commit belongs to one open Kafka
-    transaction. A commit checkpoints the model (with the label positions it has learned),
-    writes the state changes (per-partition ledgers, open and closed requests, label
+    transaction. A commit prepares the model's checkpoint (with the label positions it has
+    learned), writes the state changes (per-partition ledgers, open and closed requests, label
     positions; the instance's policy state) into the same transaction, sends the input offsets
-    to it (``send_offsets_to_transaction``) and commits it; the next transaction begins. A crash
+    to it (``send_offsets_to_transaction``), commits it, and only then puts the prepared
+    checkpoint in place (:mod:`daemon.service.checkpoint`); the next transaction begins. A crash
     or an aborted commit leaves nothing of the open transaction visible to ``read_committed``
     readers, and the restart resumes from the committed offsets with the state committed with
     them: no request is sent twice, no spend is counted twice, no item is lost.
 :class:`AtLeastOnceCommit` (``delivery: at_least_once``, for clusters without transactions)
     Every record is *tracked* with the number of outputs it produced; offsets move past it
-    only once those are delivered. A commit delivers every output, checkpoints the model,
-    writes the state changes and commits the offsets. A crash between two commits replays the
+    only once those are delivered. A commit delivers every output, prepares the model's
+    checkpoint, writes the state changes, puts the checkpoint in place once they are delivered
+    and commits the offsets. A crash between two commits replays the
     inputs since the last one: their requests and evidence can be sent again.
 """
 
@@ -107,24 +109,30 @@ class DurableState:
     clock: Clock
 
     def write(self, final: bool = False) -> None:
-        """Checkpoint the model, then write every state change to the state log.
+        """Prepare the model's checkpoint, then write every state change to the state log.
 
-        The checkpoint comes first and records, per input partition, the label positions
-        applied to its requests: the state written next records the same positions, so after
-        any crash the checkpoint is at or ahead of the committed state, never behind it.
-        ``final`` checkpoints even an unchanged model.
+        The checkpoint records, per input partition, the label positions applied to its
+        requests, and the state written next the same positions and the checkpoint's token;
+        :meth:`durable` puts the checkpoint in place once the state is committed, and a restart
+        keeps the prepared one only if the committed state names it. ``final`` checkpoints
+        even an unchanged model.
         """
         now = self.clock.now()
         reader = self.positions.snapshot()
-        self.model.save(self.partitions.positions(reader), final)
+        self.model.prepare(self.partitions.positions(reader), final)
         self.partitions.write(self.state_log, reader, now)
         self.state_log.write(
             PolicyState(
                 policy=self.policy.state_dict(),
                 label_offsets={str(p): o for p, o in reader.items()},
                 saved_at=now,
+                model_checkpoint=self.model.token,
             )
         )
+
+    def durable(self) -> None:
+        """What :meth:`write` wrote is committed: the prepared checkpoint goes in place."""
+        self.model.promote()
 
 
 class _PeriodicCommit:
@@ -209,6 +217,7 @@ class AtLeastOnceCommit(_PeriodicCommit):
         if left:
             log.error("state_flush_incomplete", undelivered=left)
             return False
+        self.state.durable()
         self.channels.predictions.commit()
         self._committed()
         return True
@@ -264,6 +273,7 @@ class ExactlyOnceCommit(_PeriodicCommit):
         self.state.write(final)
         offsets = self.channels.predictions.positions()
         self.transaction.commit(offsets, max(1.0, deadline - time.monotonic()))
+        self.state.durable()
         self._committed()
         return True
 

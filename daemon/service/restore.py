@@ -3,8 +3,9 @@
 At startup the transaction is started first, which fences an earlier incarnation of this
 instance and aborts what it left open (so the state read next is final, and the read does not
 wait for it). The state log then gives the instance's policy state and its label reader's
-positions; the model checkpoint gives the model and the label positions it covers, per input
-partition. When partitions are assigned, their ledgers, open requests and closed-request memory
+positions; the model checkpoint the state names gives the model and the label positions it
+covers, per input partition (a checkpoint prepared for a commit that never happened is
+dropped). When partitions are assigned, their ledgers, open requests and closed-request memory
 are read from their state partitions, as their previous owner committed them; if the labels
 applied to them are behind this replica's label reader, the reader is rewound, and labels
 already applied elsewhere are skipped per partition.
@@ -87,7 +88,8 @@ class Restorer:
                 )
             start = {int(p): o for p, o in restored.policy.label_offsets.items()}
         self.partitions.set_total(self.channels.predictions.partition_count())
-        if not self.model.load() and restored.policy is not None:
+        committed = None if restored.policy is None else restored.policy.model_checkpoint
+        if not self.model.load(committed) and restored.policy is not None:
             log.warning("model_checkpoint_missing", path=str(self.model.path))
         log.info(
             "state_restored",

@@ -37,11 +37,14 @@ _REQUEST = b"req/"
 
 
 class PolicyState(BaseModel):
-    """Policy and budget state plus the label positions it is consistent with."""
+    """Policy and budget state plus the label positions and the model checkpoint it is
+    consistent with (``model_checkpoint``: the checkpoint's token; None in state written
+    before checkpoints had tokens)."""
 
     policy: dict[str, Any]
     label_offsets: dict[str, int]
     saved_at: float
+    model_checkpoint: int | None = None
 
 
 class LedgerState(BaseModel):

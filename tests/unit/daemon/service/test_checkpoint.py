@@ -72,3 +72,68 @@ def test_a_model_turned_non_finite_is_not_checkpointed(tmp_path):
     assert model.covered == {0: {0: 1}}
     assert model.learner.recoveries == 1
     assert model.learner.healthy
+
+
+def test_a_prepared_checkpoint_waits_beside_the_one_in_place(tmp_path):
+    """prepare() writes the model under its token without touching the checkpoint in place;
+    promote() puts it there and only then covers its positions."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({0: {0: 1}})
+    assert model.token == 1
+    model.learn({"x": 2.0}, "0")
+    assert model.prepare({0: {0: 2}})
+    assert model.token == 2
+    assert model.prepared_path(2).exists()
+    in_place = Learner.load(model.path)
+    assert in_place is not None
+    assert in_place[0].version == 1
+    assert model.covered == {0: {0: 1}}
+    model.promote()
+    assert not model.prepared_path(2).exists()
+    assert model.covered == {0: {0: 2}}
+    fresh = _model(tmp_path)
+    assert fresh.load(committed=2)
+    assert (fresh.learner.version, fresh.token) == (2, 2)
+
+
+def test_a_prepared_checkpoint_whose_commit_never_happened_is_dropped(tmp_path):
+    """Killed between prepare and commit: the committed state names the older checkpoint, so
+    the restart loads that one and deletes the prepared file (its labels are learned again)."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({0: {0: 1}})
+    model.learn({"x": 2.0}, "0")
+    model.prepare({0: {0: 2}})
+    fresh = _model(tmp_path, {"a": 0})
+    assert fresh.load(committed=1)
+    assert (fresh.learner.version, fresh.token) == (1, 1)
+    assert not fresh.replayed(0, 1, "a")
+    assert list(tmp_path.joinpath("m").iterdir()) == [fresh.path]
+
+
+def test_a_prepared_checkpoint_whose_commit_happened_is_promoted_at_start(tmp_path):
+    """Killed after the commit but before the rename: the committed state names the prepared
+    checkpoint, so the restart puts it in place and skips the labels it covers."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({0: {0: 1}})
+    model.learn({"x": 2.0}, "0")
+    model.prepare({0: {0: 2}})
+    fresh = _model(tmp_path, {"a": 0})
+    assert fresh.load(committed=2)
+    assert (fresh.learner.version, fresh.token) == (2, 2)
+    assert fresh.replayed(0, 1, "a")
+    assert list(tmp_path.joinpath("m").iterdir()) == [fresh.path]
+
+
+def test_without_committed_state_a_prepared_first_checkpoint_is_dropped(tmp_path):
+    """The very first commit never landed: nothing names the prepared checkpoint, so the
+    daemon starts from a fresh model."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.prepare({0: {0: 1}})
+    fresh = _model(tmp_path)
+    assert not fresh.load(committed=None)
+    assert fresh.learner.version == 0
+    assert not model.prepared_path(1).exists()

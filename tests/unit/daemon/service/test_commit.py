@@ -206,3 +206,47 @@ def test_an_aborted_transaction_raises_and_is_not_counted(tmp_path):
         commit.commit(float("inf"))
     assert s.metrics.registry.get_sample_value("labelgate_commits_total") == 0.0
     assert commit.last_commit is None
+
+
+def test_the_state_names_the_checkpoint_and_it_goes_in_place_only_after_the_commit(tmp_path):
+    """The policy state written into the transaction carries the prepared checkpoint's token;
+    the checkpoint replaces the one in place only once the transaction committed."""
+    s = Setup(tmp_path)
+    commit = exactly_once(s, FakeTransaction())
+    s.model.learn({"x": 1.0}, "1")
+    assert commit.commit(float("inf"))
+    assert json.loads(s.memory.state.sent[-1][0])["model_checkpoint"] == 1
+    assert s.model.path.exists()
+    assert not s.model.prepared_path(1).exists()
+    assert s.commit.commit(float("inf"))  # nothing learned: the state names the same one
+    assert json.loads(s.memory.state.sent[-1][0])["model_checkpoint"] == 1
+
+
+def test_an_aborted_transaction_leaves_the_committed_checkpoint_in_place(tmp_path):
+    """The commit fails after the checkpoint was prepared: the checkpoint in place is still
+    the committed one, and a restart from the committed state drops the prepared one."""
+    s = Setup(tmp_path)
+    s.model.learn({"x": 1.0}, "1")
+    assert exactly_once(s, FakeTransaction()).commit(float("inf"))
+    s.model.learn({"x": 2.0}, "0")
+    with pytest.raises(TransactionAbortedError):
+        exactly_once(s, FakeTransaction(fail=True)).commit(float("inf"))
+    assert json.loads(s.memory.state.sent[-1][0])["model_checkpoint"] == 2  # aborted record
+    restarted = ModelCheckpoint(
+        Learner(s.settings.model, s.settings.classes), s.model.path, s.partitions.partition_of
+    )
+    assert restarted.load(committed=1)
+    assert restarted.learner.version == 1
+    assert not s.model.prepared_path(2).exists()
+
+
+def test_an_undelivered_state_leaves_the_checkpoint_prepared(tmp_path, monkeypatch):
+    """At least once: state records still undelivered, so the checkpoint is not put in
+    place (and the offsets are not committed)."""
+    s = Setup(tmp_path)
+    s.model.learn({"x": 1.0}, "1")
+    monkeypatch.setattr(s.channels, "flush_state", Lagging().flush)
+    assert not s.commit.commit(float("inf"))
+    assert not s.model.path.exists()
+    assert s.model.prepared_path(1).exists()
+    assert s.memory.predictions.commits == 0

@@ -1,6 +1,7 @@
 """Start-up stays light: the default daemon runs without River's heavy modules or scipy.stats."""
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,14 @@ import pytest
 
 from daemon.tools import replay
 
-HEAVY = ("scipy.stats", "river.linear_model", "river.drift", "river.metrics", "river.proba")
+HEAVY = (
+    "scipy.stats",
+    "scipy._lib._array_api",  # executed by scipy.special, which daemon.model defers
+    "river.linear_model",
+    "river.drift",
+    "river.metrics",
+    "river.proba",
+)
 
 SCRIPT = textwrap.dedent(
     """
@@ -72,3 +80,27 @@ def test_a_configured_river_model_is_imported_when_configured(tmp_path, stream):
     """Softmax regression is River's own: its module is imported once configured."""
     modules = _run(tmp_path, stream, {"classifier": "softmax_regression"})
     assert "river.linear_model" in modules
+
+
+def test_the_deferred_scipy_special_is_executed_on_first_use():
+    """River's losses import scipy.special but leave it unexecuted until a loss reads it (the
+    softmax of an array); the loss then gets scipy's own softmax."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        import daemon.model
+        from river.optim import losses
+        before = "scipy._lib._array_api" in sys.modules
+        soft = losses.CrossEntropy().mean_func(np.array([1.0, 3.0])).tolist()
+        after = "scipy._lib._array_api" in sys.modules
+        print(json.dumps({"before": before, "after": after, "soft": soft}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["before"], result["after"]) == (False, True)
+    a, b = math.exp(1.0), math.exp(3.0)
+    assert result["soft"] == pytest.approx([a / (a + b), b / (a + b)])
