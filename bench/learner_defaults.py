@@ -158,7 +158,9 @@ def _sd(xs: Sequence[float]) -> float:
     return math.sqrt(sum((x - m) ** 2 for x in xs) / max(1, len(xs) - 1))
 
 
-def markdown(rows: Sequence[tuple[str, int, str, float]], seconds: float, argv: str) -> str:
+def markdown(
+    rows: Sequence[tuple[str, int, str, float]], seconds: float, argv: str, items: int
+) -> str:
     learners = ["river", *CANDIDATES]
     names = list(dict.fromkeys(r[0] for r in rows))
     seeds = sorted({r[1] for r in rows})
@@ -178,7 +180,7 @@ def markdown(rows: Sequence[tuple[str, int, str, float]], seconds: float, argv: 
         "```",
         "",
         "Full-label prequential accuracy (predict, score, then learn every item), mean over seeds "
-        f"{', '.join(map(str, seeds))}; built-in streams have {STREAM_ITEMS:,} items (fewer when "
+        f"{', '.join(map(str, seeds))}; built-in streams have {items:,} items (fewer when "
         "bundled data is shorter), bundled tables are shuffled per seed. `river` is River's "
         "`StandardScaler | LogisticRegression()` (`SoftmaxRegression()` for more classes) with "
         "River's defaults; `labelgate` is the default `ModelSettings()` (robust clipped "
@@ -242,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"\r{k}/{len(tasks)} {time.perf_counter() - started:5.0f}s")
     sys.stderr.write("\n")
     extra = "" if args.items == STREAM_ITEMS else f" --items {args.items}"
-    text = markdown(rows, time.perf_counter() - started, extra)
+    if seeds != SEEDS and not args.quick:
+        extra += f" --seeds {','.join(map(str, seeds))}"
+    text = markdown(rows, time.perf_counter() - started, extra, args.items)
     sys.stdout.write(text)
     if args.write is not None:
         replace_section(args.write, text)
