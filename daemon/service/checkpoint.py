@@ -177,6 +177,10 @@ class ModelCheckpoint:
             self.promote()
 
     def _settle_prepared(self, committed: int | None) -> None:
+        # A write cut short leaves its temporary file (named after the checkpoint, ``.tmp``):
+        # no one else writes this instance's checkpoint, so at startup it is garbage.
+        for partial in self.path.parent.glob(f"{self.path.name}*.tmp"):
+            partial.unlink(missing_ok=True)
         for prepared in self.path.parent.glob(f"{self.path.name}{_PREPARED}*"):
             token = prepared.name[len(self.path.name) + len(_PREPARED) :]
             if committed is not None and token == str(committed):

@@ -137,3 +137,18 @@ def test_without_committed_state_a_prepared_first_checkpoint_is_dropped(tmp_path
     assert not fresh.load(committed=None)
     assert fresh.learner.version == 0
     assert not model.prepared_path(1).exists()
+
+
+def test_files_left_by_a_write_cut_short_are_removed_at_start(tmp_path):
+    """A crash mid-write leaves a temporary file beside the checkpoint (in place or prepared);
+    the next start deletes it and loads the checkpoint in place."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({0: {0: 1}})
+    folder = tmp_path / "m"
+    (folder / "model.pkl1a2b3c.tmp").write_bytes(b"half a pickle")
+    (folder / "model.pkl.prepared-2x9y8z.tmp").write_bytes(b"half a pickle")
+    (folder / "other.tmp").write_bytes(b"not ours")
+    fresh = _model(tmp_path)
+    assert fresh.load(committed=1)
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pkl", "other.tmp"]
