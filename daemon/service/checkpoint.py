@@ -164,8 +164,7 @@ class ModelCheckpoint:
         if self._prepared is None:
             return
         token, covered = self._prepared
-        os.replace(self.prepared_path(token), self.path)
-        _sync_dir(self.path.parent)
+        self._put_in_place(self.prepared_path(token))
         self._token = token
         self._covered.update(covered)
         self._prepared = None
@@ -181,21 +180,21 @@ class ModelCheckpoint:
         # no one else writes this instance's checkpoint, so at startup it is garbage.
         for partial in self.path.parent.glob(f"{self.path.name}*.tmp"):
             partial.unlink(missing_ok=True)
+        named = None if committed is None else self.prepared_path(committed)
         for prepared in self.path.parent.glob(f"{self.path.name}{_PREPARED}*"):
-            token = prepared.name[len(self.path.name) + len(_PREPARED) :]
-            if committed is not None and token == str(committed):
-                os.replace(prepared, self.path)
-                _sync_dir(self.path.parent)
+            if prepared == named:
+                self._put_in_place(prepared)
                 log.info("model_checkpoint_promoted", path=str(self.path), token=committed)
             else:
                 prepared.unlink(missing_ok=True)
                 log.info("model_checkpoint_discarded", path=str(prepared), committed=committed)
 
-
-def _sync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    def _put_in_place(self, prepared: Path) -> None:
+        """Rename a prepared checkpoint over the one in place, durably (the directory is
+        fsynced, so the rename survives a crash)."""
+        os.replace(prepared, self.path)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

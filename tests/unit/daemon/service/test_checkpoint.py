@@ -97,14 +97,20 @@ def test_a_prepared_checkpoint_waits_beside_the_one_in_place(tmp_path):
     assert (fresh.learner.version, fresh.token) == (2, 2)
 
 
-def test_a_prepared_checkpoint_whose_commit_never_happened_is_dropped(tmp_path):
-    """Killed between prepare and commit: the committed state names the older checkpoint, so
-    the restart loads that one and deletes the prepared file (its labels are learned again)."""
+def _saved_then_prepared(tmp_path):
+    """Checkpoint 1 (one label, positions {0: {0: 1}}) in place, checkpoint 2 (a second label)
+    prepared: what a crash around the second commit leaves."""
     model = _model(tmp_path)
     model.learn({"x": 1.0}, "1")
     model.save({0: {0: 1}})
     model.learn({"x": 2.0}, "0")
     model.prepare({0: {0: 2}})
+
+
+def test_a_prepared_checkpoint_whose_commit_never_happened_is_dropped(tmp_path):
+    """Killed between prepare and commit: the committed state names the older checkpoint, so
+    the restart loads that one and deletes the prepared file (its labels are learned again)."""
+    _saved_then_prepared(tmp_path)
     fresh = _model(tmp_path, {"a": 0})
     assert fresh.load(committed=1)
     assert (fresh.learner.version, fresh.token) == (1, 1)
@@ -115,11 +121,7 @@ def test_a_prepared_checkpoint_whose_commit_never_happened_is_dropped(tmp_path):
 def test_a_prepared_checkpoint_whose_commit_happened_is_promoted_at_start(tmp_path):
     """Killed after the commit but before the rename: the committed state names the prepared
     checkpoint, so the restart puts it in place and skips the labels it covers."""
-    model = _model(tmp_path)
-    model.learn({"x": 1.0}, "1")
-    model.save({0: {0: 1}})
-    model.learn({"x": 2.0}, "0")
-    model.prepare({0: {0: 2}})
+    _saved_then_prepared(tmp_path)
     fresh = _model(tmp_path, {"a": 0})
     assert fresh.load(committed=2)
     assert (fresh.learner.version, fresh.token) == (2, 2)
