@@ -159,6 +159,11 @@ def read_all(
     The end is the high watermark; a transaction's commit marker takes the last offset, so the
     read is done when the consumer's position (which skips markers) reaches it.
     """
+    return [(m.key(), m.value()) for m in read_messages(bootstrap, topic, timeout)]
+
+
+def read_messages(bootstrap: str, topic: str, timeout: float = 60) -> list[Any]:
+    """:func:`read_all`, as the client's messages (partition, offset and timestamp included)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -177,13 +182,13 @@ def read_all(
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        out: list[tuple[bytes | None, bytes | None]] = []
+        out: list[Any] = []
         deadline = time.monotonic() + timeout
         while ends and time.monotonic() < deadline:
             for msg in consumer.consume(1000, 0.5):
                 if msg.error():
                     continue
-                out.append((msg.key(), msg.value()))
+                out.append(msg)
             for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
                 if tp.offset >= ends[tp.partition]:
                     ends.pop(tp.partition)

@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from daemon.tools import replay
-from tests.integration.daemon_process import committed_offsets, end_offsets, read_all
+from tests.integration.daemon_process import committed_offsets, end_offsets, read_all, read_messages
 
 
 def topics_for(factory: Any, partitions: int = 3) -> dict[str, str]:
@@ -265,11 +265,24 @@ class Outcome:
     trained: int
     open_requests: set[str]
     spent: float
+    decided_at: dict[str, list[str]]
+
+
+def _where(msg: Any, record: dict[str, Any]) -> str:
+    """Where one evidence record sits and what it says, for a failure message."""
+    names = ("source", "query", "reason", "online_model_version", "decided_at")
+    fields = {k: record.get(k) for k in names}
+    return f"p{msg.partition()}@{msg.offset()} ts={msg.timestamp()[1]} {fields}"
 
 
 def committed_outcome(bootstrap: str, topics: dict[str, str]) -> Outcome:
     """Read every output topic and the state topic ``read_committed``."""
-    audit = [json.loads(v) for _, v in read_all(bootstrap, topics["audit"]) if v is not None]
+    messages = [m for m in read_messages(bootstrap, topics["audit"]) if m.value() is not None]
+    audit = [json.loads(m.value()) for m in messages]
+    decided_at: dict[str, list[str]] = {}
+    for msg, e in zip(messages, audit, strict=True):
+        if e["kind"] == "decision":
+            decided_at.setdefault(e["id"], []).append(_where(msg, e))
     requests = [json.loads(v) for _, v in read_all(bootstrap, topics["requests"]) if v is not None]
     state = fold_state(bootstrap, topics["state"])
     open_requests = {
@@ -290,6 +303,7 @@ def committed_outcome(bootstrap: str, topics: dict[str, str]) -> Outcome:
         trained=sum(1 for e in audit if e["kind"] == "label" and e.get("used_for") == "training"),
         open_requests=open_requests,
         spent=spent,
+        decided_at=decided_at,
     )
 
 
@@ -300,7 +314,9 @@ def assert_exactly_once(
     lost = items - set(out.decided)
     assert not lost, f"{len(lost)} items lost (no decision evidence)"
     twice = {i: n for i, n in out.decided.items() if n > 1}
-    assert not twice, f"{len(twice)} items with duplicate decision evidence"
+    assert not twice, f"{len(twice)} items with duplicate decision evidence, e.g. " + "; ".join(
+        f"{i}: {out.decided_at[i]}" for i in sorted(twice)[:4]
+    )
     assert set(out.decided) == items, "evidence for items never produced"
     asked_twice = {i: n for i, n in out.requested.items() if n > 1}
     assert not asked_twice, f"{len(asked_twice)} items got more than one request"
