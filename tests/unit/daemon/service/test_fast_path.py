@@ -32,23 +32,9 @@ def run(tmp_path, stream, reference):
     if out.exists():
         shutil.rmtree(out)
     settings = Settings.model_validate(
-        {
-            "source": "file",
-            "classes": replay.CLASSES,
-            "clock": "event",
-            "files": {
-                "predictions": predictions,
-                "requests": out / "requests.jsonl",
-                "audit": out / "audit.jsonl",
-                "dead_letter": out / "dead-letter.jsonl",
-                "state": out / "state.jsonl",
-            },
-            "expert": {"truth": truth, "delay_seconds": 1800.0},
-            "queues": [{"name": "default", "capacity": 40}],
-            "server": {"enabled": False},
-            "state_dir": out / "state",
-            "log_level": "error",
-        }
+        replay.file_settings(
+            predictions, out, truth, 1800.0, queues=[{"name": "default", "capacity": 40}]
+        )
     )
     daemon = build_daemon(settings, reference=reference)
     daemon.run(StopFlag())
