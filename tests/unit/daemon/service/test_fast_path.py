@@ -23,9 +23,10 @@ def stream(tmp_path_factory):
     return replay.generate(tmp_path_factory.mktemp("replay"), n=ITEMS, malformed_every=997)
 
 
-def run(tmp_path, stream, reference):
+def run(tmp_path, stream, reference, model=None):
     """One file-mode run: a simulated expert answers after 30 minutes of event time, into a
-    queue of 40 that fills up (the capacity gate thins, then refuses)."""
+    queue of 40 that fills up (the capacity gate thins, then refuses); ``model`` settings
+    when given."""
     predictions, truth = stream
     # The same paths for both runs, so both have the same configuration (and config hash).
     out = tmp_path / "run"
@@ -48,6 +49,7 @@ def run(tmp_path, stream, reference):
             "server": {"enabled": False},
             "state_dir": out / "state",
             "log_level": "error",
+            **({"model": model} if model is not None else {}),
         }
     )
     daemon = build_daemon(settings, reference=reference)
@@ -79,6 +81,26 @@ def run(tmp_path, stream, reference):
 def runs(tmp_path_factory, stream):
     tmp = tmp_path_factory.mktemp("runs")
     return run(tmp, stream, reference=True), run(tmp, stream, reference=False)
+
+
+@pytest.fixture(scope="module")
+def crossed_runs(tmp_path_factory, stream):
+    """The same two runs with ``model.interactions: [region]``."""
+    tmp = tmp_path_factory.mktemp("crossed")
+    model = {"interactions": ["region"]}
+    return run(tmp, stream, True, model), run(tmp, stream, False, model)
+
+
+def test_with_interactions_every_record_and_the_model_are_the_same(crossed_runs, runs):
+    """Crossing ``region`` with the numeric features: the batch path still decides, writes
+    and learns exactly as the per-item path, and the crossing really changed the model."""
+    (ref, ref_files, a), (fast, fast_files, b) = crossed_runs
+    assert ref == fast
+    assert ref_files == fast_files
+    assert dict(a.learner._model.weights) == dict(b.learner._model.weights)
+    assert {"region=EU", "region=EU*x0"} <= set(a.learner._model.weights)
+    (plain, _, _), _ = runs
+    assert plain != ref
 
 
 def test_every_evidence_record_is_the_same(runs):
