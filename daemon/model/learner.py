@@ -330,6 +330,12 @@ class Learner:
         return self._version
 
     @property
+    def crosses(self) -> bool:
+        """Whether the feature step crosses group attributes (``model.interactions``), so
+        scoring and learning need each item's group."""
+        return bool(self._features.interactions)
+
+    @property
     def classes_seen(self) -> int:
         """How many distinct classes the model has learned."""
         return len(self._seen)
