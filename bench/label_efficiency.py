@@ -18,9 +18,11 @@ queried labels) on the built-in streams (20,000 items each) at label budgets of 
 
 Fairness: every strategy drives the SAME online learner (the daemon's ``Learner``: robust
 clipped standardisation + River's logistic/softmax regression, fed only with queried labels), so
-only the query rule differs. scikit-activeml's strategies read the learner's probabilities through
-a tiny ``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's
-density term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
+only the query rule differs; the one exception is ``default_quotas`` on minority-concept, whose
+learner crosses the floored attribute with the numeric features (``QUOTA_INTERACTIONS``).
+scikit-activeml's strategies read the learner's probabilities through a tiny
+``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's density
+term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
 mode). River's EntropySampler has no budget manager, so its rule runs under the same
 window-paced fraction budget as labelgate's policies. All strategies get the same cold start
 (force-query until two classes are seen, at most 10 items) and the same hard cap of
@@ -406,8 +408,10 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         "logistic regression, softmax for `multiclass`), learning only from the labels it "
         "queried, with the same cold start "
         "(force-query until two classes are seen) and the same hard cap of floor(budget x items) "
-        "labels; so only the query rule differs. scikit-activeml's strategies see the learner's "
-        "probabilities through a thin `SkactivemlClassifier` and keep their own budget managers. "
+        "labels; so only the query rule differs (one exception: `default_quotas` on "
+        "minority-concept runs the learner with `model.interactions: [segment]`, the floored "
+        "attribute crossed with the numeric features). scikit-activeml's strategies see the "
+        "learner's probabilities through a thin `SkactivemlClassifier` and keep their own budget managers. "
         "River's "
         "`EntropySampler` has no budget manager, so its rule runs under the same window-paced "
         "fraction budget as labelgate's policies. `random` is labelgate's random sampling at "
