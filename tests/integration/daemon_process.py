@@ -140,7 +140,9 @@ def wait_for(
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
     """Produce (key, value) pairs and wait for all deliveries."""
     errors: list[Any] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+    )
     for key, value in messages:
         while True:
             try:
