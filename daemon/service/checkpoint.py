@@ -28,7 +28,7 @@ from pathlib import Path
 
 import structlog
 
-from daemon.model.learner import Features, Learner
+from daemon.model.learner import Features, Groups, Learner
 
 log = structlog.get_logger("labelgate.checkpoint")
 
@@ -136,9 +136,10 @@ class ModelCheckpoint:
             return False
         return offset < self._covered.get(owner, {}).get(partition, 0)
 
-    def learn(self, features: Features, label: str) -> None:
-        """Learn one label; the next :meth:`prepare` writes the model."""
-        self.learner.learn(features, label)
+    def learn(self, features: Features, label: str, group: Groups | None = None) -> None:
+        """Learn one label (``group``: the item's subgroup attributes); the next
+        :meth:`prepare` writes the model."""
+        self.learner.learn(features, label, group)
         self._dirty = True
 
     def prepare(self, positions: Mapping[int, Mapping[int, int]], final: bool = False) -> bool:
