@@ -130,6 +130,15 @@ class KafkaSettings(_Section):
         ),
     )
     consume_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    batch_budget_seconds: PositiveSeconds | None = Field(
+        default=0.001,
+        description=(
+            "Processing time one micro-batch may take: batches are sized from the measured cost "
+            "per item so the last item of a batch waits at most about this long (the decision "
+            "latency includes that wait). Larger trades latency for throughput; null: always "
+            "consume_batch_size. A file source always uses consume_batch_size."
+        ),
+    )
     poll_timeout_seconds: PositiveSeconds = 0.2
     commit_interval_seconds: PositiveSeconds = Field(
         default=1.0,
