@@ -57,6 +57,7 @@ def test_a_lasting_backlog_takes_full_batches_until_a_poll_comes_back_short():
 def test_the_daemon_takes_its_batch_budget_from_the_configuration(tmp_path):
     """``kafka.batch_budget_seconds`` sizes a Kafka daemon's batches; null keeps the configured
     size; a file source always keeps it (deterministic replays)."""
+
     def budget(source: str, kafka: dict[str, object]) -> float | None:
         config = settings(tmp_path, source=source, kafka={"bootstrap_servers": "b:9092", **kafka})
         daemon = memory_daemon(config, MemoryChannels(MemorySource([])))
