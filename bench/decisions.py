@@ -58,23 +58,9 @@ class Clocks:
 def run_once(predictions: Path, truth: Path, out: Path, delay: float, capacity: int) -> Clocks:
     """One run of the fast path over the stream, every stage timed."""
     settings = Settings.model_validate(
-        {
-            "source": "file",
-            "classes": replay.CLASSES,
-            "clock": "event",
-            "files": {
-                "predictions": predictions,
-                "requests": out / "requests.jsonl",
-                "audit": out / "audit.jsonl",
-                "dead_letter": out / "dead-letter.jsonl",
-                "state": out / "state.jsonl",
-            },
-            "expert": {"truth": truth, "delay_seconds": delay},
-            "queues": [{"name": "default", "capacity": capacity}],
-            "server": {"enabled": False},
-            "state_dir": out / "state",
-            "log_level": "error",
-        }
+        replay.file_settings(
+            predictions, out, truth, delay, queues=[{"name": "default", "capacity": capacity}]
+        )
     )
     daemon = build_daemon(settings)
     pipeline = daemon.parts.pipeline

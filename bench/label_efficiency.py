@@ -8,7 +8,8 @@ queried labels) on the built-in streams (20,000 items each) at label budgets of 
 * labelgate's presets, built by the daemon's own policy builder
   (``daemon.service.policy_builder``), ``default`` being the daemon's default configuration
   (highlighted in a per-cell table against random and the best competitor) and
-  ``default_quotas`` the default with subgroup floors on the two subgroup streams;
+  ``default_quotas`` the default with subgroup floors on the two subgroup streams (and, on
+  minority-concept, the learner crossing the floored attribute: ``QUOTA_INTERACTIONS``);
 * scikit-activeml's stream strategies (VariableUncertainty, Split, RandomVariableUncertainty,
   StreamRandomSampling, and StreamProbabilisticAL with ``--with-pal``) with their own budget
   managers;
@@ -17,9 +18,11 @@ queried labels) on the built-in streams (20,000 items each) at label budgets of 
 
 Fairness: every strategy drives the SAME online learner (the daemon's ``Learner``: robust
 clipped standardisation + River's logistic/softmax regression, fed only with queried labels), so
-only the query rule differs. scikit-activeml's strategies read the learner's probabilities through
-a tiny ``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's
-density term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
+only the query rule differs; the one exception is ``default_quotas`` on minority-concept, whose
+learner crosses the floored attribute with the numeric features (``QUOTA_INTERACTIONS``).
+scikit-activeml's strategies read the learner's probabilities through a tiny
+``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's density
+term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
 mode). River's EntropySampler has no budget manager, so its rule runs under the same
 window-paced fraction budget as labelgate's policies. All strategies get the same cold start
 (force-query until two classes are seen, at most 10 items) and the same hard cap of
@@ -57,9 +60,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.config import PolicySettings, QuotaSettings
+from daemon.config import ModelSettings, PolicySettings, QuotaSettings
 from daemon.service.policy_builder import PRESETS
-from daemon.tools.backtest import DEFAULT, RunResult, preset_factory, run_one
+from daemon.tools.backtest import DEFAULT, RunResult, model_settings, preset_factory, run_one
 from daemon.tools.streams import Example, LabeledStream, StreamInfo, open_stream
 from policies import Decision, FractionBudget, ItemView, Reason
 
@@ -83,6 +86,11 @@ SUBGROUP_FLOORS: dict[str, QuotaSettings | None] = {
     "minority-concept": None,  # the preset's own: segment=minority at 25%
     "subgroups": QuotaSettings(floors={"sex": {"F": "population"}, "race": {"B": "population"}}),
 }
+QUOTA_INTERACTIONS: dict[str, tuple[str, ...]] = {
+    "minority-concept": ("segment",),
+}
+"""``model.interactions`` of ``default_quotas`` per stream: the floored attributes crossed with
+the numeric features (the other policies keep the default learner)."""
 COMPETITORS = [
     "skal_variable_uncertainty",
     "skal_split",
@@ -287,19 +295,29 @@ def run_cell(cell: Cell) -> list[RunResult]:
         if name in SLOW and cell.seed not in SEEDS[: SLOW[name]]:
             continue
         tap = Tap()
+        settings = None
         if name in PRESETS:
             chooser = preset_factory(name, floors=SUBGROUP_FLOORS.get(cell.stream))(
                 cell.budget, cell.seed
             )
             stream = base
+            if name == QUOTAS:
+                settings = _crossing(base.info.classes, QUOTA_INTERACTIONS.get(cell.stream, ()))
         else:
             chooser = competitor(name, cell.budget, cell.seed, base.info.classes, tap)
             stream = tap.wrap(base)
         results.append(
             run_one(stream, chooser, policy=name, budget=cell.budget, seed=cell.seed,
-                    policy_id=name, label_delay=cell.label_delay)
+                    policy_id=name, label_delay=cell.label_delay, settings=settings)
         )  # fmt: skip
     return results
+
+
+def _crossing(classes: Sequence[str], attributes: tuple[str, ...]) -> ModelSettings | None:
+    """The stream's default learner crossing ``attributes`` (None: the default learner)."""
+    if not attributes:
+        return None
+    return ModelSettings(classifier=model_settings(classes).classifier, interactions=attributes)
 
 
 def _run_table(cell: Cell) -> list[RunResult]:
@@ -390,9 +408,11 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         "logistic regression, softmax for `multiclass`), learning only from the labels it "
         "queried, with the same cold start "
         "(force-query until two classes are seen) and the same hard cap of floor(budget x items) "
-        "labels; so only the query rule differs. scikit-activeml's strategies see the learner's "
-        "probabilities through a thin `SkactivemlClassifier` and keep their own budget managers. "
-        "River's "
+        "labels; so only the query rule differs (one exception: `default_quotas` on "
+        "minority-concept runs the learner with `model.interactions: [segment]`, the floored "
+        "attribute crossed with the numeric features). scikit-activeml's strategies see the "
+        "learner's probabilities through a thin `SkactivemlClassifier` and keep their own "
+        "budget managers. River's "
         "`EntropySampler` has no budget manager, so its rule runs under the same window-paced "
         "fraction budget as labelgate's policies. `random` is labelgate's random sampling at "
         "the same budget. `skal_pal` (scikit-activeml's StreamProbabilisticAL) is left out: its "

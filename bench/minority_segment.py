@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""Why the floored minority segment of ``minority-concept`` is no more accurate than random's.
+"""What limits the floored minority segment of ``minority-concept``, with and without crossing.
 
 The segment (10% of items) has its own concept (``x2 - x3 + 0.5 x0 > 0.25`` against the
-majority's ``x0 + x1 > 1``), and the daemon's learner is one logistic model whose only view of the
-segment is its one-hot column (a bias). This bench separates the two candidate causes, which
-labels the policy picks and what the model can represent:
+majority's ``x0 + x1 > 1``), and the daemon's default learner is one logistic model whose only
+view of the segment is its one-hot column (a bias). This bench separates the two candidate
+causes, which labels the policy picks and what the model can represent:
 
 * ``full labels``: every item learned (budget 100%, no hard cap binding); the segment's accuracy
   then is the shared linear model's ceiling on it;
-* ``plain``: the built-in stream as the label-efficiency bench runs it;
-* ``interactions``: the same items with six extra features ``segment_is_minority * x_i`` added by
-  this script (a bench-side transform, not an option of the daemon's learner), so that the one
-  model can fit a second concept on the segment.
+* ``plain``: the default learner, as the label-efficiency bench runs it for most policies;
+* ``interactions``: the same items through the daemon's learner with
+  ``model.interactions: [segment]`` (:class:`daemon.config.ModelSettings`), which adds
+  ``segment=v`` and ``segment=v*x_i`` for each numeric feature, so that the one model can fit a
+  second concept on the segment.
 
 Policies are the daemon's own (``daemon.tools.backtest.preset_factory``): ``random``, ``default``
 and ``default_quotas`` (the segment floored at 25% of queries). Prequential accuracy overall and
@@ -27,14 +28,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.config import QuotaSettings
-from daemon.tools.backtest import preset_factory, run_one
-from daemon.tools.streams import Example, LabeledStream, open_stream
+from daemon.config import ModelSettings, QuotaSettings
+from daemon.tools.backtest import model_settings, preset_factory, run_one
+from daemon.tools.streams import open_stream
 
 STREAM = "minority-concept"
 SEGMENT = "segment=minority"
@@ -42,18 +42,11 @@ POLICIES = ("random", "default", "default_quotas")
 BUDGETS = (0.01, 0.05, 0.1, 0.2)
 
 
-def with_interactions(stream: LabeledStream) -> LabeledStream:
-    """The stream with ``m_x{i} = [segment == minority] * x{i}`` added to every item."""
-
-    def examples() -> Iterator[Example]:
-        for ex in stream:
-            features = dict(ex.features)
-            m = 1.0 if features["segment"] == "minority" else 0.0
-            for i in range(6):
-                features[f"m_x{i}"] = m * float(features[f"x{i}"])
-            yield ex._replace(features=features)
-
-    return LabeledStream(stream.info, examples)
+def learner(kind: str, classes: tuple[str, ...]) -> ModelSettings:
+    """The daemon's default learner for the stream, crossing ``segment`` for ``interactions``."""
+    plain = model_settings(classes)
+    crossed = ("segment",) if kind == "interactions" else ()
+    return ModelSettings(classifier=plain.classifier, interactions=crossed)
 
 
 def measure(
@@ -64,14 +57,13 @@ def measure(
     acc, seg, share = [], [], []
     for seed in seeds:
         stream = open_stream(STREAM, items, seed)
-        if kind == "interactions":
-            stream = with_interactions(stream)
         run = run_one(
             stream,
             preset_factory(policy, floors=floors)(budget, seed),
             policy=policy,
             budget=budget,
             seed=seed,
+            settings=learner(kind, stream.info.classes),
         )
         group = run.groups[SEGMENT]
         acc.append(run.accuracy)

@@ -275,7 +275,14 @@ def _transact(
                 continue
             if abort is not None:
                 abort()
-            raise TransactionAbortedError(f"{what}: {err}") from exc
+            why = (
+                "the transaction must be aborted"
+                if err.txn_requires_abort()
+                else "retried until the deadline"
+                if err.retriable()
+                else "not retriable"
+            )
+            raise TransactionAbortedError(f"{what}: {err} ({why})") from exc
 
 
 class KafkaTransaction:

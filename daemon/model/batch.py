@@ -16,6 +16,11 @@ the learner in exactly the state it would have reached. For the default learner 
   in a numpy matrix, column after column (element-wise products and sums are the same IEEE
   operations as Python's), the weights mirrored from the model once per model version, that is
   refreshed after every learned label;
+- with ``model.interactions``, each crossed attribute adds, after the item's own columns, its
+  ``a=v`` column and one ``a=v*x`` column per numeric feature (the numeric column's values,
+  each row weighted by the weight of its own value's name, looked up once per distinct value),
+  in the order the feature step adds them; a layout with a feature that could be named like a
+  crossed output takes the per-item path;
 - the sigmoid is River's, per item, with ``math.exp``.
 
 For any other learner (another classifier, another feature step) it calls ``Learner.score`` per
@@ -31,7 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from daemon.model.learner import MAGNITUDE, FeatureStep, Learner, _Moments, _number
+from daemon.model.learner import (
+    MAGNITUDE,
+    FeatureStep,
+    Groups,
+    Learner,
+    _Moments,
+    _number,
+    crossed,
+)
 from daemon.model.logistic import LogisticModel
 
 Features = Mapping[str, Any]
@@ -68,7 +81,22 @@ class _Cells:
         self.values = values
 
 
-_Term = _Numeric | _Cells
+class _Crossed:
+    """A column of interaction outputs: row ``i`` adds the weight of
+    ``prefixes[codes[i] - 1] + suffix`` times ``values[i]`` (nothing when ``codes[i]`` is 0)."""
+
+    __slots__ = ("codes", "prefixes", "suffix", "values")
+
+    def __init__(
+        self, prefixes: list[str], codes: np.ndarray, suffix: str, values: np.ndarray
+    ) -> None:
+        self.prefixes = prefixes
+        self.codes = codes
+        self.suffix = suffix
+        self.values = values
+
+
+_Term = _Numeric | _Cells | _Crossed
 
 
 class BatchScorer:
@@ -99,12 +127,23 @@ class BatchScorer:
             and type(getattr(learner, "_model", None)) is LogisticModel
         )
 
-    def score(self, learner: Learner, batch: Sequence[Features]) -> list[dict[str, float]]:
-        """Class probabilities for each item, in order; the unsupervised steps learn from all."""
+    def score(
+        self,
+        learner: Learner,
+        batch: Sequence[Features],
+        attributes: Sequence[Groups | None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Class probabilities for each item, in order; the unsupervised steps learn from all.
+
+        ``attributes`` are the items' subgroup attributes (``group``), read only for the
+        learner's ``model.interactions``.
+        """
         groups = self._plan(learner, batch)
         if groups is None:
             self.fallbacks += len(batch)
-            return [learner.score(x) for x in batch]
+            if attributes is None:
+                return [learner.score(x) for x in batch]
+            return [learner.score(x, a) for x, a in zip(batch, attributes, strict=True)]
         step = learner._features
         columns: dict[str, list[tuple[int, int]]] = {}
         for g, (names, _, _) in enumerate(groups):
@@ -124,6 +163,9 @@ class BatchScorer:
             (np.asarray(rows), [t for t in ts if t is not None])
             for (_, rows, _), ts in zip(groups, terms, strict=True)
         ]
+        if step.interactions:
+            for (names, rows, _), (_, ts) in zip(groups, plan, strict=True):
+                ts.extend(_interactions(step.interactions, names, rows, ts, batch, attributes))
         return self._probabilities(learner, plan, len(batch))
 
     def _probabilities(
@@ -172,8 +214,11 @@ class BatchScorer:
         layouts: dict[tuple[str, ...], list[int]] = {}
         for i, x in enumerate(batch):
             layouts.setdefault(tuple(x), []).append(i)
+        crossing = learner._features.interactions
         groups: list[_Group] = []
         for names, rows in layouts.items():
+            if crossing and _shadows(crossing, names):
+                return None
             if not names:
                 groups.append((names, rows, []))
                 continue
@@ -205,6 +250,50 @@ class BatchScorer:
         return known
 
 
+def _shadows(attributes: tuple[str, ...], names: tuple[str, ...]) -> bool:
+    """Whether an output of these features could be named like an interaction output
+    (``a=...``): a feature named ``a=...``, or one named ``n`` with ``a`` starting ``n_``
+    (category values are free)."""
+    return any(n.startswith(a + "=") or a.startswith(n + "_") for a in attributes for n in names)
+
+
+def _interactions(
+    attributes: tuple[str, ...],
+    names: tuple[str, ...],
+    rows: list[int],
+    terms: list[_Term],
+    batch: Sequence[Features],
+    groups: Sequence[Groups | None] | None,
+) -> list[_Term]:
+    """The interaction columns of one layout, in the order the feature step adds them: per
+    attribute ``a=v``, then ``a=v*x`` for each numeric feature ``x`` in key order (``terms``
+    are the layout's columns, one per name)."""
+    out: list[_Term] = []
+    numeric: list[tuple[str, np.ndarray | None, np.ndarray]] = []
+    for name, term in zip(names, terms, strict=True):
+        if type(term) is _Numeric:
+            numeric.append((name, None, term.values))
+        elif type(term) is _Cells:
+            where = np.array([k == name for k in term.keys], dtype=bool)
+            if where.any():
+                numeric.append((name, where, np.array(term.values)))
+    for attribute in attributes:
+        prefixes: dict[str, int] = {}
+        codes = np.zeros(len(rows), dtype=np.intp)
+        for k, i in enumerate(rows):
+            prefix = crossed(attribute, groups[i] if groups is not None else None, batch[i])
+            if prefix is not None:
+                codes[k] = prefixes.setdefault(prefix, len(prefixes) + 1)
+        if not prefixes:
+            continue
+        known = list(prefixes)
+        out.append(_Crossed(known, codes, "", np.ones(len(rows))))
+        for name, mask, values in numeric:
+            rows_codes = codes if mask is None else np.where(mask, codes, 0)
+            out.append(_Crossed(known, rows_codes, f"*{name}", values))
+    return out
+
+
 _NUMERIC = (float, int, bool, type(None))
 _FLOAT = {float}
 _FLOAT_INT = {float, int}
@@ -221,6 +310,10 @@ def _logits(
         for term in terms:
             if type(term) is _Numeric:
                 total += get(term.name, 0.0) * term.values
+            elif type(term) is _Crossed:
+                suffix = term.suffix
+                table = np.array([0.0] + [get(p + suffix, 0.0) for p in term.prefixes])
+                total += table[term.codes] * term.values
             else:
                 assert isinstance(term, _Cells)
                 total += np.array(

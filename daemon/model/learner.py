@@ -17,6 +17,7 @@ from daemon.errors import StateError
 from daemon.model.logistic import LogisticModel
 
 Features = Mapping[str, Any]
+Groups = Mapping[str, str]
 
 MAGNITUDE = 1e15
 """Raw numeric values are clamped to +-MAGNITUDE before anything else sees them.
@@ -126,13 +127,34 @@ class FeatureStep:
     unsupervised parts learn from every *scored* item, labeled or not, so a feature whose scale
     drifts is tracked even when labels are scarce; learning from a label does not count the item
     twice.
+
+    With ``interactions`` (group attribute names), an item whose attribute ``a`` has value ``v``
+    (from its ``group``, else from a string feature ``a``) also gets ``a=v`` (1) and, for every
+    numeric feature ``x`` in its key order, ``a=v*x`` with ``x``'s transformed value, after its
+    other outputs: a linear model then has a bias and a weight per feature for each subgroup.
+
+    >>> step = FeatureStep(scale=False, interactions=("segment",))
+    >>> step({"x": 2.0, "kind": "a"}, learn=True, group={"segment": "minority"})
+    {'x': 2.0, 'kind_a': 1, 'segment=minority': 1.0, 'segment=minority*x': 2.0}
     """
 
-    def __init__(self, scale: bool = True, clip: float = 5.0, warmup: int = 20) -> None:
+    def __init__(
+        self,
+        scale: bool = True,
+        clip: float = 5.0,
+        warmup: int = 20,
+        interactions: tuple[str, ...] = (),
+    ) -> None:
         self.scale = scale
         self.clip = clip
         self.warmup = warmup
+        self.interactions = tuple(interactions)
         self._moments: dict[str, _Moments] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Checkpoints written before interactions existed have none.
+        state.setdefault("interactions", ())
+        self.__dict__.update(state)
 
     def moments(self, name: str) -> tuple[float, float, int] | None:
         """Centre, spread and count of a numeric feature's statistics (None if never seen)."""
@@ -142,7 +164,9 @@ class FeatureStep:
         centre, spread = m.location_scale()
         return centre, spread, m.n
 
-    def __call__(self, x: Features, learn: bool) -> dict[str, Any]:  # noqa: PLR0912 - hot path: one pass, type dispatch inline
+    def __call__(  # noqa: PLR0912 - hot path: one pass, type dispatch inline
+        self, x: Features, learn: bool, group: Groups | None = None
+    ) -> dict[str, Any]:
         """Transform one item; with ``learn`` also update the statistics first."""
         out: dict[str, Any] = {}
         moments = self._moments
@@ -180,7 +204,35 @@ class FeatureStep:
                 out[name] = clip if z > clip else -clip if z < -clip else z
             else:
                 out[name] = 0.0
+        if self.interactions:
+            self._cross(x, group, out)
         return out
+
+    def _cross(self, x: Features, group: Groups | None, out: dict[str, Any]) -> None:
+        """Add the interaction outputs of an item to its transformed ``out``."""
+        numeric = [
+            name
+            for name, value in x.items()
+            if name in out and isinstance(value, bool | int | float)
+        ]
+        for attribute in self.interactions:
+            prefix = crossed(attribute, group, x)
+            if prefix is None:
+                continue
+            out[prefix] = 1.0
+            for name in numeric:
+                out[f"{prefix}*{name}"] = out[name]
+
+
+def crossed(attribute: str, group: Groups | None, x: Features) -> str | None:
+    """``attribute=value`` for the item's value of a crossed attribute: from its group, else
+    from a string feature of that name; None when it has none."""
+    if group is not None:
+        value = group.get(attribute)
+        if value is not None:
+            return f"{attribute}={value}"
+    value = x.get(attribute)
+    return f"{attribute}={value}" if isinstance(value, str) else None
 
 
 def _optimizer(settings: ModelSettings) -> Any:
@@ -259,7 +311,9 @@ class Learner:
     def __init__(self, settings: ModelSettings, classes: list[str]) -> None:
         self.settings = settings
         self.classes = list(classes)
-        self._features = FeatureStep(settings.scale, settings.clip)
+        self._features = FeatureStep(
+            settings.scale, settings.clip, interactions=settings.interactions
+        )
         self._model = build_classifier(settings)
         self._binary = settings.classifier is Classifier.LOGISTIC_REGRESSION
         self._positive = self.classes[-1]
@@ -274,6 +328,12 @@ class Learner:
     def version(self) -> int:
         """Number of labels learned so far."""
         return self._version
+
+    @property
+    def crosses(self) -> bool:
+        """Whether the feature step crosses group attributes (``model.interactions``), so
+        scoring and learning need each item's group."""
+        return bool(self._features.interactions)
 
     @property
     def classes_seen(self) -> int:
@@ -307,12 +367,13 @@ class Learner:
             flat.append(intercept)
         return all(math.isfinite(float(v)) for v in flat)
 
-    def score(self, features: Features) -> dict[str, float]:
+    def score(self, features: Features, group: Groups | None = None) -> dict[str, float]:
         """Class probabilities for one item, always finite; also updates the unsupervised steps.
 
-        The feature step learns from every scored item (see :class:`FeatureStep`).
+        The feature step learns from every scored item (see :class:`FeatureStep`); ``group``
+        (the item's subgroup attributes) is read only for ``model.interactions``.
         """
-        x = self._features(features, learn=True)
+        x = self._features(features, learn=True, group=group)
         scores = self._scores(x)
         if not all(math.isfinite(v) for v in scores.values()):
             self._nonfinite += 1
@@ -346,10 +407,10 @@ class Learner:
             return None
         return max(proba, key=proba.__getitem__)
 
-    def learn(self, features: Features, label: str) -> None:
-        """Learn one labeled example."""
+    def learn(self, features: Features, label: str, group: Groups | None = None) -> None:
+        """Learn one labeled example (``group`` as for :meth:`score`)."""
         target: Any = (label == self._positive) if self._binary else label
-        self._model.learn_one(self._features(features, learn=False), target)
+        self._model.learn_one(self._features(features, learn=False, group=group), target)
         self._version += 1
         self._seen.add(label)
         if self._version % SNAPSHOT_EVERY == 0 and self.healthy:

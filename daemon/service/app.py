@@ -358,25 +358,33 @@ def serve(
                 policy=settings.policy.strategy.value,
                 config_hash=current[0].config_hash,
             )
-            while True:
-                try:
-                    current[0].run(stop, on_started=settle_heap)
-                    break
-                except TransactionAbortedError as exc:
-                    log.warning(
-                        "transaction_lost",
-                        error=str(exc),
-                        fatal=exc.fatal,
-                        hint="resuming from the last committed offsets and state",
-                    )
-                    if stop.is_set:
-                        break
-                    current[0] = _resume(settings, registry, on_tick, metrics, health, stop)
-                    settle_heap()
+            while _lost_transaction(current[0], stop) and not stop.is_set:
+                current[0] = _resume(settings, registry, on_tick, metrics, health, stop)
+                settle_heap()
     finally:
         if server is not None:
             server.stop()
     return current[0]
+
+
+def _lost_transaction(daemon: Daemon, stop: StopFlag) -> bool:
+    """Run ``daemon``; say whether it ended because its transaction was lost (logged).
+
+    The error is dropped here, before a new daemon is built: its traceback holds the frames of
+    the abandoned daemon's calls, and with them its Kafka clients, which would otherwise stay
+    alive (threads, sockets, error logs) for as long as the resume takes.
+    """
+    try:
+        daemon.run(stop, on_started=settle_heap)
+    except TransactionAbortedError as exc:
+        log.warning(
+            "transaction_lost",
+            error=str(exc),
+            fatal=exc.fatal,
+            hint="resuming from the last committed offsets and state",
+        )
+        return True
+    return False
 
 
 def _resume(

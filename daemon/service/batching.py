@@ -20,7 +20,8 @@ the machine's speed decide how predictions and labels interleave.
 from __future__ import annotations
 
 BUDGET_SECONDS = 0.001
-"""Processing time one batch may take (the p99 decision-latency target is 2 ms)."""
+"""Processing time one batch may take by default (``kafka.batch_budget_seconds``; the p99
+decision-latency target is 2 ms)."""
 
 
 class MicroBatches:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import structlog
 
-from daemon.model.learner import Features, Learner
+from daemon.config import ModelSettings
+from daemon.model.learner import Features, Groups, Learner
 
 log = structlog.get_logger("labelgate.checkpoint")
 
@@ -85,6 +86,8 @@ class ModelCheckpoint:
         self._dirty = False
         self._token = 0
         self._prepared: tuple[int, dict[int, dict[int, int]]] | None = None
+        self.unapplied: tuple[str, ...] = ()
+        """Configured model settings the loaded checkpoint's model was not built with."""
 
     @property
     def covered(self) -> dict[int, dict[int, int]]:
@@ -111,7 +114,17 @@ class ModelCheckpoint:
         loaded = Learner.load(self.path)
         if loaded is None:
             return False
+        configured = self.learner.settings
         self.learner, extra = loaded
+        self.unapplied = _unapplied(configured, self.learner.settings)
+        if self.unapplied:
+            log.warning(
+                "model_settings_not_applied",
+                path=str(self.path),
+                settings=list(self.unapplied),
+                hint="the checkpoint keeps the model it learned, with the settings it was built "
+                "with; to start a model with the configured ones, move the checkpoint away",
+            )
         self._covered = {
             int(p): {int(lp): o for lp, o in offsets.items()}
             for p, offsets in extra.get("partition_label_offsets", {}).items()
@@ -136,9 +149,10 @@ class ModelCheckpoint:
             return False
         return offset < self._covered.get(owner, {}).get(partition, 0)
 
-    def learn(self, features: Features, label: str) -> None:
-        """Learn one label; the next :meth:`prepare` writes the model."""
-        self.learner.learn(features, label)
+    def learn(self, features: Features, label: str, group: Groups | None = None) -> None:
+        """Learn one label (``group``: the item's subgroup attributes); the next
+        :meth:`prepare` writes the model."""
+        self.learner.learn(features, label, group)
         self._dirty = True
 
     def prepare(self, positions: Mapping[int, Mapping[int, int]], final: bool = False) -> bool:
@@ -198,3 +212,13 @@ class ModelCheckpoint:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _unapplied(configured: ModelSettings, saved: ModelSettings) -> tuple[str, ...]:
+    """The model settings (those the learner is built with) that differ between the
+    configuration and a saved model; ``score_source`` is read from the configuration."""
+    return tuple(
+        name
+        for name in type(configured).model_fields
+        if name != "score_source" and getattr(configured, name) != getattr(saved, name)
+    )

@@ -139,5 +139,5 @@ class LabelPath:
         if verdict.use is LabelUse.EVALUATE:
             self.metrics.labels.labels("evaluation").inc()
             return
-        self.model.learn(request.features, label)
+        self.model.learn(request.features, label, request.group)
         self.metrics.labels.labels("learned").inc()

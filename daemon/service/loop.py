@@ -22,7 +22,7 @@ from daemon.labeling.queues import ExpertQueues
 from daemon.model.learner import Learner
 from daemon.monitoring.metrics import Metrics
 from daemon.monitoring.status import Status
-from daemon.service.batching import BUDGET_SECONDS, MicroBatches
+from daemon.service.batching import MicroBatches
 from daemon.service.checkpoint import LabelPositions, ModelCheckpoint
 from daemon.service.clock import Clock
 from daemon.service.commit import CommitProtocol
@@ -82,7 +82,7 @@ class Daemon:
         # Time-capped batches on Kafka; a file source keeps fixed batches (deterministic runs).
         self._batches = MicroBatches(
             settings.kafka.consume_batch_size,
-            BUDGET_SECONDS if settings.source == "kafka" else None,
+            settings.kafka.batch_budget_seconds if settings.source == "kafka" else None,
         )
         self._poll_timeout = settings.kafka.poll_timeout_seconds
         self._started = False

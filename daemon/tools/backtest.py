@@ -42,7 +42,7 @@ from daemon.labeling.admission import AdmissionStep, Placement
 from daemon.labeling.intake import LabelIntake, LabelUse
 from daemon.labeling.queues import ExpertQueues
 from daemon.labeling.spend import SpendLedger
-from daemon.model.learner import Learner
+from daemon.model.learner import Groups, Learner
 from daemon.monitoring.burn import BurnRate
 from daemon.monitoring.metrics import Metrics
 from daemon.service.policy_builder import PRESETS, build_policy, preset
@@ -215,18 +215,19 @@ class _Desk:
         self.evicted = 0
         self.batch = model.batch
 
-    def answers(self, now: float, most: int) -> list[tuple[str, Features, str]]:
+    def answers(self, now: float, most: int) -> list[tuple[str, Features, Groups, str]]:
         """The expert's answers due by ``now`` (at most ``most``), through intake: (item,
-        features, label) of each label that trains the model."""
+        features, group, label) of each label that trains the model."""
         self.now = now
-        learned = []
+        learned: list[tuple[str, Features, Groups, str]] = []
         for record in self.expert.poll(most):
             assert record.value is not None
             event = LabelEvent.model_validate_json(record.value)
             verdict = self.intake.take(event, record, now)
             if verdict.use is LabelUse.LEARN and verdict.request is not None:
                 assert verdict.label is not None
-                learned.append((verdict.request.id, verdict.request.features, verdict.label))
+                request = verdict.request
+                learned.append((request.id, request.features, request.group, verdict.label))
         return learned
 
     def place(
@@ -432,14 +433,14 @@ def _run_direct(
 ) -> float:
     """Every query is answered, ``label_delay`` items later; returns the decision time."""
     fallback = stream.info.classes[0]
-    pending: deque[tuple[int, Features, str]] = deque()
+    pending: deque[tuple[int, Features, Groups, str]] = deque()
     tick = max(1, stream.info.n // 100)
     decide_seconds = 0.0
     clock = time.perf_counter
     with compose.learn_during_predict():
         for i, ex in enumerate(stream):
             now = float(i) if ex.time is None else ex.time
-            proba = learner.score(ex.features)
+            proba = learner.score(ex.features, ex.group)
             predicted = learner.predict(proba) or fallback
             key = str(i) if ex.id is None else ex.id
             item = ItemView(key, proba, classes_seen=learner.classes_seen, group=ex.group)
@@ -447,11 +448,11 @@ def _run_direct(
             queried = _decide(chooser, cap, item, now)
             decide_seconds += clock() - started
             if queried:
-                pending.append((i + label_delay, ex.features, ex.label))
+                pending.append((i + label_delay, ex.features, ex.group, ex.label))
             score.record(ex, predicted, queried)
             while pending and pending[0][0] <= i:
-                _, features, label = pending.popleft()
-                learner.learn(features, label)
+                _, features, group, label = pending.popleft()
+                learner.learn(features, label, group)
             if progress is not None and (i + 1) % tick == 0:
                 progress(tick)
     return decide_seconds
@@ -472,7 +473,7 @@ def _run_queued(
     TTL ran out are closed."""
     fallback = stream.info.classes[0]
     asked: dict[str, int] = {}  # item id -> index, until its label is learned
-    held: deque[tuple[int, Features, str]] = deque()  # answered, waiting out label_delay
+    held: deque[tuple[int, Features, Groups, str]] = deque()  # answered, waiting out label_delay
     tick = max(1, stream.info.n // 100)
     decide_seconds = 0.0
     clock = time.perf_counter
@@ -482,12 +483,12 @@ def _run_queued(
         for i, ex in enumerate(stream):
             now = float(i) if ex.time is None else ex.time
             if i % batch == 0:
-                for key, features, label in desk.answers(last, batch):
-                    held.append((asked.pop(key, i) + label_delay, features, label))
+                for key, features, group, label in desk.answers(last, batch):
+                    held.append((asked.pop(key, i) + label_delay, features, group, label))
             while held and held[0][0] < i:
-                _, features, label = held.popleft()
-                learner.learn(features, label)
-            proba = learner.score(ex.features)
+                _, features, group, label = held.popleft()
+                learner.learn(features, label, group)
+            proba = learner.score(ex.features, ex.group)
             predicted = learner.predict(proba) or fallback
             key = str(i) if ex.id is None else ex.id
             started = clock()

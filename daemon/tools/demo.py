@@ -54,23 +54,16 @@ def _settings(
             if f.is_file():
                 f.unlink()
     return Settings.model_validate(
-        {
-            "source": "file",
-            "classes": replay.CLASSES,
-            "clock": "event",
-            "files": {
-                "predictions": predictions,
-                "requests": out / "label-requests.jsonl",
-                "audit": out / "audit.jsonl",
-                "dead_letter": out / "dead-letter.jsonl",
-                "state": out / "state.jsonl",
-            },
-            "expert": {"truth": truth, "delay_seconds": delay},
-            "policy": policy,
-            "server": {"enabled": False},
-            "state_dir": out,
-            "log_level": "warning",
-        }
+        replay.file_settings(
+            predictions,
+            out,
+            truth,
+            delay,
+            files={"requests": out / "label-requests.jsonl"},
+            policy=policy,
+            state_dir=out,
+            log_level="warning",
+        )
     )
 
 

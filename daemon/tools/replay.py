@@ -93,3 +93,44 @@ def generate(
             if malformed_every and i % malformed_every == malformed_every - 1:
                 pf.write(_malformed(i, when) + "\n")
     return predictions, truth
+
+
+def file_settings(
+    predictions: Path,
+    out: Path,
+    truth: Path | None = None,
+    delay_seconds: float = 0.0,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The configuration document of a file-mode run over a replay stream, outputs in ``out``.
+
+    Event clock, no ops server, errors-only logs; with ``truth``, a simulated expert answers
+    ``delay_seconds`` of event time after each request. ``sections`` replace top-level keys;
+    a mapping given for ``files`` is merged into the default file paths. The demo, the
+    decision benchmark and the tests that run the daemon on a replay stream start from it.
+
+    >>> doc = file_settings(Path("p.jsonl"), Path("out"), policy={"strategy": "random"})
+    >>> doc["files"]["audit"], doc["policy"], "expert" in doc
+    (PosixPath('out/audit.jsonl'), {'strategy': 'random'}, False)
+    """
+    files = {
+        "predictions": predictions,
+        "requests": out / "requests.jsonl",
+        "audit": out / "audit.jsonl",
+        "dead_letter": out / "dead-letter.jsonl",
+        "state": out / "state.jsonl",
+    }
+    files.update(sections.pop("files", {}))
+    doc: dict[str, Any] = {
+        "source": "file",
+        "classes": CLASSES,
+        "clock": "event",
+        "files": files,
+        "server": {"enabled": False},
+        "state_dir": out / "state",
+        "log_level": "error",
+    }
+    if truth is not None:
+        doc["expert"] = {"truth": truth, "delay_seconds": delay_seconds}
+    doc.update(sections)
+    return doc

@@ -115,26 +115,34 @@ class DaemonProcess:
 
 
 def wait_for(
-    cond: Callable[[], bool], timeout: float, what: str, daemon: DaemonProcess | None = None
+    cond: Callable[[], bool],
+    timeout: float,
+    what: str | Callable[[], str],
+    daemon: DaemonProcess | None = None,
 ) -> None:
-    """Poll ``cond`` until true; fail with the daemon's log tail on timeout or early exit."""
+    """Poll ``cond`` until true; fail with the daemon's log tail on timeout or early exit.
+
+    ``what`` may be a callable, so that the message says how far things got when it failed.
+    """
     deadline = time.monotonic() + timeout
     while not cond():
         if daemon is not None and daemon.proc is not None and daemon.proc.poll() is not None:
             raise AssertionError(
                 f"daemon exited ({daemon.proc.returncode}) while waiting for "
-                f"{what}\n{daemon.log_tail()}"
+                f"{_said(what)}\n{daemon.log_tail()}"
             )
         if time.monotonic() > deadline:
             tail = daemon.log_tail() if daemon is not None else ""
-            raise AssertionError(f"timed out waiting for {what}\n{tail}")
+            raise AssertionError(f"timed out waiting for {_said(what)}\n{tail}")
         time.sleep(0.2)
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
     """Produce (key, value) pairs and wait for all deliveries."""
     errors: list[Any] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
+    )
     for key, value in messages:
         while True:
             try:
@@ -149,6 +157,10 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes
                 producer.poll(0.1)
     assert producer.flush(60) == 0
     assert not errors, errors
+
+
+def _said(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
 
 
 def read_all(

@@ -113,7 +113,10 @@ def test_broker_restarts_lose_and_repeat_nothing(tmp_path, restartable_broker, u
         wait_for(
             lambda: expert.position >= requests_end or expert.error is not None,
             60,
-            "the expert to read every request",
+            lambda: (
+                f"the expert to read every request (at {expert.position} of {requests_end}, "
+                f"{len(expert.seen)} seen, error {expert.error!r})"
+            ),
         )
         expert.stop()
         labels_end = {str(p): o for p, o in end_offsets(bootstrap, topics["labels"]).items()}

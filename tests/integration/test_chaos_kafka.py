@@ -92,7 +92,10 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
         wait_for(
             lambda: expert.position >= requests_end or expert.error is not None,
             60,
-            f"the expert to read every request ({requests_end})",
+            lambda: (
+                f"the expert to read every request (at {expert.position} of {requests_end}, "
+                f"{len(expert.seen)} seen, error {expert.error!r})"
+            ),
         )
         assert expert.error is None, expert.error
         expert.stop()

@@ -104,7 +104,10 @@ def test_scaling_one_three_two_keeps_one_budget_and_one_answer_each(
         wait_for(
             lambda: expert.position >= requests_end or expert.error is not None,
             60,
-            "the expert to read every request",
+            lambda: (
+                f"the expert to read every request (at {expert.position} of {requests_end}, "
+                f"{len(expert.seen)} seen, error {expert.error!r})"
+            ),
         )
         expert.stop()
         labels_end = {str(p): o for p, o in end_offsets(kafka_bootstrap, topics["labels"]).items()}

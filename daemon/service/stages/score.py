@@ -57,7 +57,8 @@ class Score:
         decoded = [x for x in batch if not isinstance(x, Failed)]
         learner = self.model.learner
         try:
-            online = self.scorer.score(learner, [d.event.features for d in decoded])
+            groups = [d.event.group for d in decoded] if learner.crosses else None
+            online = self.scorer.score(learner, [d.event.features for d in decoded], groups)
         except Exception:  # one bad item must not cost the batch: score item by item instead
             return tuple(x if isinstance(x, Failed) else self._one(x) for x in batch)
         # One loop over locals: this runs once per item. Two classes (the usual case) are
@@ -92,7 +93,7 @@ class Score:
     def _one(self, decoded: Decoded) -> Scored | Failed:
         try:
             learner = self.model.learner
-            online = learner.score(decoded.event.features)
+            online = learner.score(decoded.event.features, decoded.event.group)
             scores, origin = self._pick(online, decoded.event)
             return Scored(
                 decoded,

@@ -33,6 +33,7 @@ def test_an_abortable_error_aborts_and_raises():
         _transact(failing(err), "send_offsets", 1e18, lambda: aborted.append(True))
     assert aborted == [True]
     assert not info.value.fatal
+    assert "must be aborted" in str(info.value)
 
 
 def test_a_fatal_error_raises_fatal_without_aborting():
@@ -49,8 +50,17 @@ def test_retriable_errors_past_the_deadline_abort():
     """A retriable error after the deadline is given up: abort and raise."""
     aborted = []
     timeout = KafkaError(KafkaError._TIMED_OUT, "slow", retriable=True)
-    with pytest.raises(TransactionAbortedError):
+    with pytest.raises(TransactionAbortedError, match="retried until the deadline"):
         _transact(failing(timeout), "commit", 0.0, lambda: aborted.append(True))
+    assert aborted == [True]
+
+
+def test_an_error_that_is_neither_retriable_nor_abortable_aborts_and_says_so():
+    """Anything else (not retriable, no abort required) is given up at once, with the reason."""
+    aborted = []
+    err = KafkaError(KafkaError._TRANSPORT, "connection refused")
+    with pytest.raises(TransactionAbortedError, match="not retriable"):
+        _transact(failing(err), "send_offsets", 1e18, lambda: aborted.append(True))
     assert aborted == [True]
 
 

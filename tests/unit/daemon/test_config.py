@@ -347,3 +347,27 @@ def test_default_expert_is_one_exact_labeler():
     assert settings.expert is not None
     (only,) = settings.expert.labelers
     assert (only.id, only.role, only.accuracy, only.queues) == ("sim-1", "simulated", 1.0, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("model:\n  interactions: segment\n", r"model\.interactions: "),
+        ("model:\n  interactions: [3]\n", r"model\.interactions\.0: "),
+        ("model:\n  interactions: ['']\n", r"a non-empty name without '='"),
+        ("model:\n  interactions: [a=b]\n", r"a non-empty name without '='"),
+        ("model:\n  interactions: [sex, sex]\n", r"listed twice"),
+        ("model:\n  interaction: [sex]\n", r"model\.interaction: Extra inputs are not permitted"),
+    ],
+)
+def test_model_interactions_are_validated(tmp_path, text, match):
+    """A list of distinct attribute names without '='; anything else is a ConfigError."""
+    with pytest.raises(ConfigError, match=match):
+        load_settings(_write(tmp_path, "classes: [a, b]\n" + text))
+
+
+def test_model_interactions_default_to_none_and_read_a_list(tmp_path):
+    """Off by default; a YAML list of names is kept in order."""
+    assert load_settings(_write(tmp_path, "classes: [a, b]\n")).model.interactions == ()
+    text = "classes: [a, b]\nmodel:\n  interactions: [sex, race]\n"
+    assert load_settings(_write(tmp_path, text)).model.interactions == ("sex", "race")

@@ -32,26 +32,76 @@ def state(learner: Learner) -> tuple:
     )
 
 
-@settings(max_examples=200)
+_group = st.dictionaries(st.sampled_from(["region", "seg"]), st.sampled_from(["EU", "US", "a"]))
+_crossing = st.sampled_from([(), ("region",), ("seg", "region")])
+
+
+@settings(max_examples=300)
 @given(
-    st.lists(st.lists(_item, max_size=12), min_size=1, max_size=6),
+    st.lists(st.lists(st.tuples(_item, _group), max_size=12), min_size=1, max_size=6),
     st.booleans(),
     st.lists(st.booleans(), min_size=6, max_size=6),
+    _crossing,
 )
-def test_batches_score_exactly_like_items(batches, scale, learn_after):
-    """Any batches, labels learned between them: equal probabilities and equal model state."""
-    fast = Learner(ModelSettings(scale=scale), CLASSES)
+def test_batches_score_exactly_like_items(batches, scale, learn_after, crossing):
+    """Any batches, labels learned between them, with or without interactions (the crossed
+    value from the group or from a ``region`` feature): equal probabilities and equal model
+    state."""
+    fast = Learner(ModelSettings(scale=scale, interactions=crossing), CLASSES)
     slow = copy.deepcopy(fast)
     scorer = BatchScorer()
-    for batch, learn in zip(batches, learn_after, strict=False):
-        got = scorer.score(fast, batch)
-        want = [slow.score(x) for x in batch]
+    for pairs, learn in zip(batches, learn_after, strict=False):
+        batch, groups = [x for x, _ in pairs], [g for _, g in pairs]
+        got = scorer.score(fast, batch, groups)
+        want = [slow.score(x, g) for x, g in pairs]
         assert got == want
         assert state(fast) == state(slow)
         if learn and batch:
             for learner in (fast, slow):
-                learner.learn(batch[0], "fraud")
-                learner.learn(batch[-1], "ok")
+                learner.learn(batch[0], "fraud", groups[0])
+                learner.learn(batch[-1], "ok", groups[-1])
+
+
+def test_interactions_are_scored_column_by_column_and_exactly():
+    """A long stream with two crossed attributes (one also a feature, one only a group, some
+    items without it): no per-item fallback, not one bit differs, crossed weights learned."""
+    learner = Learner(ModelSettings(interactions=("region", "seg")), CLASSES)
+    twin = copy.deepcopy(learner)
+    scorer = BatchScorer()
+    regions = ["EU", "US", "APAC"]
+    items = [
+        {"x0": (i * 7919 % 1000) / 37.0, "x1": i % 13, "region": regions[i % 3], "f": i % 2 == 0}
+        for i in range(3000)
+    ]
+    groups = [{"seg": "min"} if i % 10 == 0 else {} if i % 7 == 0 else {"seg": "maj"}
+              for i in range(3000)]  # fmt: skip
+    for start in range(0, len(items), 500):
+        batch, group = items[start : start + 500], groups[start : start + 500]
+        assert scorer.score(learner, batch, group) == [
+            twin.score(x, g) for x, g in zip(batch, group, strict=True)
+        ]
+        for x, g in zip(batch[:25], group[:25], strict=True):
+            label = "fraud" if x["x0"] > 13 else "ok"
+            learner.learn(x, label, g)
+            twin.learn(x, label, g)
+    assert scorer.fallbacks == 0
+    assert state(learner) == state(twin)
+    assert {"seg=min*x0", "region=EU*x1", "seg=maj*f"} <= set(learner._model.weights)
+
+
+def test_a_feature_named_like_an_interaction_output_takes_the_per_item_path():
+    """A feature ``the_seg=EU*x``, or a feature ``the`` whose category could spell the rest of
+    it, could share a name with a crossed output of ``the_seg``: item by item, still exact."""
+    scorer = BatchScorer()
+    fast = Learner(ModelSettings(interactions=("the_seg",)), CLASSES)
+    slow = copy.deepcopy(fast)
+    groups = [{"the_seg": "EU"}]
+    for batch in ([{"x": 1.0, "the_seg=EU*x": 2.0}], [{"x": 1.0, "the": "seg=EU*x"}]):
+        assert scorer.score(fast, batch, groups) == [slow.score(batch[0], groups[0])]
+    assert scorer.fallbacks == 2
+    plain = [{"x": 1.0, "thesis": "a"}]
+    assert scorer.score(fast, plain, groups) == [slow.score(plain[0], groups[0])]
+    assert scorer.fallbacks == 2
 
 
 def test_a_long_stream_stays_exact():

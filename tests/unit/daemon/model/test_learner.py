@@ -310,3 +310,113 @@ def test_default_learner_is_as_accurate_as_rivers_defaults(data):
         return hit == (y == "1")
 
     assert _prequential(rows, ours_step) >= _prequential(rows, river_step) - 0.005
+
+
+def test_interactions_cross_the_group_value_with_each_numeric_feature():
+    """``segment`` = minority adds segment=minority (1) and segment=minority*x per numeric
+    feature (its transformed value), after the item's own outputs; categories are not crossed."""
+    step = learner_module.FeatureStep(scale=False, interactions=("segment",))
+    x = {"x0": 2.0, "kind": "a", "x1": -1, "flag": True, "gone": None}
+    out = step(x, learn=True, group={"segment": "minority"})
+    assert list(out) == [
+        "x0",
+        "kind_a",
+        "x1",
+        "flag",
+        "segment=minority",
+        "segment=minority*x0",
+        "segment=minority*x1",
+        "segment=minority*flag",
+    ]
+    assert out["segment=minority"] == 1.0
+    assert (out["segment=minority*x0"], out["segment=minority*x1"]) == (2.0, -1.0)
+    assert out["segment=minority*flag"] == 1.0
+
+
+def test_crossed_values_are_the_scaled_ones_and_the_statistics_are_not_doubled():
+    """With scaling on, a=v*x carries x's standardised value; the crossed outputs keep no
+    statistics of their own."""
+    step = learner_module.FeatureStep(interactions=("region",))
+    plain = learner_module.FeatureStep()
+    for i in range(60):
+        x = {"x": float(i % 7), "region": "EU" if i % 3 else "US"}
+        out = step(x, learn=True)
+        assert out[f"region={x['region']}*x"] == out["x"] == plain(x, learn=True)["x"]
+    assert set(step._moments) == {"x"}
+
+
+def test_the_crossed_value_comes_from_the_group_whether_or_not_it_is_a_feature():
+    """The group wins over a feature of the same name; without a group a string feature is
+    read; an item with neither gets no crossed outputs."""
+    step = learner_module.FeatureStep(scale=False, interactions=("sex", "race"))
+    out = step({"x": 1.0}, learn=True, group={"sex": "F", "race": "B"})
+    assert [k for k in out if "=" in k] == ["sex=F", "sex=F*x", "race=B", "race=B*x"]
+    out = step({"x": 1.0, "sex": "M"}, learn=True, group={"sex": "F"})
+    assert [k for k in out if "=" in k] == ["sex=F", "sex=F*x"]
+    out = step({"x": 1.0, "sex": "M"}, learn=True)
+    assert [k for k in out if "=" in k] == ["sex=M", "sex=M*x"]
+    assert step({"x": 1.0, "sex": 3.0}, learn=True) == {"x": 1.0, "sex": 3.0}
+
+
+def test_without_interactions_the_group_changes_nothing():
+    """The default (no interactions) ignores the group: the same outputs as before."""
+    step = learner_module.FeatureStep(scale=False)
+    x = {"x": 1.5, "region": "EU"}
+    assert step(x, learn=True, group={"region": "EU"}) == {"x": 1.5, "region_EU": 1}
+
+
+def test_a_learner_with_interactions_fits_a_subgroup_with_its_own_concept():
+    """A minority whose label follows another feature: crossed, the model gets it right on
+    both groups; the shared model without interactions cannot."""
+    rng = random.Random(3)
+    items = []
+    for _ in range(4000):
+        x = {"a": rng.uniform(-1, 1), "b": rng.uniform(-1, 1)}
+        group = {"seg": "min" if rng.random() < 0.3 else "maj"}
+        label = (x["b"] > 0) if group["seg"] == "min" else (x["a"] > 0)
+        items.append((x, group, BINARY[label]))
+
+    def accuracy(settings):
+        learner = Learner(settings, BINARY)
+        hits = 0
+        for x, group, label in items:
+            hits += learner.predict(learner.score(x, group)) == label
+            learner.learn(x, label, group)
+        return hits / len(items)
+
+    crossed = accuracy(ModelSettings(interactions=("seg",)))
+    shared = accuracy(ModelSettings())
+    assert crossed > 0.9
+    assert crossed > shared + 0.1
+
+
+def test_a_checkpoint_with_interactions_keeps_crossing(tmp_path):
+    """Saved with interactions, loaded: the same scores, and it goes on crossing."""
+    learner = Learner(ModelSettings(interactions=("region",)), BINARY)
+    for i in range(40):
+        x, group = {"x": float(i % 5)}, {"region": "EU" if i % 2 else "US"}
+        learner.score(x, group)
+        learner.learn(x, BINARY[i % 2], group)
+    path = tmp_path / "model.pkl"
+    assert learner.save(path, {})
+    loaded, _ = Learner.load(path)
+    assert loaded._features.interactions == ("region",)
+    assert "region=EU*x" in loaded._model.weights
+    probe, group = {"x": 2.5}, {"region": "EU"}
+    assert loaded.score(probe, group) == learner.score(probe, group)
+    assert loaded.score(probe, group) != loaded.score(probe, {"region": "US"})
+
+
+def test_a_feature_step_pickled_before_interactions_loads_without_them():
+    """A checkpoint of the feature step from before the option (no such attribute) loads as
+    one that crosses nothing."""
+    step = learner_module.FeatureStep()
+    step({"x": 1.0}, learn=True)
+    state = dict(step.__dict__)
+    del state["interactions"]
+    old = learner_module.FeatureStep.__new__(learner_module.FeatureStep)
+    old.__setstate__(state)
+    assert old.interactions == ()
+    assert old({"x": 2.0, "r": "a"}, learn=False, group={"r": "a"}) == step(
+        {"x": 2.0, "r": "a"}, learn=False
+    )

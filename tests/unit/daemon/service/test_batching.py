@@ -1,6 +1,7 @@
 """Micro-batches: the batch size follows the measured cost per item within a time budget."""
 
 from daemon.service.batching import MicroBatches
+from tests.unit.daemon.fakes import MemoryChannels, MemorySource, memory_daemon, settings
 
 
 def test_the_size_fits_the_budget_at_the_measured_cost():
@@ -51,3 +52,18 @@ def test_a_lasting_backlog_takes_full_batches_until_a_poll_comes_back_short():
     assert sizes.size == 500
     sizes.observe(7, 0.00035, now=0.3)  # short: caught up
     assert sizes.size == 20
+
+
+def test_the_daemon_takes_its_batch_budget_from_the_configuration(tmp_path):
+    """``kafka.batch_budget_seconds`` sizes a Kafka daemon's batches; null keeps the configured
+    size; a file source always keeps it (deterministic replays)."""
+
+    def budget(source: str, kafka: dict[str, object]) -> float | None:
+        config = settings(tmp_path, source=source, kafka={"bootstrap_servers": "b:9092", **kafka})
+        daemon = memory_daemon(config, MemoryChannels(MemorySource([])))
+        return daemon._batches.budget
+
+    assert budget("kafka", {"batch_budget_seconds": 0.004}) == 0.004
+    assert budget("kafka", {}) == 0.001
+    assert budget("kafka", {"batch_budget_seconds": None}) is None
+    assert budget("file", {"batch_budget_seconds": 0.004}) is None

@@ -154,3 +154,19 @@ def test_files_left_by_a_write_cut_short_are_removed_at_start(tmp_path):
     fresh = _model(tmp_path)
     assert fresh.load(committed=1)
     assert sorted(p.name for p in folder.iterdir()) == ["model.pkl", "other.tmp"]
+
+
+def test_a_checkpoint_built_with_other_model_settings_says_which_are_not_applied(tmp_path):
+    """The loaded model keeps the settings it learned with; the configured ones that differ
+    (not the score source, which the daemon reads from the configuration) are named."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    model.save({0: {0: 1}})
+    configured = ModelSettings(interactions=["segment"], clip=3.0, score_source="production")
+    changed = ModelCheckpoint(Learner(configured, ["0", "1"]), model.path)
+    assert changed.load()
+    assert changed.unapplied == ("clip", "interactions")
+    assert changed.learner.settings.interactions == ()
+    same = _model(tmp_path)
+    assert same.load()
+    assert same.unapplied == ()

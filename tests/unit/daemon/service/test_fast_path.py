@@ -23,32 +23,24 @@ def stream(tmp_path_factory):
     return replay.generate(tmp_path_factory.mktemp("replay"), n=ITEMS, malformed_every=997)
 
 
-def run(tmp_path, stream, reference):
+def run(tmp_path, stream, reference, model=None):
     """One file-mode run: a simulated expert answers after 30 minutes of event time, into a
-    queue of 40 that fills up (the capacity gate thins, then refuses)."""
+    queue of 40 that fills up (the capacity gate thins, then refuses); ``model`` settings
+    when given."""
     predictions, truth = stream
     # The same paths for both runs, so both have the same configuration (and config hash).
     out = tmp_path / "run"
     if out.exists():
         shutil.rmtree(out)
     settings = Settings.model_validate(
-        {
-            "source": "file",
-            "classes": replay.CLASSES,
-            "clock": "event",
-            "files": {
-                "predictions": predictions,
-                "requests": out / "requests.jsonl",
-                "audit": out / "audit.jsonl",
-                "dead_letter": out / "dead-letter.jsonl",
-                "state": out / "state.jsonl",
-            },
-            "expert": {"truth": truth, "delay_seconds": 1800.0},
-            "queues": [{"name": "default", "capacity": 40}],
-            "server": {"enabled": False},
-            "state_dir": out / "state",
-            "log_level": "error",
-        }
+        replay.file_settings(
+            predictions,
+            out,
+            truth,
+            1800.0,
+            queues=[{"name": "default", "capacity": 40}],
+            **({"model": model} if model is not None else {}),
+        )
     )
     daemon = build_daemon(settings, reference=reference)
     daemon.run(StopFlag())
@@ -79,6 +71,30 @@ def run(tmp_path, stream, reference):
 def runs(tmp_path_factory, stream):
     tmp = tmp_path_factory.mktemp("runs")
     return run(tmp, stream, reference=True), run(tmp, stream, reference=False)
+
+
+@pytest.fixture(scope="module")
+def crossed_runs(tmp_path_factory):
+    """The same two runs with ``model.interactions: [region]``, on a shorter replay."""
+    short = replay.generate(tmp_path_factory.mktemp("short"), n=ITEMS // 4, malformed_every=997)
+    tmp = tmp_path_factory.mktemp("crossed")
+    model = {"interactions": ["region"]}
+    return run(tmp, short, True, model), run(tmp, short, False, model), run(tmp, short, True)
+
+
+def test_with_interactions_every_record_and_the_model_are_the_same(crossed_runs):
+    """Crossing ``region`` with the numeric features: the batch path still decides, writes
+    and learns exactly as the per-item path, and the crossing really changed the model."""
+    (ref, ref_files, a), (fast, fast_files, b), (plain, _, _) = crossed_runs
+    assert len(ref) == len(fast)
+    for x, y in zip(ref, fast, strict=True):
+        assert x == y
+    assert ref_files == fast_files
+    assert dict(a.learner._model.weights) == dict(b.learner._model.weights)
+    assert a.learner.version > 300
+    assert {"region=EU", "region=EU*x0", "region=APAC*x1"} <= set(a.learner._model.weights)
+    decisions = [r for r in ref if r["kind"] == "decision"]
+    assert decisions != [r for r in plain if r["kind"] == "decision"]
 
 
 def test_every_evidence_record_is_the_same(runs):

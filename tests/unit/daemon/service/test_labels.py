@@ -130,3 +130,17 @@ def test_poll_reads_the_opened_source_until_it_is_empty(tmp_path):
     assert outcome(parts, "unmatched") == 1.0
     parts.labels.close()
     assert source.closed
+
+
+def test_a_label_is_learned_with_its_requests_group_when_interactions_are_on(tmp_path):
+    """``model.interactions``: the request's group (not among its features) is crossed."""
+    memory = MemoryChannels(MemorySource([]))
+    config = settings(tmp_path, model={"interactions": ["region"]})
+    daemon = memory_daemon(config, memory)
+    daemon.parts.restorer.restore()
+    parts = daemon.parts
+    pending = request("a").model_copy(update={"group": {"region": "EU"}})
+    _open(parts, pending)
+    parts.labels.take(record(label("a"), 0))
+    assert parts.model.learner.version == 1
+    assert {"region=EU", "region=EU*x"} <= set(parts.model.learner._model.weights)

@@ -71,26 +71,17 @@ def read_jsonl(path):
 def make_settings(tmp_path, predictions, out, **overrides):
     """File-mode settings: event clock, no ops server, everything under ``out``."""
     out = tmp_path / out
-    doc = {
-        "source": "file",
-        "classes": replay.CLASSES,
-        "clock": "event",
-        "files": {
-            "predictions": predictions,
-            "requests": out / "requests.jsonl",
-            "audit": out / "audit.jsonl",
-            "dead_letter": out / "dead-letter.jsonl",
-            "state": tmp_path / "state.jsonl",
-        },
-        "policy": {
+    doc = replay.file_settings(
+        predictions,
+        out,
+        files={"state": tmp_path / "state.jsonl"},
+        policy={
             "budget": {"fraction": FRACTION, "window": WINDOW},
             "cold_start_items": COLD_START,
         },
-        "kafka": {"consume_batch_size": BATCH},
-        "server": {"enabled": False},
-        "state_dir": tmp_path / "state",
-        "log_level": "error",
-    }
+        kafka={"consume_batch_size": BATCH},
+        state_dir=tmp_path / "state",
+    )
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(doc.get(key), dict):
             doc[key] = {**doc[key], **value}

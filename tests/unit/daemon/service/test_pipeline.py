@@ -66,12 +66,12 @@ def test_a_learner_that_raises_on_one_item_dead_letters_that_item(tmp_path, monk
     payloads = [prediction(i) for i in range(4)]
     original = Learner.score
 
-    def score(self, features):
+    def score(self, features, group=None):
         if features["x"] == 1.0:
             raise ValueError("bad features")
-        return original(self, features)
+        return original(self, features, group)
 
-    def batch_score(self, learner, batch):
+    def batch_score(self, learner, batch, groups=None):
         # The batch scorer meets the same bad item; the stage then scores item by item.
         if any(features["x"] == 1.0 for features in batch):
             raise ValueError("bad features")

@@ -93,13 +93,13 @@ def test_label_is_learned_only_after_delay_items(monkeypatch, delay):
     class SpyLearner(sim.Learner):
         scored = 0
 
-        def score(self, features):
+        def score(self, features, group=None):
             self.scored += 1
-            return super().score(features)
+            return super().score(features, group)
 
-        def learn(self, features, label):
+        def learn(self, features, label, group=None):
             learned.append((features["x0"], self.scored))
-            super().learn(features, label)
+            super().learn(features, label, group)
 
     monkeypatch.setattr(sim, "Learner", SpyLearner)
     stream = open_stream("minority-concept", 60, 3)

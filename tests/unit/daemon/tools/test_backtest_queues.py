@@ -38,21 +38,14 @@ def _queues(**changes):
 def _settings(tmp_path, queues, delay=400.0, batch=1):
     out = tmp_path / "out"
     predictions = tmp_path / "replay" / "predictions.jsonl"
-    doc = {
-        "source": "file",
-        "classes": replay.CLASSES,
-        "clock": "event",
-        "files": {
-            "predictions": predictions,
-            "requests": out / "requests.jsonl",
-            "audit": out / "audit.jsonl",
-            "dead_letter": out / "dead-letter.jsonl",
-            "state": out / "state.jsonl",
-        },
-        "expert": {"truth": tmp_path / "replay" / "truth.jsonl", "delay_seconds": delay},
-        "policy": {"budget": {"fraction": 0.1, "window": 200}},
-        "queues": queues,
-        "routing": {
+    doc = replay.file_settings(
+        predictions,
+        out,
+        tmp_path / "replay" / "truth.jsonl",
+        delay,
+        policy={"budget": {"fraction": 0.1, "window": 200}},
+        queues=queues,
+        routing={
             "rules": [
                 {
                     "name": "eu",
@@ -63,11 +56,8 @@ def _settings(tmp_path, queues, delay=400.0, batch=1):
             "default": ["global"],
         },
         # The daemon takes answers in before each batch, expires after it: the backtest too.
-        "kafka": {"consume_batch_size": batch},
-        "server": {"enabled": False},
-        "state_dir": out / "state",
-        "log_level": "error",
-    }
+        kafka={"consume_batch_size": batch},
+    )
     return Settings.model_validate(doc)
 
 

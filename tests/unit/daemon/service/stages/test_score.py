@@ -46,3 +46,26 @@ def test_online_scores_ignore_the_production_probabilities(tmp_path):
     assert scored.score_source == "online"
     assert scored.scores == scored.online
     assert scored.online_prediction is None, "an untrained model predicts nothing"
+
+
+def test_the_events_group_reaches_the_crossed_features_on_both_paths(tmp_path):
+    """``model.interactions: [segment]`` with segment only in the event's group: the batch
+    path and the per-item path score it alike, and differently from another segment."""
+    from daemon.model.batch import BatchScorer  # noqa: PLC0415
+
+    def stage(scorer):
+        learner = Learner(ModelSettings(scale=False, interactions=("segment",)), ["0", "1"])
+        learner._model._weights["segment=minority*x"] = 0.5
+        model = ModelCheckpoint(learner, tmp_path / "m.pkl")
+        return Score(model, ScoreSource.ONLINE, Rejections(Parser(["0", "1"])), scorer)
+
+    batch = (
+        decoded(prediction(3, group={"segment": "minority"})),
+        decoded(prediction(3, group={"segment": "majority"})),
+    )
+    fast = stage(BatchScorer())(batch)
+    slow = stage(None)(batch)
+    assert [s.online for s in fast] == [s.online for s in slow]
+    minority, majority = (s.online["1"] for s in fast)
+    assert minority > 0.5
+    assert majority == 0.5
