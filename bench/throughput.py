@@ -66,6 +66,8 @@ from daemon.tools import replay
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Throughput"
 NOTES = "### Where the time goes"
+STARTUP = "### Start-up"
+STARTUP_ITEMS = 5_000  # the stream of --startup-only: a first start works through it
 BATCH = KafkaSettings().consume_batch_size
 SEED_ITEMS = 20_000  # generated once, then repeated with suffixed ids (generation is ~1 s / 20k)
 POLL_SECONDS = 0.1
@@ -449,16 +451,29 @@ def daemon_config(
 class DaemonProcess:
     """``labelgate run`` as a subprocess, with the observations of one run."""
 
-    def __init__(self, bootstrap: str, topics: dict[str, str], work: Path, timeout: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: dict[str, str],
+        work: Path,
+        timeout: float,
+        again: DaemonProcess | None = None,
+    ) -> None:
+        """A new instance (new group, state dir, transactional id), or with ``again`` the same
+        instance as that one (its config, port and state), as a restarted pod would be."""
         self.bootstrap = bootstrap
         self.topics = topics
         self.timeout = timeout
-        self.group = f"bench-daemon-{uuid.uuid4().hex}"
-        self.port = free_port()
-        self.config = daemon_config(
-            work / f"{self.group}.yaml", bootstrap, topics, self.group, self.port
-        )
-        self.log_path = work / f"{self.group}.log"
+        if again is None:
+            self.group = f"bench-daemon-{uuid.uuid4().hex}"
+            self.port = free_port()
+            self.config = daemon_config(
+                work / f"{self.group}.yaml", bootstrap, topics, self.group, self.port
+            )
+            self.log_path = work / f"{self.group}.log"
+        else:
+            self.group, self.port, self.config = again.group, again.port, again.config
+            self.log_path = work / f"{self.group}-again.log"
         self.run = DaemonRun()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -657,6 +672,152 @@ def run_rss(
         daemon.stop()
         answering.join(30)
         delete_topics(bootstrap, topics)
+
+
+# ----------------------------------------------------------------------------- start-up
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Start-up figures of ``--startup-only``: per start, seconds from process start."""
+
+    first: list[DaemonRun]
+    restart: list[DaemonRun]
+    imports: list[float]
+    interpreter: list[float]
+    load: tuple[float, float]
+
+
+def _timed_exit(code: str) -> float:
+    """Wall seconds of ``python -c code`` that leaves by ``os._exit`` (no teardown counted)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code + "; import os; os._exit(0)"], cwd=ROOT, check=True)
+    return time.perf_counter() - started
+
+
+def run_startups(
+    bootstrap: str, partitions: int, stream: Stream, runs: int, work: Path, timeout: float
+) -> Startup:
+    """``runs`` times: a new instance starts on a produced topic (new group, empty state),
+    works through it, is stopped (SIGTERM) once every offset is committed, and starts again
+    as the same instance (its state, checkpoint and static group membership). Imports alone
+    and the bare interpreter are timed between the starts, in the same conditions."""
+    load_start = os.getloadavg()[0]
+    topics = create_topics(bootstrap, partitions)
+    first: list[DaemonRun] = []
+    again: list[DaemonRun] = []
+    imports: list[float] = []
+    interpreter: list[float] = []
+    try:
+        produce(bootstrap, topics["predictions"], stream)
+        for i in range(runs):
+            daemon = DaemonProcess(bootstrap, topics, work, timeout)
+            try:
+                daemon.start()
+                daemon.watch(stream.n)
+                first.append(daemon.finish())
+            finally:
+                daemon.stop()
+            restarted = DaemonProcess(bootstrap, topics, work, timeout, again=daemon)
+            try:
+                restarted.start()
+                again.append(restarted.run)
+            finally:
+                restarted.stop()
+            imports.append(_timed_exit("import daemon.cli, daemon.service.app"))
+            interpreter.append(_timed_exit("pass"))
+            print(
+                f"    start {i + 1}: restored {first[-1].restored - first[-1].started:.2f} s, "
+                f"ready {first[-1].ready - first[-1].started:.2f} s; restart: ready "
+                f"{again[-1].ready - again[-1].started:.2f} s; imports {imports[-1]:.2f} s",
+                file=sys.stderr,
+            )
+    finally:
+        delete_topics(bootstrap, topics)
+    return Startup(first, again, imports, interpreter, (load_start, os.getloadavg()[0]))
+
+
+def _spread(values: list[float]) -> str:
+    """Median and range, in seconds."""
+    return f"{_median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def startup_rows(s: Startup) -> list[tuple[str, str]]:
+    """The start-up figures as (name, value) pairs."""
+
+    def restored(runs: list[DaemonRun]) -> list[float]:
+        return [r.restored - r.started for r in runs]
+
+    def ready(runs: list[DaemonRun]) -> list[float]:
+        return [r.ready - r.started for r in runs]
+
+    return [
+        (
+            "first start (new group, empty state): process start to restored",
+            _spread(restored(s.first)),
+        ),
+        ("first start: process start to **ready**", f"**{_spread(ready(s.first))}**"),
+        (
+            "restart (same instance: its state, checkpoint, static membership): to restored",
+            _spread(restored(s.restart)),
+        ),
+        ("restart: process start to **ready**", f"**{_spread(ready(s.restart))}**"),
+        ("imports alone (`import daemon.cli, daemon.service.app`)", _spread(s.imports)),
+        ("bare interpreter (`python -c pass`)", _spread(s.interpreter)),
+    ]
+
+
+def startup_section(s: Startup, command: str) -> str:
+    """The ``### Start-up`` subsection of the throughput section."""
+    lines = [
+        STARTUP,
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` at {_revision()}: "
+        f"{len(s.first)} first starts and {len(s.restart)} restarts, medians (range); "
+        f"load average {s.load[0]:.2f} at start, {s.load[1]:.2f} at the end, on "
+        f"{os.cpu_count()} CPUs shared with the broker.",
+        "",
+        "| measure | result |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in startup_rows(s)),
+        "",
+        "Each first start is a new instance (new consumer group, state directory and "
+        f"transactional id) on a topic of {STARTUP_ITEMS:,} predictions it works through; "
+        "once every "
+        "offset is committed it is stopped by SIGTERM and started again as the same instance, "
+        "which restores the state and model checkpoint it committed and gets its partitions back "
+        "by static membership. Ready = `/readyz` answers 200 (state restored and partitions "
+        f"assigned), polled every {READY_POLL_SECONDS * 1000:g} ms from the moment the process "
+        "is spawned. The imports and the bare interpreter are timed between the starts, each "
+        "leaving by `os._exit` (the interpreter's teardown is not counted). The broker is "
+        "`scripts/kafka_broker.py`'s, whose `group.initial.rebalance.delay.ms` is 0 (the "
+        "broker default is 3 s, which delays a new group's first join, not a static member's "
+        "rejoin).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_startup(path: Path, body: str) -> None:
+    """Replace (or add) the start-up subsection inside the throughput section."""
+    old = path.read_text()
+    match = re.search(r"^## Throughput.*$", old, flags=re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"{path} has no throughput section to put the start-up figures in")
+    nxt = re.search(r"^## ", old[match.end() :], flags=re.MULTILINE)
+    end = match.end() + nxt.start() if nxt else len(old)
+    section_text = old[match.start() : end]
+    start = section_text.find(STARTUP)
+    if start >= 0:
+        later = re.search(r"^### ", section_text[start + len(STARTUP) :], flags=re.MULTILINE)
+        stop = start + len(STARTUP) + later.start() if later else len(section_text)
+    else:
+        notes = section_text.find(NOTES)
+        start = stop = notes if notes >= 0 else len(section_text)
+    updated = section_text[:start] + body.rstrip("\n") + "\n\n" + section_text[stop:].lstrip("\n")
+    path.write_text(
+        old[: match.start()] + updated.rstrip("\n") + "\n" + ("\n" + old[end:] if old[end:] else "")
+    )
 
 
 # ----------------------------------------------------------------------------- report
@@ -892,9 +1053,11 @@ def write_markdown(path: Path, body: str) -> None:
     nxt = re.search(r"^## ", old[match.end() :], flags=re.MULTILINE)
     end = match.end() + nxt.start() if nxt else len(old)
     current = old[start:end]
-    notes = current.find(NOTES)
-    if notes >= 0:
-        body = body.rstrip("\n") + "\n\n" + current[notes:].rstrip("\n") + "\n"
+    kept = current.find(STARTUP)
+    if kept < 0:
+        kept = current.find(NOTES)
+    if kept >= 0:
+        body = body.rstrip("\n") + "\n\n" + current[kept:].rstrip("\n") + "\n"
     tail = old[end:]
     path.write_text(old[:start] + body + ("\n" + tail if tail else ""))
 
@@ -953,6 +1116,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", type=Path, help="markdown file whose throughput section to update")
     p.add_argument("--bootstrap", help="use this broker instead of starting one")
     p.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this")
+    p.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="measure only start-up (--startup-runs first starts and restarts); --write "
+        "replaces only the start-up subsection",
+    )
+    p.add_argument("--startup-runs", type=int, default=7, help="starts of --startup-only")
     args = p.parse_args(argv)
     given = list(argv if argv is not None else sys.argv[1:])
     shown = [
@@ -966,6 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
     # PYTHONDONTWRITEBYTECODE set, every start would otherwise compile the project's sources.
     for package in ("daemon", "policies", "connectors"):
         compileall.compile_dir(ROOT / package, quiet=1)
+    if args.startup_only:
+        return startup_main(args, command)
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
         work = Path(tmp)
@@ -1041,6 +1213,31 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(args.write, section(result, command))
         print(f"wrote {args.write}", file=sys.stderr)
     return 0 if all(x.daemon.exit_code == 0 for x in rounds) else 1
+
+
+def startup_main(args: argparse.Namespace, command: str) -> int:
+    """``--startup-only``: the start-up figures alone, printed and optionally written."""
+    with tempfile.TemporaryDirectory(prefix="labelgate-bench-") as tmp:
+        work = Path(tmp)
+        stream = Stream(STARTUP_ITEMS, work)
+        done = _step("starting the broker" if not args.bootstrap else "connecting")
+        with broker(args.bootstrap, work) as (bootstrap, _kafka):
+            done()
+            done = _step(f"{args.startup_runs} first starts and restarts")
+            result = run_startups(
+                bootstrap, args.partitions, stream, args.startup_runs, work, args.timeout
+            )
+            done()
+    rows_ = startup_rows(result)
+    width = max(len(name) for name, _ in rows_)
+    for name, value in rows_:
+        print(f"{name.replace('*', '').replace('`', ''):<{width}}  {value.replace('*', '')}")
+    print(f"load average {result.load[0]:.2f} at start, {result.load[1]:.2f} at the end")
+    if args.write:
+        write_startup(args.write, startup_section(result, command))
+        print(f"wrote {args.write}", file=sys.stderr)
+    exits = [r.exit_code for r in result.first + result.restart]
+    return 0 if all(code == 0 for code in exits) else 1
 
 
 if __name__ == "__main__":

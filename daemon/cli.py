@@ -61,11 +61,17 @@ def exit_code(error: Exception) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from daemon.service.app import serve  # noqa: PLC0415 - keep `labelgate schema` light
-
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
-    serve(settings)
+    warmup = None
+    if settings.source == "kafka":
+        # The broker round trips of the start-up run on a thread while the service is imported.
+        from daemon.service.warmup import KafkaWarmup  # noqa: PLC0415 - loads confluent_kafka
+
+        warmup = KafkaWarmup(settings).start()
+    from daemon.service.app import serve  # noqa: PLC0415 - keep `labelgate schema` light
+
+    serve(settings, warmup=warmup)
     return 0
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import CollectorRegistry
 
+from connectors.protocols import TopicPartition
 from daemon.config import Settings, StrategyName
 from daemon.contracts.evidence import EvidenceBuilder
 from daemon.contracts.fast_decode import ContractParser, FastParser
@@ -54,6 +56,9 @@ from daemon.service.wiring import (
 )
 from policies import Policy
 
+if TYPE_CHECKING:
+    from daemon.service.warmup import KafkaWarmup
+
 log = structlog.get_logger("labelgate.app")
 
 _LAG_INTERVAL = 5.0
@@ -80,19 +85,23 @@ def build_daemon(
     metrics: Metrics | None = None,
     health: Health | None = None,
     reference: bool = False,
+    channels: Channels | None = None,
 ) -> Daemon:
     """Build a daemon from settings without starting anything (no files; Kafka metadata).
 
     ``metrics`` and ``health`` are passed when a daemon replaces an abandoned one in the same
     process (after a lost transaction); the caller then watches them itself. ``reference``
-    builds the straightforward hot path (see :func:`compose`).
+    builds the straightforward hot path (see :func:`compose`). ``channels`` are the Kafka
+    channels a :class:`~daemon.service.warmup.KafkaWarmup` made ready; by default they are
+    built here.
     """
     clock: Clock = EventClock() if settings.clock == "event" else WallClock()
-    channels = (
-        build_kafka_channels(settings)
-        if settings.source == "kafka"
-        else build_file_channels(settings, clock)
-    )
+    if channels is None:
+        channels = (
+            build_kafka_channels(settings)
+            if settings.source == "kafka"
+            else build_file_channels(settings, clock)
+        )
     watch = metrics is None
     metrics = metrics or Metrics(registry or CollectorRegistry())
     health = health or Health(settings.server.heartbeat_timeout_seconds)
@@ -109,7 +118,15 @@ def build_daemon(
     daemon = Daemon(settings, parts, on_tick)
     if watch:
         metrics.watch(lambda: daemon.status, health.heartbeat_age, lambda: health.ready)
-    channels.predictions.listen(parts.rebalance.on_assign, parts.rebalance.on_revoke)
+    predictions = channels.predictions
+
+    def on_assign(tps: list[TopicPartition]) -> None:
+        parts.rebalance.on_assign(tps)
+        # Ready as soon as the assigned partitions' state is restored, not at the end of the
+        # poll that served the assignment (a whole poll timeout later on an idle topic).
+        health.assigned = predictions.assigned
+
+    predictions.listen(on_assign, parts.rebalance.on_revoke)
     return daemon
 
 
@@ -290,6 +307,7 @@ def serve(
     settings: Settings,
     stop: StopFlag | None = None,
     on_tick: Callable[[Status], None] | None = None,
+    warmup: KafkaWarmup | None = None,
 ) -> Daemon:
     """Run the daemon until SIGTERM/SIGINT (or the end of a file source); return it for reports.
 
@@ -299,13 +317,20 @@ def serve(
     When a transaction is lost (aborted, fenced, partitions lost, the broker away for longer
     than the transaction timeout), the daemon's memory is ahead of what was committed: it is
     abandoned, and a new daemon resumes from the committed offsets and state, in this process.
+
+    With a ``warmup`` (started by the CLI before this module was imported) the startup checks
+    and the Kafka round trips have run beside the imports; its channels are used.
     """
     stop = stop or StopFlag()
-    check_startup(settings)
+    channels = None
+    if warmup is None:
+        check_startup(settings)
+    else:
+        channels = warmup.channels()
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     health = Health(settings.server.heartbeat_timeout_seconds)
-    current = [build_daemon(settings, registry, on_tick, metrics, health)]
+    current = [build_daemon(settings, registry, on_tick, metrics, health, channels=channels)]
     metrics.watch(lambda: current[0].status, health.heartbeat_age, lambda: health.ready)
     server = None
     if settings.server.enabled:
