@@ -62,17 +62,22 @@ def test_batches_score_exactly_like_items(batches, scale, learn_after, crossing)
                 learner.learn(batch[-1], "ok", groups[-1])
 
 
+def _items(n: int) -> list[dict[str, object]]:
+    """A deterministic stream: two numeric features, a region category, a 0/1 flag."""
+    regions = ["EU", "US", "APAC"]
+    return [
+        {"x0": (i * 7919 % 1000) / 37.0, "x1": i % 13, "region": regions[i % 3], "f": i % 2 == 0}
+        for i in range(n)
+    ]
+
+
 def test_interactions_are_scored_column_by_column_and_exactly():
     """A long stream with two crossed attributes (one also a feature, one only a group, some
     items without it): no per-item fallback, not one bit differs, crossed weights learned."""
     learner = Learner(ModelSettings(interactions=("region", "seg")), CLASSES)
     twin = copy.deepcopy(learner)
     scorer = BatchScorer()
-    regions = ["EU", "US", "APAC"]
-    items = [
-        {"x0": (i * 7919 % 1000) / 37.0, "x1": i % 13, "region": regions[i % 3], "f": i % 2 == 0}
-        for i in range(3000)
-    ]
+    items = _items(3000)
     groups = [{"seg": "min"} if i % 10 == 0 else {} if i % 7 == 0 else {"seg": "maj"}
               for i in range(3000)]  # fmt: skip
     for start in range(0, len(items), 500):
@@ -109,11 +114,7 @@ def test_a_long_stream_stays_exact():
     fast = Learner(ModelSettings(), CLASSES)
     slow = copy.deepcopy(fast)
     scorer = BatchScorer()
-    regions = ["EU", "US", "APAC"]
-    items = [
-        {"x0": (i * 7919 % 1000) / 37.0, "x1": i % 13, "region": regions[i % 3], "f": i % 2 == 0}
-        for i in range(5000)
-    ]
+    items = _items(5000)
     for start in range(0, len(items), 500):
         batch = items[start : start + 500]
         assert scorer.score(fast, batch) == [slow.score(x) for x in batch]
