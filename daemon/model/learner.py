@@ -464,9 +464,17 @@ class Learner:
         return learner, dict(extra)
 
     def _migrate(self) -> None:
-        """Turn a River ``LogisticRegression`` of an older checkpoint into the equivalent
-        :class:`~daemon.model.logistic.LogisticModel` (same weights and optimiser state), the
-        model and its in-memory snapshot alike; the next checkpoint is written in the new form."""
+        """Bring an older checkpoint up to date: model settings added since it was written
+        take their defaults (what it was built with), and a River ``LogisticRegression`` turns
+        into the equivalent :class:`~daemon.model.logistic.LogisticModel` (same weights and
+        optimiser state), the model and its in-memory snapshot alike; the next checkpoint is
+        written in the new form."""
+        fields = type(self.settings).model_fields
+        missing = [name for name in fields if name not in self.settings.__dict__]
+        if missing:
+            self.settings = self.settings.model_copy(
+                update={n: fields[n].get_default(call_default_factory=True) for n in missing}
+            )
         if not _river_logistic(self._model):
             return
         self._model = LogisticModel.from_river(self._model)

@@ -170,3 +170,16 @@ def test_a_checkpoint_built_with_other_model_settings_says_which_are_not_applied
     same = _model(tmp_path)
     assert same.load()
     assert same.unapplied == ()
+
+
+def test_a_checkpoint_from_before_a_model_setting_existed_loads_with_its_default(tmp_path):
+    """Settings pickled before ``interactions`` existed lack it: the loaded model has the
+    default (what it was built with), and nothing is reported as not applied."""
+    model = _model(tmp_path)
+    model.learn({"x": 1.0}, "1")
+    del model.learner.settings.__dict__["interactions"]  # as an older version pickled it
+    model.save({0: {0: 1}})
+    fresh = _model(tmp_path)
+    assert fresh.load()
+    assert fresh.learner.settings.interactions == ()
+    assert fresh.unapplied == ()
