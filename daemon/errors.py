@@ -34,6 +34,11 @@ class StateError(LabelgateError):
 class ServerError(LabelgateError):
     """The ops server could not start (its port is in use, or the address cannot be bound)."""
 
+    @classmethod
+    def cannot_listen(cls, host: str, port: int, exc: OSError) -> "ServerError":
+        """The error for a failed bind of ``host:port``, naming the setting and the reason."""
+        return cls(f"server.port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}")
+
 
 class EncodingError(LabelgateError):
     """A message could not be written as strict JSON (it holds a NaN or an infinity)."""

@@ -344,10 +344,8 @@ def serve(
         try:
             server.start()
         except OSError as exc:
-            address = f"{settings.server.host}:{settings.server.port}"
-            raise ServerError(
-                f"server.port {settings.server.port}: cannot listen on {address}: "
-                f"{exc.strerror or exc}"
+            raise ServerError.cannot_listen(
+                settings.server.host, settings.server.port, exc
             ) from exc
         log.info("ops_server_listening", host=settings.server.host, port=server.port)
     try:

@@ -46,9 +46,7 @@ def check_port(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
     except OSError as exc:
-        raise ServerError(
-            f"server.port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}"
-        ) from exc
+        raise ServerError.cannot_listen(host, port, exc) from exc
 
 
 class KafkaWarmup:
