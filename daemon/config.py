@@ -304,6 +304,10 @@ class Optimizer(StrEnum):
     ADAM = "adam"
 
 
+INTERACTION_VALUES = 100
+"""Default ``model.interaction_values``: values of a crossed attribute that get interactions."""
+
+
 class ModelSettings(_Section):
     """The online River model that learns from expert labels.
 
@@ -323,8 +327,10 @@ class ModelSettings(_Section):
     (1 + numeric features) weights per attribute value, which small budgets pay for: where
     subgroups only shift the boundary (the ``subgroups`` stream) it loses accuracy at a 1%
     budget. Measured in docs/benchmarks.md "minority-concept: what limits the floored
-    segment". A model checkpoint keeps the interactions it was saved with (changing them takes
-    a fresh model).
+    segment". Only the first ``interaction_values`` values seen of each crossed attribute are
+    crossed (items with later values are counted in ``labelgate_model_uncrossed_items``), so an
+    identifier crossed by mistake cannot grow the model without bound. A model checkpoint keeps
+    the interactions it was saved with (changing them takes a fresh model).
     """
 
     classifier: Classifier = Classifier.LOGISTIC_REGRESSION
@@ -343,6 +349,11 @@ class ModelSettings(_Section):
         default=(),
         description="Group attributes crossed with the numeric features: an item whose "
         "attribute a has value v also gets a=v (1) and a=v*x for every numeric feature x.",
+    )
+    interaction_values: Annotated[int, Field(ge=1)] = Field(
+        default=INTERACTION_VALUES,
+        description="Values of each crossed attribute that get interactions: the first ones "
+        "seen; an item with a later value is scored and learned without them.",
     )
 
     @field_validator("interactions")

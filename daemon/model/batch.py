@@ -43,7 +43,6 @@ from daemon.model.learner import (
     Learner,
     _Moments,
     _number,
-    crossed,
 )
 from daemon.model.logistic import LogisticModel
 
@@ -164,8 +163,16 @@ class BatchScorer:
             for (_, rows, _), ts in zip(groups, terms, strict=True)
         ]
         if step.interactions:
+            # Values are taken in item order, as item after item would (see FeatureStep.prefix).
+            prefixes = [
+                [
+                    step.prefix(a, attributes[i] if attributes is not None else None, x)
+                    for i, x in enumerate(batch)
+                ]
+                for a in step.interactions
+            ]
             for (names, rows, _), (_, ts) in zip(groups, plan, strict=True):
-                ts.extend(_interactions(step.interactions, names, rows, ts, batch, attributes))
+                ts.extend(_interactions(prefixes, names, rows, ts))
         return self._probabilities(learner, plan, len(batch))
 
     def _probabilities(
@@ -258,16 +265,15 @@ def _shadows(attributes: tuple[str, ...], names: tuple[str, ...]) -> bool:
 
 
 def _interactions(
-    attributes: tuple[str, ...],
+    prefixes: list[list[str | None]],
     names: tuple[str, ...],
     rows: list[int],
     terms: list[_Term],
-    batch: Sequence[Features],
-    groups: Sequence[Groups | None] | None,
 ) -> list[_Term]:
     """The interaction columns of one layout, in the order the feature step adds them: per
     attribute ``a=v``, then ``a=v*x`` for each numeric feature ``x`` in key order (``terms``
-    are the layout's columns, one per name)."""
+    are the layout's columns, one per name; ``prefixes[k][i]`` is item ``i``'s ``a=v`` name
+    for the k-th crossed attribute, None when it is not crossed)."""
     out: list[_Term] = []
     numeric: list[tuple[str, np.ndarray | None, np.ndarray]] = []
     for name, term in zip(names, terms, strict=True):
@@ -277,20 +283,20 @@ def _interactions(
             where = np.array([k == name for k in term.keys], dtype=bool)
             if where.any():
                 numeric.append((name, where, np.array(term.values)))
-    for attribute in attributes:
-        prefixes: dict[str, int] = {}
+    for names_of in prefixes:
+        known: dict[str, int] = {}
         codes = np.zeros(len(rows), dtype=np.intp)
         for k, i in enumerate(rows):
-            prefix = crossed(attribute, groups[i] if groups is not None else None, batch[i])
+            prefix = names_of[i]
             if prefix is not None:
-                codes[k] = prefixes.setdefault(prefix, len(prefixes) + 1)
-        if not prefixes:
+                codes[k] = known.setdefault(prefix, len(known) + 1)
+        if not known:
             continue
-        known = list(prefixes)
-        out.append(_Crossed(known, codes, "", np.ones(len(rows))))
+        ordered = list(known)
+        out.append(_Crossed(ordered, codes, "", np.ones(len(rows))))
         for name, mask, values in numeric:
             rows_codes = codes if mask is None else np.where(mask, codes, 0)
-            out.append(_Crossed(known, rows_codes, f"*{name}", values))
+            out.append(_Crossed(ordered, rows_codes, f"*{name}", values))
     return out
 
 

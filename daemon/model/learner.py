@@ -12,7 +12,7 @@ from typing import Any
 
 from river import optim
 
-from daemon.config import Classifier, ModelSettings, Optimizer
+from daemon.config import INTERACTION_VALUES, Classifier, ModelSettings, Optimizer
 from daemon.errors import StateError
 from daemon.model.logistic import LogisticModel
 
@@ -132,6 +132,9 @@ class FeatureStep:
     (from its ``group``, else from a string feature ``a``) also gets ``a=v`` (1) and, for every
     numeric feature ``x`` in its key order, ``a=v*x`` with ``x``'s transformed value, after its
     other outputs: a linear model then has a bias and a weight per feature for each subgroup.
+    Only the first ``interaction_values`` values seen of an attribute are crossed, so an
+    attribute with unbounded values (an identifier set by mistake) cannot grow the model without
+    bound; an item with a later value is not crossed (counted in :attr:`uncrossed`).
 
     >>> step = FeatureStep(scale=False, interactions=("segment",))
     >>> step({"x": 2.0, "kind": "a"}, learn=True, group={"segment": "minority"})
@@ -144,17 +147,47 @@ class FeatureStep:
         clip: float = 5.0,
         warmup: int = 20,
         interactions: tuple[str, ...] = (),
+        interaction_values: int = INTERACTION_VALUES,
     ) -> None:
         self.scale = scale
         self.clip = clip
         self.warmup = warmup
         self.interactions = tuple(interactions)
+        self.interaction_values = interaction_values
+        self.uncrossed = 0
         self._moments: dict[str, _Moments] = {}
+        self._crossings: dict[str, set[str]] = {a: set() for a in self.interactions}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Checkpoints written before interactions existed have none.
+        # Checkpoints written before interactions (or their cap) existed have none.
         state.setdefault("interactions", ())
+        state.setdefault("interaction_values", INTERACTION_VALUES)
+        state.setdefault("uncrossed", 0)
+        state.setdefault("_crossings", {a: set() for a in state["interactions"]})
         self.__dict__.update(state)
+
+    def prefix(self, attribute: str, group: Groups | None, x: Features) -> str | None:
+        """The ``a=v`` output name of the item's value of a crossed attribute, or None when it
+        has no value or its value is not crossed: a value not seen before is taken while the
+        attribute has fewer than ``interaction_values`` (values are never dropped, so whether a
+        value is crossed depends only on the order values first appeared in)."""
+        name = crossed(attribute, group, x)
+        if name is None:
+            return None
+        seen = self._crossings.get(attribute)
+        if seen is None:
+            seen = self._crossings[attribute] = set()
+        if name in seen:
+            return name
+        if len(seen) < self.interaction_values:
+            seen.add(name)
+            return name
+        self.uncrossed += 1
+        return None
+
+    def crossed_values(self, attribute: str) -> int:
+        """How many values of a crossed attribute are crossed."""
+        return len(self._crossings.get(attribute, ()))
 
     def moments(self, name: str) -> tuple[float, float, int] | None:
         """Centre, spread and count of a numeric feature's statistics (None if never seen)."""
@@ -216,7 +249,7 @@ class FeatureStep:
             if name in out and isinstance(value, bool | int | float)
         ]
         for attribute in self.interactions:
-            prefix = crossed(attribute, group, x)
+            prefix = self.prefix(attribute, group, x)
             if prefix is None:
                 continue
             out[prefix] = 1.0
@@ -312,7 +345,10 @@ class Learner:
         self.settings = settings
         self.classes = list(classes)
         self._features = FeatureStep(
-            settings.scale, settings.clip, interactions=settings.interactions
+            settings.scale,
+            settings.clip,
+            interactions=settings.interactions,
+            interaction_values=settings.interaction_values,
         )
         self._model = build_classifier(settings)
         self._binary = settings.classifier is Classifier.LOGISTIC_REGRESSION
@@ -344,6 +380,12 @@ class Learner:
     def nonfinite_scores(self) -> int:
         """Items whose scores came out non-finite (each one triggered a recovery)."""
         return self._nonfinite
+
+    @property
+    def uncrossed(self) -> int:
+        """Items with a value of a crossed attribute beyond ``model.interaction_values``,
+        scored and learned without that attribute's interactions."""
+        return self._features.uncrossed
 
     @property
     def recoveries(self) -> int:

@@ -129,6 +129,12 @@ class _StatusCollector(Collector):
             "Times the online model was rolled back to its last healthy snapshot (or reset).",
             value=s.model_recoveries,
         )
+        yield CounterMetricFamily(
+            "labelgate_model_uncrossed_items",
+            "Items scored or learned without a crossed attribute's interactions: their value "
+            "came after model.interaction_values others.",
+            value=s.model_uncrossed_items,
+        )
 
         per_queue: list[tuple[str, str, Callable[[QueueStatus], float | None]]] = [
             (

@@ -47,6 +47,7 @@ class Status:
     classes_seen: int = 0
     model_nonfinite_scores: int = 0
     model_recoveries: int = 0
+    model_uncrossed_items: int = 0
     policy: str = ""
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     items: int = 0

@@ -108,6 +108,7 @@ class StatusAssembler:
             classes_seen=learner.classes_seen,
             model_nonfinite_scores=learner.nonfinite_scores,
             model_recoveries=learner.recoveries,
+            model_uncrossed_items=learner.uncrossed,
             policy=self.policy.id,
             lag=self.lag.lag,
             items=self.items(),

@@ -42,12 +42,14 @@ _crossing = st.sampled_from([(), ("region",), ("seg", "region")])
     st.booleans(),
     st.lists(st.booleans(), min_size=6, max_size=6),
     _crossing,
+    st.sampled_from([1, 2, 100]),
 )
-def test_batches_score_exactly_like_items(batches, scale, learn_after, crossing):
+def test_batches_score_exactly_like_items(batches, scale, learn_after, crossing, cap):
     """Any batches, labels learned between them, with or without interactions (the crossed
-    value from the group or from a ``region`` feature): equal probabilities and equal model
-    state."""
-    fast = Learner(ModelSettings(scale=scale, interactions=crossing), CLASSES)
+    value from the group or from a ``region`` feature, ``cap`` values crossed per attribute):
+    equal probabilities and equal model state."""
+    model = ModelSettings(scale=scale, interactions=crossing, interaction_values=cap)
+    fast = Learner(model, CLASSES)
     slow = copy.deepcopy(fast)
     scorer = BatchScorer()
     for pairs, learn in zip(batches, learn_after, strict=False):
@@ -92,6 +94,37 @@ def test_interactions_are_scored_column_by_column_and_exactly():
     assert scorer.fallbacks == 0
     assert state(learner) == state(twin)
     assert {"seg=min*x0", "region=EU*x1", "seg=maj*f"} <= set(learner._model.weights)
+
+
+def test_values_beyond_the_cap_are_left_uncrossed_exactly_as_item_by_item():
+    """With more values than ``interaction_values``, the first ones seen (in item order, across
+    the layouts of a batch) are crossed, the others not, in the batch path as item by item."""
+    learner = Learner(ModelSettings(interactions=("user",), interaction_values=5), CLASSES)
+    twin = copy.deepcopy(learner)
+    scorer = BatchScorer()
+    items = _items(2000)
+    for i, x in enumerate(items):
+        if i % 4 == 0:
+            del x["f"]  # a second feature layout within each batch
+    groups = [{"user": f"u{i * 7 % 13}"} for i in range(2000)]
+    for start in range(0, len(items), 500):
+        batch, group = items[start : start + 500], groups[start : start + 500]
+        assert scorer.score(learner, batch, group) == [
+            twin.score(x, g) for x, g in zip(batch, group, strict=True)
+        ]
+        learner.learn(batch[1], "fraud", group[1])
+        twin.learn(batch[1], "fraud", group[1])
+    assert scorer.fallbacks == 0
+    assert state(learner) == state(twin)
+    assert learner._features.crossed_values("user") == 5
+    assert learner.uncrossed == twin.uncrossed > 0
+    assert {n.split("*")[0] for n in learner._model.weights if n.startswith("user=")} <= {
+        "user=u0",
+        "user=u7",
+        "user=u1",
+        "user=u8",
+        "user=u2",
+    }
 
 
 def test_a_feature_named_like_an_interaction_output_takes_the_per_item_path():

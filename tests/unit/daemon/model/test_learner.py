@@ -358,6 +358,37 @@ def test_the_crossed_value_comes_from_the_group_whether_or_not_it_is_a_feature()
     assert step({"x": 1.0, "sex": 3.0}, learn=True) == {"x": 1.0, "sex": 3.0}
 
 
+def test_only_the_first_interaction_values_of_an_attribute_are_crossed():
+    """An identifier crossed by mistake cannot grow the model: values after the first
+    ``interaction_values`` are not crossed (counted), the first ones stay crossed."""
+    step = learner_module.FeatureStep(scale=False, interactions=("id",), interaction_values=2)
+    crossed = [
+        [k for k in step({"x": 1.0}, learn=True, group={"id": v}) if "=" in k]
+        for v in ["a", "b", "c", "a", "d", "b"]
+    ]
+    assert crossed == [["id=a", "id=a*x"], ["id=b", "id=b*x"], [], ["id=a", "id=a*x"], [],
+                       ["id=b", "id=b*x"]]  # fmt: skip
+    assert (step.crossed_values("id"), step.uncrossed) == (2, 2)
+    restored = pickle.loads(pickle.dumps(step))
+    assert [k for k in restored({"x": 1.0}, learn=False, group={"id": "e"}) if "=" in k] == []
+    assert [k for k in restored({"x": 1.0}, learn=False, group={"id": "b"}) if "=" in k] == [
+        "id=b",
+        "id=b*x",
+    ]
+
+
+def test_a_feature_step_pickled_before_the_cap_existed_loads_with_the_default():
+    """Checkpoints from before ``interaction_values`` keep crossing, up to the default."""
+    step = learner_module.FeatureStep(scale=False, interactions=("seg",))
+    state = step.__dict__.copy()
+    for name in ("interaction_values", "uncrossed", "_crossings"):
+        del state[name]
+    old = learner_module.FeatureStep.__new__(learner_module.FeatureStep)
+    old.__setstate__(state)
+    assert old.interaction_values == learner_module.INTERACTION_VALUES
+    assert "seg=m" in old({"x": 1.0}, learn=True, group={"seg": "m"})
+
+
 def test_without_interactions_the_group_changes_nothing():
     """The default (no interactions) ignores the group: the same outputs as before."""
     step = learner_module.FeatureStep(scale=False)

@@ -68,6 +68,26 @@ def test_a_model_rolled_back_after_non_finite_scores_shows_in_the_metrics(tmp_pa
     assert registry.get_sample_value("labelgate_model_recoveries_total") == 1
 
 
+def test_items_beyond_the_crossed_values_cap_show_in_the_metrics(tmp_path):
+    """Items whose crossed attribute's value came after ``model.interaction_values`` others
+    reach the snapshot and Prometheus as labelgate_model_uncrossed_items."""
+    config = settings(tmp_path)
+    config = config.model_copy(
+        update={"model": config.model.model_copy(
+            update={"interactions": ("user",), "interaction_values": 2}
+        )}
+    )  # fmt: skip
+    parts = memory_daemon(config, MemoryChannels(MemorySource([]))).parts
+    learner = parts.model.learner
+    for user in ["a", "b", "c", "d", "a"]:
+        learner.score({"x": 1.0}, {"user": user})
+    status = parts.reporter.assemble()
+    assert status.model_uncrossed_items == 2
+    parts.metrics.watch(lambda: status, lambda: 0.0, lambda: True)
+    registry = parts.metrics.registry
+    assert registry.get_sample_value("labelgate_model_uncrossed_items_total") == 2
+
+
 def test_the_event_clock_is_exported_only_once_it_has_seen_an_event(tmp_path):
     """Before the first item an event clock reads 0: not exported, so a per-clock-second burn
     rate (increase(charged) / delta(clock)) never spans a jump from 0 to the stream's time."""
