@@ -468,7 +468,7 @@ def markdown(runs: Sequence[RunResult], args: argparse.Namespace, seconds: float
         "(`--with-pal` adds it). No policy has per-stream settings. `default` is "
         "`PolicySettings()`: fixed uncertainty ranked by the margin between the two most "
         "probable classes, under the balanced incremental quantile filter (1,000-item window, "
-        "5 labels of carry-over, a 20-label head start), with 10% of the budget on uniformly "
+        "5 labels of carry-over, a 50-label head start), with 5% of the budget on uniformly "
         "random exploration; `biqf` is the published filter's setting (300-item window, no head "
         "start, no exploration) with the same utility.",
         "",

@@ -400,7 +400,7 @@ class BudgetSettings(_Section):
         default=5.0, description="Quantile pacing: most labels of under-spending carried over."
     )
     head_start: Annotated[float, Field(ge=0.0)] = Field(
-        default=20.0,
+        default=50.0,
         description="Quantile pacing: labels lent to a fresh filter, repaid at half the rate.",
     )
     limit: Annotated[float, Field(ge=0.0)] | None = Field(
@@ -514,7 +514,7 @@ class PolicySettings(_Section):
         default=0.0, description="Share of the budget for a uniform random audit slice."
     )
     explore_share: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        default=0.1,
+        default=0.05,
         description="Budget share for uniform random training queries, never ranked out.",
     )
     diversity: DiversitySettings | None = None

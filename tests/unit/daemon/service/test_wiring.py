@@ -18,19 +18,19 @@ from policies import (
 
 
 def test_default_policy_ranks_uncertainty_with_the_quantile_filter():
-    """The default policy: uncertainty ranked by the quantile filter, with a head start, and 10%
+    """The default policy: uncertainty ranked by the quantile filter, with a head start, and 5%
     of the budget spent on uniformly random training queries."""
     policy = build_policy(Settings(classes=["a", "b"], policy={"budget": {"fraction": 0.02}}))
     assert isinstance(policy.strategy, Hybrid)
     assert policy.strategy.name == "explore(fixed_uncertainty)"
-    assert policy.strategy.explore_share == 0.1
+    assert policy.strategy.explore_share == 0.05
     item = ItemView("a", {"x": 0.6, "y": 0.4}, classes_seen=2)
-    assert policy.strategy.decide(item, True).unranked == pytest.approx(0.002)
+    assert policy.strategy.decide(item, True).unranked == pytest.approx(0.001)
     assert isinstance(policy.strategy.inner, FixedUncertainty)
     assert policy.strategy.inner.threshold == 1.0
     assert isinstance(policy.budget, BalancedIncrementalQuantileFilter)
     assert (policy.budget.budget, policy.budget.window) == (0.02, 1000)
-    assert (policy.budget.max_carry, policy.budget.head_start) == (5.0, 20.0)
+    assert (policy.budget.max_carry, policy.budget.head_start) == (5.0, 50.0)
 
 
 def test_variable_uncertainty_under_a_fraction_budget():
