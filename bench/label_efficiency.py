@@ -656,12 +656,14 @@ def _headline(
             mine, base = cell(s, DEFAULT, b), cell(s, "random", b)
             if math.isnan(mine) or math.isnan(base):
                 continue  # a cell that was not run
-            n += 1
             # Only rivals run on every seed the default was: means over other seeds mislead.
             mine_seeds = set(seeds(s, DEFAULT, b))
             here = [c for c in rivals if mine_seeds <= set(seeds(s, c, b))] or rivals
-            best = max(here, key=lambda c: cell(s, c, b))
+            best = max(here, key=lambda c: -math.inf if math.isnan(v := cell(s, c, b)) else v)
             top = cell(s, best, b)
+            if math.isnan(top):
+                continue  # the competitors were not run on this cell
+            n += 1
             beat_random += mine >= base
             beat_best += mine >= top
             ok = mine >= max(base, top)
@@ -669,7 +671,7 @@ def _headline(
             d, r = seeds(s, DEFAULT, b), seeds(s, "random", b)
             rival_seeds = [seeds(s, c, b) for c in here]
             common = sorted(set(d) & set(r))
-            per = sum(d[k] >= max(r[k], *(x[k] for x in rival_seeds if k in x)) for k in common)
+            per = sum(d[k] >= max([r[k], *(x[k] for x in rival_seeds if k in x)]) for k in common)
             lines.append(
                 f"| {s} | {b:.0%} | {spread(list(d.values()))} | {spread(list(r.values()))} | "
                 f"{best} {spread(list(seeds(s, best, b).values()))} | "
