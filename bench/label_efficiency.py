@@ -659,10 +659,11 @@ def _headline(
             # Only rivals run on every seed the default was: means over other seeds mislead.
             mine_seeds = set(seeds(s, DEFAULT, b))
             here = [c for c in rivals if mine_seeds <= set(seeds(s, c, b))] or rivals
-            best = max(here, key=lambda c: -math.inf if math.isnan(v := cell(s, c, b)) else v)
-            top = cell(s, best, b)
-            if math.isnan(top):
+            here = [c for c in here if not math.isnan(cell(s, c, b))]
+            if not here:
                 continue  # the competitors were not run on this cell
+            best = max(here, key=lambda c: cell(s, c, b))
+            top = cell(s, best, b)
             n += 1
             beat_random += mine >= base
             beat_best += mine >= top
