@@ -16,10 +16,11 @@ into a struct without building a pydantic model.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
@@ -29,7 +30,10 @@ from daemon.contracts.parsing import Parser
 
 # The shape both parsers read identically (pydantic truncates more than six fraction digits,
 # msgspec and fromisoformat round them; other shapes differ in what they accept at all).
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+# ASCII digits only: the fast path reads ASCII input only.
+_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII
+)
 # Integers beyond this are left to pydantic (big-integer handling is where parsers disagree).
 _INT_LIMIT = 2**53
 # The nesting depth pydantic's JSON parser accepts (deeper input is dead-lettered too_deep).
@@ -39,22 +43,41 @@ _LABEL_MAX = 256
 _GROUP_MAX = 256
 
 
-class _Wire(msgspec.Struct, gc=False):
-    """The JSON as it arrives; unknown fields ignored like the lenient contract."""
+def _wire(classes: frozenset[str], bound: float, longest: int, strict: bool = False) -> type[Any]:
+    """The struct msgspec decodes into, with the contract's bounds as msgspec constraints.
 
-    id: str
-    event_time: str
-    features: dict[str, Any]
-    prediction: str
-    schema_version: Literal[1] = 1
-    proba: dict[str, float] | None = None
-    model_version: str | None = None
-    group: dict[str, str] = {}
-    cost: float | None = None
-
-
-class _StrictWire(_Wire, forbid_unknown_fields=True, gc=False):
-    """The strict contract: unknown fields are left to pydantic, which rejects them."""
+    A value out of bounds, a class not configured, a name or string too long makes msgspec
+    raise, and the parser decides instead; so what decodes is within every bound of the
+    contract, checked in C. Unknown fields are ignored like the lenient contract, or (strict)
+    left to pydantic, which rejects them.
+    """
+    labels = tuple(sorted(c for c in classes if _label(c)))
+    # Only an empty Literal is impossible; no configured class then means nothing is plain.
+    label: Any = Literal[labels] if labels else Literal["\x00"]
+    name = Annotated[str, msgspec.Meta(max_length=longest)]
+    short = Annotated[str, msgspec.Meta(max_length=_GROUP_MAX)]
+    whole = Annotated[
+        int,
+        msgspec.Meta(
+            ge=max(math.ceil(-bound), -_INT_LIMIT + 1), le=min(math.floor(bound), _INT_LIMIT - 1)
+        ),
+    ]
+    real = Annotated[float, msgspec.Meta(ge=-bound, le=bound)]
+    value = bool | whole | real | name | None
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+        ("id", Annotated[str, msgspec.Meta(min_length=1, max_length=_ID_MAX)]),
+        ("event_time", str),
+        ("features", dict[name, value]),
+        ("prediction", label),
+        ("schema_version", Literal[1], 1),
+        ("proba", dict[label, Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]] | None, None),
+        ("model_version", short | None, None),
+        ("group", dict[short, short], {}),
+        ("cost", Annotated[float, msgspec.Meta(gt=0.0, le=bound)] | None, None),
+    ]
+    return msgspec.defstruct(
+        "_StrictWire" if strict else "_Wire", fields, forbid_unknown_fields=strict, gc=False
+    )
 
 
 class Prediction(msgspec.Struct, frozen=True, gc=False):
@@ -115,37 +138,6 @@ def _label(name: str) -> bool:
     return name.isascii() and 0 < len(name) <= _LABEL_MAX
 
 
-def _plain_group(group: dict[str, str]) -> bool:
-    """ASCII attribute names and values, each of at most 256 characters."""
-    return all(
-        name.isascii() and value.isascii() and len(value) <= _GROUP_MAX and len(name) <= _GROUP_MAX
-        for name, value in group.items()
-    )
-
-
-def _plain_features(features: dict[str, Any], bound: float, longest: int) -> bool:
-    """Every feature a float or an int within ``bound`` in magnitude, a bool, an ASCII string
-    of at most ``longest`` characters or null; every name ASCII and at most ``longest``.
-
-    msgspec itself rejects NaN, infinity and numbers out of range, so a float here is finite.
-    """
-    for name, value in features.items():
-        kind = type(value)
-        if kind is str:
-            if not value.isascii() or len(value) > longest:
-                return False
-        elif kind is float or kind is int:
-            if not -bound <= value <= bound or (
-                kind is int and not -_INT_LIMIT < value < _INT_LIMIT
-            ):
-                return False
-        elif kind is not bool and value is not None:
-            return False
-        if not name.isascii() or len(name) > longest:
-            return False
-    return True
-
-
 class FastParser:
     """Decode predictions with msgspec when sure, else with the pydantic :class:`Parser`.
 
@@ -167,11 +159,11 @@ class FastParser:
 
     def __init__(self, parser: Parser) -> None:
         self.parser = parser
-        self._classes = parser.classes
         self._max_bytes = parser.max_bytes
-        self._bound = parser.limits.max_abs_feature
-        self._longest = parser.limits.max_string_length
-        self._decode = msgspec.json.Decoder(_StrictWire if parser.strict else _Wire).decode
+        bounds = (parser.classes, parser.limits.max_abs_feature, parser.limits.max_string_length)
+        self._decode = msgspec.json.Decoder(_wire(*bounds, strict=True)).decode
+        # Lenient: an input with unknown fields is decoded again, ignoring them.
+        self._lenient = None if parser.strict else msgspec.json.Decoder(_wire(*bounds)).decode
         self._time = _TIME.fullmatch
         self.fallbacks = 0
 
@@ -200,29 +192,49 @@ class FastParser:
 
     def _fast(self, value: bytes | None) -> Prediction | None:
         """The struct when every check passes, else None (the parser decides)."""
-        if not value or len(value) > self._max_bytes:
-            return None
-        # pydantic refuses JSON nested deeper than its recursion limit even in an ignored field;
-        # no more openers than that limit means no deeper nesting (strings count too: cautious).
-        if value.count(b"[") + value.count(b"{") > _DEPTH_LIMIT:
+        # ASCII bytes without a \u escape decode to ASCII strings only, so no string can be
+        # read apart by the two parsers.
+        if (
+            not value
+            or len(value) > self._max_bytes
+            or not value.isascii()
+            or (b"\\" in value and b"\\u" in value)
+        ):
             return None
         try:
             wire = self._decode(value)
         except Exception:  # anything msgspec cannot decode (RecursionError too): the parser judges
-            return None
+            wire = self._ignoring_unknown(value)
+            if wire is None:
+                return None
         event_time = self._event_time(wire.event_time)
-        if event_time is None or not self._plain(wire):
+        proba = wire.proba
+        if event_time is None or (proba and abs(sum(proba.values()) - 1.0) > 1e-3):
             return None
         return Prediction(
             wire.id,
             event_time,
             wire.features,
             wire.prediction,
-            wire.proba,
+            proba,
             wire.model_version,
             wire.group,
             wire.cost,
         )
+
+    def _ignoring_unknown(self, value: bytes) -> Any:
+        """The lenient contract's struct of an input with unknown fields, or None.
+
+        Known fields are typed and nest two deep at most, so only an ignored field can nest
+        deeper than pydantic's JSON parser accepts (it refuses that even in an ignored field):
+        no more openers than that limit means no deeper nesting (strings count too: cautious).
+        """
+        if self._lenient is None or value.count(b"[") + value.count(b"{") > _DEPTH_LIMIT:
+            return None
+        try:
+            return self._lenient(value)
+        except Exception:  # the parser judges
+            return None
 
     def _event_time(self, text: str) -> datetime | None:
         if not self._time(text):
@@ -232,31 +244,3 @@ class FastParser:
         except ValueError:
             return None
         return when if EARLIEST <= when < LATEST else None
-
-    def _plain(self, wire: _Wire) -> bool:
-        """Every constraint of the contract holds, and nothing the parsers might read apart."""
-        cost = wire.cost
-        return (
-            0 < len(wire.id) <= _ID_MAX
-            and wire.id.isascii()
-            and wire.prediction in self._classes
-            and _label(wire.prediction)
-            and (wire.proba is None or self._plain_proba(wire.proba))
-            and _plain_features(wire.features, self._bound, self._longest)
-            and _plain_group(wire.group)
-            and (
-                wire.model_version is None
-                or (wire.model_version.isascii() and len(wire.model_version) <= _GROUP_MAX)
-            )
-            and (cost is None or 0.0 < cost <= self._bound)
-        )
-
-    def _plain_proba(self, proba: dict[str, float]) -> bool:
-        """Known classes, each probability in [0, 1], summing to 1 (as the contract sums)."""
-        classes = self._classes
-        total = 0.0
-        for name, p in proba.items():
-            if name not in classes or not _label(name) or not 0.0 <= p <= 1.0:
-                return False
-            total += p
-        return not proba or abs(total - 1.0) <= 1e-3

@@ -24,15 +24,20 @@ class Decode:
         self.rejections = rejections
 
     def __call__(self, records: Sequence[Record]) -> Batch:
-        """Decode the batch."""
-        return tuple(self._one(record) for record in records)
-
-    def _one(self, record: Record) -> Decoded | Failed:
-        try:
-            parsed = self.parser.prediction(record, self.clock.now())
-            if isinstance(parsed, DeadLetterRecord):
-                return Failed(record, parsed)
-            self.clock.observe(parsed.event_time.timestamp())
-            return Decoded(record, parsed, self.clock.now())
-        except Exception as exc:  # one record's failure must not stop the loop
-            return self.rejections.failed(record, exc, self.clock.now())
+        """Decode the batch, in one loop over locals (the hot path's first stage)."""
+        parse = self.parser.prediction
+        now = self.clock.now
+        observe = self.clock.observe
+        out: list[Decoded | Failed] = []
+        append = out.append
+        for record in records:
+            try:
+                parsed = parse(record, now())
+                if isinstance(parsed, DeadLetterRecord):
+                    append(Failed(record, parsed))
+                    continue
+                observe(parsed.event_time.timestamp())
+                append(Decoded(record, parsed, now()))
+            except Exception as exc:  # one record's failure must not stop the loop
+                append(self.rejections.failed(record, exc, now()))
+        return tuple(out)

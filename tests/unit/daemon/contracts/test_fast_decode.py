@@ -237,3 +237,19 @@ def test_batch_keeps_order_and_falls_back_per_item():
     assert [type(x) for x in out] == [Prediction, DeadLetterRecord, Prediction]
     assert fast.fallbacks == 1
     assert math.isclose(out[0].event_time.timestamp(), NOW)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps({**GOOD, "id": 'say "hi"\n'}).encode(),
+        json.dumps({**GOOD, "debug": {"nested": [1, 2]}}).encode(),
+    ],
+)
+def test_escapes_and_unknown_fields_stay_fast(value):
+    """Escapes other than \\u and (lenient) unknown fields need no fallback, and agree."""
+    fast = FastParser(Parser(CLASSES))
+    assert isinstance(fast.prediction(record(value), NOW), Prediction)
+    assert fast.fallbacks == 0
+    assert_same(value)
+    assert_same(value, strict=True)
