@@ -8,8 +8,8 @@ queried labels) on the built-in streams (20,000 items each) at label budgets of 
 * labelgate's presets, built by the daemon's own policy builder
   (``daemon.service.policy_builder``), ``default`` being the daemon's default configuration
   (highlighted in a per-cell table against random and the best competitor) and
-  ``default_quotas`` the default with subgroup floors on the two subgroup streams (and, on
-  minority-concept, the learner crossing the floored attribute: ``QUOTA_INTERACTIONS``);
+  ``default_quotas`` the default with subgroup floors on the two subgroup streams, its learner
+  crossing the floored attributes with the numeric features (``QUOTA_INTERACTIONS``);
 * scikit-activeml's stream strategies (VariableUncertainty, Split, RandomVariableUncertainty,
   StreamRandomSampling, and StreamProbabilisticAL with ``--with-pal``) with their own budget
   managers;
@@ -18,8 +18,8 @@ queried labels) on the built-in streams (20,000 items each) at label budgets of 
 
 Fairness: every strategy drives the SAME online learner (the daemon's ``Learner``: robust
 clipped standardisation + River's logistic/softmax regression, fed only with queried labels), so
-only the query rule differs; the one exception is ``default_quotas`` on minority-concept, whose
-learner crosses the floored attribute with the numeric features (``QUOTA_INTERACTIONS``).
+only the query rule differs; the one exception is ``default_quotas`` on the subgroup streams,
+whose learner crosses the floored attributes with the numeric features (``QUOTA_INTERACTIONS``).
 scikit-activeml's strategies read the learner's probabilities through a tiny
 ``SkactivemlClassifier`` whose ``predict_proba`` returns them; StreamProbabilisticAL's density
 term comes from its own Parzen window over the last 500 queried items (its ``metric="rbf"``
@@ -89,6 +89,9 @@ SUBGROUP_FLOORS: dict[str, QuotaSettings | None] = {
 }
 QUOTA_INTERACTIONS: dict[str, tuple[str, ...]] = {
     "minority-concept": ("segment",),
+    # Both floored attributes: race=B's rule also leans on x4, which a bias cannot express, so
+    # the floors' labels only lift race=B above random sampling with its own weights.
+    "subgroups": ("sex", "race"),
 }
 """``model.interactions`` of ``default_quotas`` per stream: the floored attributes crossed with
 the numeric features (the other policies keep the default learner)."""

@@ -312,8 +312,9 @@ class ModelSettings(_Section):
     """The online River model that learns from expert labels.
 
     The defaults need no per-stream tuning: numeric features are standardised with robust,
-    clipped statistics (0/1 columns are left as they are) and the optimiser adapts its step per
-    weight; see docs/benchmarks.md "Default learner" for the comparison behind this choice.
+    clipped statistics (0/1 columns are left as they are) and the optimiser is SGD at River's
+    step (0.01), the only one measured within noise of River's defaults on every stream; see
+    docs/benchmarks.md "Default learner" for the comparison behind this choice.
 
     ``interactions`` (off: empty) crosses group attributes with the numeric features, so the one
     linear model can fit a subgroup whose concept differs from the majority's (its own weights,
@@ -480,17 +481,31 @@ class QuotaSettings(_Section):
         return floors, ceilings
 
 
+FIXED_THRESHOLD = 0.8
+"""``fixed_uncertainty``'s confidence threshold when ``policy.threshold`` is null.
+
+Below 1.0 so that a large budget is not spent on items the model is sure of: on the built-in
+``imbalanced`` stream (5% positives) the widening uncertain band of a 20% budget is mostly
+confident negatives, which pull a linear model's boundary into the minority class (0.978 against
+0.988 at 5%); at 0.8 that cell gives 0.980 and no other cell of the label-efficiency benchmark
+moves by more than 0.0003 (docs/benchmarks.md "Label efficiency")."""
+
+
 class PolicySettings(_Section):
     """How items are chosen: a strategy, optional wrappers, a budget."""
 
     strategy: StrategyName = Field(
         default=StrategyName.FIXED_UNCERTAINTY,
-        description="With threshold 1.0 and quantile pacing: the filter ranks uncertainty.",
+        description="With quantile pacing: the filter ranks uncertainty among the items whose "
+        "confidence is below the threshold.",
     )
     seed: int = 0
     budget: BudgetSettings = BudgetSettings()
-    threshold: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        default=1.0, description="Initial (or fixed) threshold on the top class probability."
+    threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        default=None,
+        description="Initial (or fixed) threshold on the confidence; null: the strategy's own "
+        f"(fixed_uncertainty {FIXED_THRESHOLD}: items the model is surer of are never ranked in, "
+        "only explored; the adaptive rules start at 1.0; query_by_committee 0.5).",
     )
     uncertainty_measure: Literal["least_confidence", "margin"] = Field(
         default="margin",

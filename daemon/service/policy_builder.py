@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from daemon.config import Pacing, PolicySettings, Settings, StrategyName
+from daemon.config import FIXED_THRESHOLD, Pacing, PolicySettings, Settings, StrategyName
 from daemon.errors import ConfigError
 from daemon.labeling.admission import queue_gates
 from policies import (
@@ -41,22 +41,33 @@ from policies import (
 from policies import Strategy as StrategyProtocol
 
 
+def _threshold(p: PolicySettings, default: float) -> float:
+    return default if p.threshold is None else p.threshold
+
+
+def _committee_threshold(p: PolicySettings) -> float:
+    # The committee's disagreement threshold: 1.0 (the old default) meant "the rule's own".
+    t = _threshold(p, 0.5)
+    return t if t < 1.0 else 0.5
+
+
 def _rule(p: PolicySettings) -> StrategyProtocol:
     rate = p.budget.fraction
+    adaptive = _threshold(p, 1.0)
     factories: dict[StrategyName, Callable[[], StrategyProtocol]] = {
         StrategyName.RANDOM: lambda: RandomSampling(rate=rate, seed=p.seed),
         StrategyName.FIXED_UNCERTAINTY: lambda: FixedUncertainty(
-            p.threshold, p.uncertainty_measure
+            _threshold(p, FIXED_THRESHOLD), p.uncertainty_measure
         ),
-        StrategyName.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(p.threshold, p.step),
+        StrategyName.VARIABLE_UNCERTAINTY: lambda: VariableUncertainty(adaptive, p.step),
         StrategyName.RANDOMIZED_VARIABLE_UNCERTAINTY: lambda: RandomizedVariableUncertainty(
-            p.threshold, p.step, p.delta, p.seed
+            adaptive, p.step, p.delta, p.seed
         ),
-        StrategyName.SPLIT: lambda: Split(rate, p.random_share, p.threshold, p.step, p.seed),
+        StrategyName.SPLIT: lambda: Split(rate, p.random_share, adaptive, p.step, p.seed),
         StrategyName.ENTROPY_SAMPLING: lambda: EntropySampling(p.discount_factor, p.seed),
         StrategyName.SELECTIVE_SAMPLING: lambda: SelectiveSampling(p.selective_b, p.seed),
         StrategyName.QUERY_BY_COMMITTEE: lambda: QueryByCommittee(
-            p.committee_measure, p.threshold if p.threshold < 1.0 else 0.5, True, p.seed
+            p.committee_measure, _committee_threshold(p), True, p.seed
         ),
     }
     return factories[p.strategy]()

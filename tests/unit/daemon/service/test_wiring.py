@@ -2,7 +2,7 @@
 
 import pytest
 
-from daemon.config import Settings
+from daemon.config import FIXED_THRESHOLD, Settings
 from daemon.service.wiring import build_policy
 from policies import (
     AbsoluteBudget,
@@ -27,10 +27,36 @@ def test_default_policy_ranks_uncertainty_with_the_quantile_filter():
     item = ItemView("a", {"x": 0.6, "y": 0.4}, classes_seen=2)
     assert policy.strategy.decide(item, True).unranked == pytest.approx(0.001)
     assert isinstance(policy.strategy.inner, FixedUncertainty)
-    assert policy.strategy.inner.threshold == 1.0
+    assert policy.strategy.inner.threshold == FIXED_THRESHOLD == 0.8
     assert isinstance(policy.budget, BalancedIncrementalQuantileFilter)
     assert (policy.budget.budget, policy.budget.window) == (0.02, 1000)
     assert (policy.budget.max_carry, policy.budget.head_start) == (5.0, 50.0)
+
+
+def test_default_threshold_lets_confident_items_out_of_the_ranking():
+    """Unset, the threshold is the strategy's own: fixed uncertainty never ranks in an item the
+    model is at least 80% sure of, the adaptive rules start at 1.0 and the committee at 0.5; a
+    configured threshold is taken as given."""
+    sure = ItemView("a", {"x": 0.85, "y": 0.15}, classes_seen=2)
+    unsure = ItemView("b", {"x": 0.75, "y": 0.25}, classes_seen=2)
+    default = build_policy(Settings(classes=["x", "y"])).strategy
+    assert isinstance(default, Hybrid)
+    assert isinstance(default.inner, FixedUncertainty)
+    assert not default.inner.decide(sure, True).query
+    assert default.inner.decide(unsure, True).query
+
+    def rule(**policy: object) -> object:
+        return build_policy(Settings(classes=["x", "y"], policy=policy)).strategy
+
+    vu = rule(strategy="variable_uncertainty", explore_share=0.0)
+    assert isinstance(vu, VariableUncertainty)
+    assert vu.threshold == 1.0
+    fixed = rule(strategy="fixed_uncertainty", threshold=0.9, explore_share=0.0)
+    assert isinstance(fixed, FixedUncertainty)
+    assert fixed.threshold == 0.9
+    assert fixed.decide(sure, True).query
+    committee = rule(strategy="query_by_committee", explore_share=0.0)
+    assert getattr(committee, "threshold", None) == 0.5
 
 
 def test_variable_uncertainty_under_a_fraction_budget():
