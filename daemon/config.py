@@ -487,8 +487,9 @@ FIXED_THRESHOLD = 0.8
 Below 1.0 so that a large budget is not spent on items the model is sure of: on the built-in
 ``imbalanced`` stream (5% positives) the widening uncertain band of a 20% budget is mostly
 confident negatives, which pull a linear model's boundary into the minority class (0.978 against
-0.988 at 5%); at 0.8 that cell gives 0.980 and no other cell of the label-efficiency benchmark
-moves by more than 0.0003 (docs/benchmarks.md "Label efficiency")."""
+0.988 at 5%, 50,000 items); at 0.8 that cell gives 0.980 and no other cell of the
+label-efficiency benchmark (20,000 and 50,000 items) moves by more than 0.0003
+(docs/benchmarks.md "Label efficiency")."""
 
 
 class PolicySettings(_Section):
