@@ -55,11 +55,18 @@ class Clocks:
         return timed
 
 
-def run_once(predictions: Path, truth: Path, out: Path, delay: float, capacity: int) -> Clocks:
+def run_once(
+    predictions: Path, truth: Path, out: Path, delay: float, capacity: int, batch: int = 500
+) -> Clocks:
     """One run of the fast path over the stream, every stage timed."""
     settings = Settings.model_validate(
         replay.file_settings(
-            predictions, out, truth, delay, queues=[{"name": "default", "capacity": capacity}]
+            predictions,
+            out,
+            truth,
+            delay,
+            queues=[{"name": "default", "capacity": capacity}],
+            kafka={"consume_batch_size": batch},
         )
     )
     daemon = build_daemon(settings)
@@ -111,13 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--delay", type=float, default=1800.0, help="expert's answer delay, s")
     p.add_argument("--capacity", type=int, default=10_000, help="capacity of the one queue")
+    p.add_argument(
+        "--batch", type=int, default=500, help="records per batch (the micro-batches under load)"
+    )
     args = p.parse_args(argv)
     rows: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="labelgate-decisions-") as tmp:
         work = Path(tmp)
         predictions, truth = replay.generate(work / "replay", n=args.items, malformed_every=0)
         for r in range(args.rounds):
-            c = run_once(predictions, truth, work / f"run{r}", args.delay, args.capacity)
+            c = run_once(
+                predictions, truth, work / f"run{r}", args.delay, args.capacity, args.batch
+            )
             n = c.items
             decide_admit = c.cpu["process"] - c.cpu["decode"] - c.cpu["score"] - c.cpu["emit"]
             build = c.cpu["emit"] * (c.build_wall / c.emit_wall if c.emit_wall else 0.0)
@@ -134,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1}: {n:,} items", file=sys.stderr)
     load = os.getloadavg()[0]
     print(
-        f"CPU µs per item, median of {args.rounds} rounds ({args.items:,} items, load {load:.1f})"
+        f"CPU µs per item, median of {args.rounds} rounds ({args.items:,} items in batches of "
+        f"{args.batch}, load {load:.1f})"
     )
     for name, values in rows.items():
         per_round = ", ".join(f"{v:.2f}" for v in values)

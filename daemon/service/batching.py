@@ -8,16 +8,25 @@ client has buffered a burst, and a size cap alone lets that burst through in one
 item lets through within ``budget`` seconds, never more than ``limit`` (the configured
 ``consume_batch_size``) nor fewer than ``floor``. A burst is then taken in several batches
 (the records not yet taken wait in the client's queue, where they were anyway), and a steady
-stream keeps small batches. When the queue stays full for longer than ``backlog`` seconds (every
-poll in that time came back full: the daemon is behind, catching up after a start or an
-outage), latency is the queue's and throughput is what counts: batches of ``limit`` until a
-poll comes back short.
+stream keeps small batches.
+
+The budget's size is a floor under load, not a ceiling: each batch also pays a fixed cost
+(the poll, the tick, the per-batch work of every stage), so at a high enough rate batches of
+the budget's size cannot keep up, the client's queue grows and every poll comes back full.
+When polls have come back full for ``patience`` seconds the size grows by ``growth`` (and again
+after each further ``patience`` of full polls), up to ``limit``; each short poll (caught up)
+takes an eighth of the way back to the budget's size. The size so settles at about the
+smallest batch that keeps up, which keeps an item's wait as short as the rate allows: a jump
+to ``limit`` would catch up sooner but make every item of those batches wait for 500. Catching
+up after a start or an outage reaches ``limit`` in a few tenths of a second.
 
 Without a budget the size stays ``limit``: a file source (a replay, a backtest) must not let
 the machine's speed decide how predictions and labels interleave.
 """
 
 from __future__ import annotations
+
+import math
 
 BUDGET_SECONDS = 0.001
 """Processing time one batch may take by default (``kafka.batch_budget_seconds``; the p99
@@ -41,16 +50,17 @@ class MicroBatches:
         budget: float | None = BUDGET_SECONDS,
         floor: int = 8,
         weight: float = 0.2,
-        backlog: float = 1.0,
+        patience: float = 0.05,
+        growth: float = 1.5,
     ) -> None:
         self.limit = limit
         self.budget = budget
         self.floor = min(floor, limit)
         self.weight = weight
-        self.backlog = backlog
+        self.patience = patience
+        self.growth = growth
         self._cost: float | None = None
         self._size = limit
-        self._fit = limit
         self._full_since: float | None = None
 
     @property
@@ -65,7 +75,7 @@ class MicroBatches:
 
     def observe(self, items: int, seconds: float, now: float | None = None) -> None:
         """A batch of ``items`` took ``seconds`` (the poll asked for :attr:`size`; ``now`` is
-        ``time.monotonic()``, for the backlog rule): update the cost and the next size."""
+        ``time.monotonic()``, for the growth rule): update the cost and the next size."""
         if items <= 0 or seconds < 0 or self.budget is None:
             return
         full = items >= self._size
@@ -73,12 +83,18 @@ class MicroBatches:
         cost = self._cost
         self._cost = per_item if cost is None else cost + self.weight * (per_item - cost)
         fit = int(self.budget / self._cost) if self._cost > 0 else self.limit
-        self._fit = max(self.floor, min(self.limit, fit))
+        fit = max(self.floor, min(self.limit, fit))
+        size = self._size
         if not full or now is None:
             self._full_since = None
-            self._size = self._fit
+            if cost is None or size <= fit:  # the first measurement replaces the placeholder
+                self._size = fit
+            else:
+                self._size = size - max(1, (size - fit) // 8)
             return
         if self._full_since is None:
             self._full_since = now
-        behind = now - self._full_since >= self.backlog
-        self._size = self.limit if behind else self._fit
+        elif now - self._full_since >= self.patience:
+            size = min(self.limit, math.ceil(size * self.growth))
+            self._full_since = now
+        self._size = max(fit, size)

@@ -28,7 +28,6 @@ def test_the_cost_is_smoothed():
     sizes.observe(10, 0.0003)  # 30 us
     assert sizes.cost is not None
     assert abs(sizes.cost - 20e-6) < 1e-12
-    assert sizes.size == 50
 
 
 def test_without_a_budget_the_size_is_fixed():
@@ -38,20 +37,64 @@ def test_without_a_budget_the_size_is_fixed():
     assert sizes.size == 300
 
 
-def test_a_lasting_backlog_takes_full_batches_until_a_poll_comes_back_short():
-    """Full polls for longer than ``backlog`` seconds: batches of ``limit``; a short poll
-    (caught up) returns to the budget's size; a brief burst stays within the budget."""
-    sizes = MicroBatches(limit=500, budget=0.001, weight=1.0, backlog=0.1)
-    sizes.observe(500, 0.025, now=0.0)  # 50 us per item, a full poll of 500
+def test_full_polls_grow_the_size_after_patience_and_short_polls_take_it_back():
+    """Polls full for ``patience`` seconds: the size grows by ``growth``, again after each
+    further ``patience``; a brief burst does not grow it; short polls take it back to the
+    budget's size an eighth of the way at a time."""
+    sizes = MicroBatches(limit=500, budget=0.001, weight=1.0, patience=0.1, growth=2.0)
+    sizes.observe(10, 0.0005, now=0.0)  # 50 us per item, short: the budget's size
     assert sizes.size == 20
-    sizes.observe(20, 0.001, now=0.05)  # full again, 50 ms into the burst
-    assert sizes.size == 20
-    sizes.observe(20, 0.001, now=0.1)  # full for 100 ms: behind
+    sizes.observe(20, 0.001, now=0.01)  # full: a burst begins
+    sizes.observe(20, 0.001, now=0.05)
+    assert sizes.size == 20  # 40 ms of full polls: still the budget's size
+    sizes.observe(20, 0.001, now=0.11)
+    assert sizes.size == 40
+    sizes.observe(40, 0.002, now=0.15)
+    assert sizes.size == 40  # the next growth waits another patience
+    sizes.observe(40, 0.002, now=0.22)
+    assert sizes.size == 80
+    sizes.observe(30, 0.0015, now=0.23)  # short: caught up
+    assert sizes.size == 80 - (80 - 20) // 8
+    for k in range(100):
+        sizes.observe(5, 0.00025, now=0.3 + k / 100)
+    assert sizes.size == 20  # back at the budget's size, never below it
+
+
+def test_a_lasting_backlog_reaches_the_limit():
+    """Catching up after a start or an outage: full polls grow the size up to ``limit``."""
+    sizes = MicroBatches(limit=500, budget=0.001, weight=1.0, patience=0.05)
+    now = 0.0
+    sizes.observe(500, 0.025, now=now)  # a full first poll of 500 at 50 us per item
+    assert sizes.size == 500  # behind from the start: the limit stays
+    for _ in range(50):
+        now += 0.025
+        sizes.observe(sizes.size, sizes.size * 50e-6, now=now)
     assert sizes.size == 500
-    sizes.observe(500, 0.025, now=0.2)
-    assert sizes.size == 500
-    sizes.observe(7, 0.00035, now=0.3)  # short: caught up
-    assert sizes.size == 20
+
+
+def test_a_steady_rate_settles_near_the_smallest_size_that_keeps_up():
+    """A simulated stream: 10,000 items/s, 50 us per item and 1 ms per batch of fixed cost.
+    The budget's size (20) cannot keep up (20 items in 2 ms); the size settles where it does,
+    not at the limit, and the backlog stays bounded."""
+    rate, per_item, fixed = 10_000.0, 50e-6, 0.001
+    sizes = MicroBatches(limit=500, budget=0.001, weight=1.0)
+    now, queued, seen = 0.0, 0.0, []
+    for _ in range(20_000):
+        n = min(sizes.size, int(queued))
+        if n == 0:  # idle until the next item arrives
+            now += 1 / rate
+            queued += 1
+            continue
+        seconds = n * per_item
+        now += seconds + fixed
+        queued += (seconds + fixed) * rate - n
+        sizes.observe(n, seconds, now=now)
+        seen.append(sizes.size)
+    late = seen[len(seen) // 2 :]
+    # Keeping up needs n / (fixed + n * per_item) >= rate: n >= 20 items.
+    assert min(late) >= 20
+    assert max(late) <= 60
+    assert queued < 200
 
 
 def test_the_daemon_takes_its_batch_budget_from_the_configuration(tmp_path):
