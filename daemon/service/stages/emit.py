@@ -107,7 +107,7 @@ class Emit:
             [s.query for s in sent],
             [s.utility for s in sent],
             [e.features for e in events],
-            [s.reason.value for s in sent],
+            [s.reason for s in sent],
         )
 
     def _failed(self, failed: Failed) -> None:
@@ -189,7 +189,7 @@ class Emit:
             selected.utility,  # uncertainty
             selected.probability,
             selected.query,
-            selected.reason.value,
+            selected.reason,  # a StrEnum: msgspec writes its value
             budget.spent,
             selected.queue_state,
             event.model_version,

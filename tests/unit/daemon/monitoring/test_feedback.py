@@ -512,3 +512,43 @@ def test_a_batch_of_items_gives_the_figures_of_one_item_at_a_time(values, batch)
         assert many.shift._tracked[name].stream.counts == tracked.stream.counts
         assert list(many.shift._tracked[name].stream.recent) == list(tracked.stream.recent)
     assert many.drift.detections == one.drift.detections
+
+
+def test_small_batches_are_held_and_every_read_sees_them():
+    """Fewer than PENDING_ITEMS items are held (the monitors' per-call cost is paid once per
+    chunk), yet a snapshot, a monitor read, a label and a single item all see every item
+    decided before them, as if each had been observed at once."""
+    from daemon.monitoring.feedback import PENDING_ITEMS  # noqa: PLC0415
+
+    def three(m: FeedbackMonitor) -> None:
+        m.observe_items(
+            [{"region": "EU"}] * 3, [True, False, False], [0.5] * 3, [{"x": 1.0}] * 3, ["u"] * 3
+        )
+
+    held = FeedbackMonitor(window=100, shift_features=["x"], shift_warmup=2, classes=2)
+    three(held)
+    assert held._subgroups.items_total == {}  # held, not yet passed on
+    assert held.snapshot().subgroup_items_total == {("region", "EU"): 3}
+    labeled, direct = (
+        FeedbackMonitor(window=100, shift_features=["x"], shift_warmup=2, classes=2) for _ in "ab"
+    )
+    three(labeled)
+    for _ in range(3):
+        direct.observe_item({"region": "EU"}, False, 0.5, {"x": 1.0}, "u")
+    for m in (labeled, direct):
+        m.observe_label(
+            label="1",
+            production_prediction="0",
+            production_confidence=0.9,
+            probability=0.5,
+            reason="u",
+            uncertainty=0.4,
+            features={"x": 1.0},
+        )
+    assert list(labeled._shift._tracked["x"].labeled.recent) == list(
+        direct._shift._tracked["x"].labeled.recent
+    )
+    full = FeedbackMonitor(window=10_000)
+    n = PENDING_ITEMS
+    full.observe_items([{"a": "b"}] * n, [False] * n, [0.1] * n, [{}] * n, ["u"] * n)
+    assert full._subgroups.items_total == {("a", "b"): n}  # a full chunk goes on at once
