@@ -18,7 +18,8 @@ after each further ``patience`` of full polls), up to ``limit``; each short poll
 takes an eighth of the way back to the budget's size. The size so settles at about the
 smallest batch that keeps up, which keeps an item's wait as short as the rate allows: a jump
 to ``limit`` would catch up sooner but make every item of those batches wait for 500. Catching
-up after a start or an outage reaches ``limit`` in a few tenths of a second.
+up after a start or an outage reaches ``limit`` in a few tenths of a second. The first batch
+takes ``floor`` records, before any cost is known.
 
 Without a budget the size stays ``limit``: a file source (a replay, a backtest) must not let
 the machine's speed decide how predictions and labels interleave.
@@ -37,9 +38,9 @@ class MicroBatches:
     """The size of the next batch, from an exponentially weighted cost per item.
 
     >>> sizes = MicroBatches(limit=500, budget=0.001)
-    >>> sizes.size
-    500
-    >>> sizes.observe(items=100, seconds=0.005)  # 50 us per item
+    >>> sizes.size  # nothing measured yet: the floor
+    8
+    >>> sizes.observe(items=8, seconds=0.0004)  # 50 us per item
     >>> sizes.size
     20
     """
@@ -60,7 +61,9 @@ class MicroBatches:
         self.patience = patience
         self.growth = growth
         self._cost: float | None = None
-        self._size = limit
+        # The first batch is small: its items would otherwise wait for up to ``limit`` others
+        # at a cost not yet known (a backlog at start grows the size within a few patiences).
+        self._size = limit if budget is None else self.floor
         self._full_since: float | None = None
 
     @property

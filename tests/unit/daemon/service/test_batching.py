@@ -7,7 +7,7 @@ from tests.unit.daemon.fakes import MemoryChannels, MemorySource, memory_daemon,
 def test_the_size_fits_the_budget_at_the_measured_cost():
     """50 us per item and a 1 ms budget: 20 records per poll; cheaper items, larger batches."""
     sizes = MicroBatches(limit=500, budget=0.001, weight=1.0)
-    assert sizes.size == 500  # nothing measured yet
+    assert sizes.size == 8  # nothing measured yet: the floor
     sizes.observe(100, 0.005)
     assert sizes.size == 20
     sizes.observe(100, 0.0001)
@@ -61,14 +61,19 @@ def test_full_polls_grow_the_size_after_patience_and_short_polls_take_it_back():
 
 
 def test_a_lasting_backlog_reaches_the_limit():
-    """Catching up after a start or an outage: full polls grow the size up to ``limit``."""
+    """Catching up after a start or an outage: the first batch takes the floor, then full
+    polls grow the size up to ``limit`` within about half a second, and it stays there while
+    the polls stay full."""
     sizes = MicroBatches(limit=500, budget=0.001, weight=1.0, patience=0.05)
-    now = 0.0
-    sizes.observe(500, 0.025, now=now)  # a full first poll of 500 at 50 us per item
-    assert sizes.size == 500  # behind from the start: the limit stays
-    for _ in range(50):
-        now += 0.025
-        sizes.observe(sizes.size, sizes.size * 50e-6, now=now)
+    assert sizes.size == 8
+    now, reached = 0.0, None
+    for _ in range(100):
+        now += 0.01
+        sizes.observe(sizes.size, sizes.size * 50e-6, now=now)  # always full, 50 us per item
+        if reached is None and sizes.size == 500:
+            reached = now
+    assert reached is not None
+    assert reached <= 0.6
     assert sizes.size == 500
 
 
