@@ -135,8 +135,10 @@ class KafkaSettings(_Section):
         description=(
             "Processing time one micro-batch may take: batches are sized from the measured cost "
             "per item so the last item of a batch waits at most about this long (the decision "
-            "latency includes that wait). Larger trades latency for throughput; null: always "
-            "consume_batch_size. A file source always uses consume_batch_size."
+            "latency includes that wait); when batches of that size cannot keep up with the "
+            "stream, they grow until they do, up to consume_batch_size. Larger trades latency "
+            "for throughput; null: always consume_batch_size. A file source always uses "
+            "consume_batch_size."
         ),
     )
     poll_timeout_seconds: PositiveSeconds = 0.2
