@@ -71,7 +71,10 @@ class PartitionState:
         self._ledgers: dict[int, list[dict[str, object]]] = {}
         self._current: int | None = None
         self._of: dict[str, int] = {}
-        self._closed: dict[int, OrderedDict[str, ClosedRequest]] = {}
+        # Per partition, the closed requests remembered (item id -> closing time, oldest first):
+        # only the time, since the record itself goes to the state log when written; up to
+        # closed_request_memory entries per partition, so each must stay small.
+        self._closed: dict[int, OrderedDict[str, float]] = {}
         self._closed_index: dict[str, int] = {}
         self._floors: dict[int, dict[int, int]] = {}
         self._written: dict[int, str] = {}
@@ -131,8 +134,8 @@ class PartitionState:
                 if floors[lp] < offset:
                     rewind[lp] = min(rewind.get(lp, offset), floors[lp])
             self._floors[p] = floors
-            closed: OrderedDict[str, ClosedRequest] = OrderedDict(
-                sorted(records.closed.items(), key=lambda kv: kv[1].at)
+            closed: OrderedDict[str, float] = OrderedDict(
+                sorted(((i, c.at) for i, c in records.closed.items()), key=lambda kv: kv[1])
             )
             self._closed[p] = closed
             for item_id in closed:
@@ -252,8 +255,7 @@ class PartitionState:
                 log.write_request(p, item_id, RequestRecord(open=request))
                 continue
             del self._of[item_id]
-            self._remember(p, item_id, request_id=item_id, why="closed", at=now)
-            closed = self._closed[p][item_id]
+            closed = self._remember(p, item_id, request_id=item_id, why="closed", at=now)
             log.write_request(p, item_id, RequestRecord(closed=closed))
         for p, item_id in self._forgotten:
             log.write_request(p, item_id, None)
@@ -278,19 +280,23 @@ class PartitionState:
         the closed-request memory does not depend on when commits happen."""
         self._why[request.id] = (request.request_id, why, at)
 
-    def _remember(self, p: int, item_id: str, request_id: str, why: str, at: float) -> None:
+    def _remember(
+        self, p: int, item_id: str, request_id: str, why: str, at: float
+    ) -> ClosedRequest:
+        """Remember a closed request (its time) and return its record for the state log."""
         request_id, why, at = self._why.pop(item_id, (request_id, why, at))
         memory = self._closed.setdefault(p, OrderedDict())
-        memory[item_id] = ClosedRequest(request_id=request_id, why=why, at=at)
+        memory[item_id] = at
         memory.move_to_end(item_id)
         self._closed_index[item_id] = p
+        return ClosedRequest(request_id=request_id, why=why, at=at)
 
     def _expire_memory(self, now: float) -> None:
         horizon = now - self.horizon_seconds
         for p, memory in self._closed.items():
             while memory:
-                item_id, closed = next(iter(memory.items()))
-                if closed.at > horizon and len(memory) <= self.memory:
+                item_id, at = next(iter(memory.items()))
+                if at > horizon and len(memory) <= self.memory:
                     break
                 memory.popitem(last=False)
                 self._closed_index.pop(item_id, None)

@@ -179,3 +179,33 @@ def test_a_label_read_again_for_a_closed_request_is_not_applied_again():
     assert ps.is_closed("a")
     assert not ps.applies("a", 0, 5)
     assert ps.applies("a", 0, 7)
+
+
+def test_a_remembered_closed_request_costs_little_memory():
+    """Up to closed_request_memory (100,000) closed requests are remembered per partition, so
+    each must be small: the remembered entry (beyond the item id itself) stays under 250 bytes,
+    while its full record still goes to the state log."""
+    import tracemalloc  # noqa: PLC0415
+
+    q = queues()
+    ps = PartitionState(q, FractionBudget(1.0, 10), horizon_seconds=1e12)
+    ps.assign({0: PartitionRecords()}, {})
+    log = StateLog(Recorder(), "x")
+    n = 5_000
+    ids = [f"item-{i:07d}" for i in range(n)]
+    for item_id in ids:
+        q.track(req(item_id))
+        ps.opened(item_id, 0)
+    ps.write(log, {}, now=1.0)
+    for item_id in ids:
+        ps.closing(req(item_id), "answered", at=2.0)
+        q.remove(item_id)
+    log.sink.sent.clear()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    ps.write(log, {}, now=3.0)
+    log.sink.sent.clear()  # what was written is the log's, not the memory's
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert all(ps.is_closed(i) for i in ids)
+    assert (after - before) / n < 250, (after - before) / n
