@@ -474,6 +474,19 @@ def _feedback_table_metrics() -> set[str]:
     return {f"labelgate_{n}" for n in names if n != "metric"}
 
 
+def _wrong_label(m: FeedbackMonitor, reason: str, x: float) -> None:
+    """A label "1" where production said "0" (0.9 sure), for an item with feature ``x``."""
+    m.observe_label(
+        label="1",
+        production_prediction="0",
+        production_confidence=0.9,
+        probability=0.5,
+        reason=reason,
+        uncertainty=0.4,
+        features={"x": x},
+    )
+
+
 @pytest.mark.parametrize(("values", "batch"), [(4, 500), (300, 64), (30, 1)])
 def test_a_batch_of_items_gives_the_figures_of_one_item_at_a_time(values, batch):
     """observe_items over batches (window smaller than the stream, cold starts, a tracked
@@ -494,15 +507,7 @@ def test_a_batch_of_items_gives_the_figures_of_one_item_at_a_time(values, batch)
         many.observe_items(*(list(column) for column in zip(*chunk, strict=True)))
         if start % 1000 == 0:  # labels between batches
             for m in (one, many):
-                m.observe_label(
-                    label="1",
-                    production_prediction="0",
-                    production_confidence=0.9,
-                    probability=0.5,
-                    reason="uncertain",
-                    uncertainty=0.4,
-                    features={"x": 0.5},
-                )
+                _wrong_label(m, "uncertain", 0.5)
     assert many.snapshot() == one.snapshot()
     assert dict(many.subgroups._items) == dict(one.subgroups._items)
     assert dict(many.subgroups._queries) == dict(one.subgroups._queries)
@@ -536,15 +541,7 @@ def test_small_batches_are_held_and_every_read_sees_them():
     for _ in range(3):
         direct.observe_item({"region": "EU"}, False, 0.5, {"x": 1.0}, "u")
     for m in (labeled, direct):
-        m.observe_label(
-            label="1",
-            production_prediction="0",
-            production_confidence=0.9,
-            probability=0.5,
-            reason="u",
-            uncertainty=0.4,
-            features={"x": 1.0},
-        )
+        _wrong_label(m, "u", 1.0)
     assert list(labeled._shift._tracked["x"].labeled.recent) == list(
         direct._shift._tracked["x"].labeled.recent
     )
