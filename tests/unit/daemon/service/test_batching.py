@@ -28,6 +28,9 @@ def test_the_cost_is_smoothed():
     sizes.observe(10, 0.0003)  # 30 us
     assert sizes.cost is not None
     assert abs(sizes.cost - 20e-6) < 1e-12
+    # The first measurement (10 us) sized the batch at 100; the smoothed cost's size is 50, and
+    # a short poll takes an eighth of the way there.
+    assert sizes.size == 100 - (100 - 50) // 8
 
 
 def test_without_a_budget_the_size_is_fixed():

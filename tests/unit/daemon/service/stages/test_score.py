@@ -24,9 +24,13 @@ def decoded(payload):
     return Decoded(record, PredictionEvent.model_validate_json(payload), 0.0)
 
 
+def _rej():
+    return Rejections(Parser(["0", "1"]))
+
+
 def _score(source, tmp_path):
     model = ModelCheckpoint(Learner(ModelSettings(), ["0", "1"]), tmp_path / "m.pkl")
-    return Score(model, source, Rejections(Parser(["0", "1"])))
+    return Score(model, source, _rej())
 
 
 def test_production_scores_are_used_where_the_event_has_them(tmp_path):
@@ -61,7 +65,7 @@ def test_the_events_group_reaches_the_crossed_features_on_both_paths(tmp_path):
         learner = Learner(ModelSettings(scale=False, interactions=("segment",)), ["0", "1"])
         learner._model._weights["segment=minority*x"] = 0.5
         model = ModelCheckpoint(learner, tmp_path / "m.pkl")
-        return Score(model, ScoreSource.ONLINE, Rejections(Parser(["0", "1"])), scorer)
+        return Score(model, ScoreSource.ONLINE, _rej(), scorer)
 
     batch = (
         decoded(prediction(3, group={"segment": "minority"})),
@@ -111,7 +115,3 @@ def test_a_small_batch_is_scored_item_by_item_with_the_same_values(tmp_path):
         asked += size if size >= SMALL_BATCH else 0
         assert scorer.asked == asked
     assert pickle.dumps(learner._features) == pickle.dumps(twin._features)
-
-
-def _rej():
-    return Rejections(Parser(["0", "1"]))
