@@ -14,7 +14,6 @@ a label is applied once however often it is read (after a rewind, a crash or a h
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
 from connectors.protocols import Sink
@@ -26,6 +25,7 @@ from daemon.labeling.admission import AdmissionStep
 from daemon.labeling.intake import LabelIntake, LabelUse, LabelVerdict
 from daemon.labeling.queues import ExpertQueues
 from daemon.monitoring.metrics import Metrics
+from daemon.service.closed_requests import ClosedRequests
 from daemon.service.pipeline import Decided, ItemStage, Scored, Selected
 from daemon.service.state import (
     ClosedRequest,
@@ -71,11 +71,9 @@ class PartitionState:
         self._ledgers: dict[int, list[dict[str, object]]] = {}
         self._current: int | None = None
         self._of: dict[str, int] = {}
-        # Per partition, the closed requests remembered (item id -> closing time, oldest first):
-        # only the time, since the record itself goes to the state log when written; up to
-        # closed_request_memory entries per partition, so each must stay small.
-        self._closed: dict[int, OrderedDict[str, float]] = {}
-        self._closed_index: dict[str, int] = {}
+        # The closed requests remembered, per partition: only the id and the closing time, since
+        # the record itself goes to the state log when written.
+        self._closed = ClosedRequests(memory, horizon_seconds)
         self._floors: dict[int, dict[int, int]] = {}
         self._written: dict[int, str] = {}
         self._forgotten: list[tuple[int, str]] = []
@@ -134,16 +132,13 @@ class PartitionState:
                 if floors[lp] < offset:
                     rewind[lp] = min(rewind.get(lp, offset), floors[lp])
             self._floors[p] = floors
-            closed: OrderedDict[str, float] = OrderedDict(
-                sorted(((i, c.at) for i, c in records.closed.items()), key=lambda kv: kv[1])
-            )
-            self._closed[p] = closed
-            for item_id in closed:
-                self._closed_index[item_id] = p
+            for item_id, closed in sorted(records.closed.items(), key=lambda kv: kv[1].at):
+                self._closed.add(p, item_id, closed.at)
             self.pending.restore(records.open)
             for request in records.open:
                 self._of[request.id] = p
             self.owned.add(p)
+        self._closed.reserve(len(self.owned))
         if not rewind:
             return None
         # Partitions owned before keep what they have applied: freeze it before rewinding.
@@ -163,8 +158,7 @@ class PartitionState:
             self.pending.forget(item_id)
             del self._of[item_id]
         for p in gone:
-            for item_id in self._closed.pop(p, {}):
-                self._closed_index.pop(item_id, None)
+            self._closed.drop(p)
             self._ledgers.pop(p, None)
             self._floors.pop(p, None)
             self._written.pop(p, None)
@@ -190,8 +184,7 @@ class PartitionState:
     def opened(self, item_id: str, partition: int) -> None:
         """A request was opened for an item of this partition."""
         self._of[item_id] = partition
-        if self._closed_index.pop(item_id, None) is not None:
-            self._closed.get(partition, OrderedDict()).pop(item_id, None)
+        self._closed.discard(item_id)
 
     def partition_of(self, item_id: str) -> int | None:
         """The partition owning an item's open (or just closed) request."""
@@ -199,7 +192,7 @@ class PartitionState:
 
     def is_closed(self, item_id: str) -> bool:
         """Whether the item's request was already closed (answered, withdrawn, expired)."""
-        if item_id in self._closed_index:
+        if item_id in self._closed:
             return True
         return item_id in self._of and item_id not in self.pending
 
@@ -208,7 +201,7 @@ class PartitionState:
         or closed here): False for a label re-read below its partition's label position."""
         p = self._of.get(item_id)
         if p is None:
-            p = self._closed_index.get(item_id)
+            p = self._closed.partition_of(item_id)
         if p is None:
             return True
         return offset >= self._floors.get(p, {}).get(label_partition, 0)
@@ -285,22 +278,11 @@ class PartitionState:
     ) -> ClosedRequest:
         """Remember a closed request (its time) and return its record for the state log."""
         request_id, why, at = self._why.pop(item_id, (request_id, why, at))
-        memory = self._closed.setdefault(p, OrderedDict())
-        memory[item_id] = at
-        memory.move_to_end(item_id)
-        self._closed_index[item_id] = p
+        self._closed.add(p, item_id, at)
         return ClosedRequest(request_id=request_id, why=why, at=at)
 
     def _expire_memory(self, now: float) -> None:
-        horizon = now - self.horizon_seconds
-        for p, memory in self._closed.items():
-            while memory:
-                item_id, at = next(iter(memory.items()))
-                if at > horizon and len(memory) <= self.memory:
-                    break
-                memory.popitem(last=False)
-                self._closed_index.pop(item_id, None)
-                self._forgotten.append((p, item_id))
+        self._forgotten.extend(self._closed.expire(now))
 
 
 def _fresh() -> dict[str, object]:
