@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ValidationError
 
 from connectors.protocols import Sink
@@ -174,16 +175,47 @@ class StateLog:
     def write_request(self, partition: int, item_id: str, record: RequestRecord | None) -> None:
         """One item's request record; ``None`` forgets it (tombstone)."""
         key = self._key(partition, _REQUEST + item_id.encode())
-        value = None if record is None else record.model_dump_json(exclude_none=True)
-        self._send(self.partition_of(partition), key, value)
+        self._send(self.partition_of(partition), key, None if record is None else encode(record))
 
     @staticmethod
     def _key(partition: int, rest: bytes) -> bytes:
         return f"p/{partition}/".encode() + rest
 
-    def _send(self, state_partition: int, key: bytes, value: str | None) -> None:
-        data = None if value is None else value.encode()
+    def _send(self, state_partition: int, key: bytes, value: str | bytes | None) -> None:
+        data = value.encode() if isinstance(value, str) else value
         if self._send_to is not None:
             self._send_to(state_partition, data, key, None)
         else:
             self.sink.send(data, key, None)
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode(record: RequestRecord) -> bytes:
+    """A request record in JSON, as pydantic would read it back (``test_state.py``).
+
+    The hundreds of records of a commit are encoded while the loop waits, so they are written
+    by msgspec from the models' fields, at about a third of pydantic's cost: the same JSON value
+    as ``record.model_dump_json(exclude_none=True)`` except that an open request's unset
+    optional fields are written as null, and numbers may be spelled differently (``1e16`` for
+    ``1e+16``). A value msgspec does not know (a numpy scalar among the features) takes
+    pydantic's way.
+    """
+    try:
+        return _ENCODER.encode(_fields(record))
+    except TypeError:
+        return record.model_dump_json(exclude_none=True).encode()
+
+
+def _fields(record: RequestRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    request = record.open
+    if request is not None:
+        fields = request.__dict__
+        if request.labels:
+            fields = {**fields, "labels": [label.__dict__ for label in request.labels]}
+        body["open"] = fields
+    if record.closed is not None:
+        body["closed"] = record.closed.__dict__
+    return body
