@@ -240,19 +240,7 @@ class PartitionState:
 
     def write(self, log: StateLog, reader: Mapping[int, int], now: float) -> None:
         """Write every change since the last call: requests, closed memory, ledgers."""
-        for item_id, request in self.pending.drain_changes().items():
-            p = self._of.get(item_id)
-            if p is None:
-                continue
-            if request is not None:
-                log.write_request(p, item_id, RequestRecord(open=request))
-                continue
-            del self._of[item_id]
-            closed = self._remember(p, item_id, request_id=item_id, why="closed", at=now)
-            log.write_request(p, item_id, RequestRecord(closed=closed))
-        for p, item_id in self._forgotten:
-            log.write_request(p, item_id, None)
-        self._forgotten = []
+        self.write_requests(log, now)
         self._expire_memory(now)
         for p, item_id in self._forgotten:
             log.write_request(p, item_id, None)
@@ -266,6 +254,27 @@ class PartitionState:
             if self._written.get(p) != text:
                 log.write_ledger(p, ledger)
                 self._written[p] = text
+
+    def write_requests(self, log: StateLog, now: float) -> None:
+        """Write the requests opened, changed and closed since the last call.
+
+        :meth:`write` does it at each commit; inside a transaction the commit protocol also
+        calls it between batches, so the records of a commit interval are encoded as they come
+        instead of all while the loop waits for the commit.
+        """
+        for item_id, request in self.pending.drain_changes().items():
+            p = self._of.get(item_id)
+            if p is None:
+                continue
+            if request is not None:
+                log.write_request(p, item_id, RequestRecord(open=request))
+                continue
+            del self._of[item_id]
+            closed = self._remember(p, item_id, request_id=item_id, why="closed", at=now)
+            log.write_request(p, item_id, RequestRecord(closed=closed))
+        for p, item_id in self._forgotten:
+            log.write_request(p, item_id, None)
+        self._forgotten = []
 
     def closing(self, request: PendingRequest, why: str, at: float) -> None:
         """Note why and when (on the daemon's clock) a request is being closed: answered,
