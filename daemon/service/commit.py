@@ -130,11 +130,6 @@ class DurableState:
             )
         )
 
-    def write_requests(self) -> None:
-        """Write the request changes so far (into the open transaction: see
-        :meth:`ExactlyOnceCommit.settle`)."""
-        self.partitions.write_requests(self.state_log, self.clock.now())
-
     def durable(self) -> None:
         """What :meth:`write` wrote is committed: the prepared checkpoint goes in place."""
         self.model.promote()
@@ -270,11 +265,14 @@ class ExactlyOnceCommit(_PeriodicCommit):
         return None
 
     def settle(self) -> None:
-        """Serve delivery reports (errors surface when the transaction commits) and write the
-        request changes so far into the open transaction: what the commit writes later is
-        the same, and the loop does not wait for hundreds of records at once."""
+        """Serve delivery reports (errors surface when the transaction commits).
+
+        State records are not written here, between batches, although they would belong to
+        the same transaction: an open transaction holds the state topic's last stable offset,
+        so a new owner restoring a partition (``read_committed``) would wait for this
+        replica's next commit, up to a commit interval (``test_rebalance_kafka.py``).
+        """
         self._serve_deliveries()
-        self.state.write_requests()
 
     def commit(self, deadline: float, final: bool = False) -> bool:
         """Checkpoint, state changes, offsets, commit: all or nothing."""

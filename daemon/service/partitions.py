@@ -240,28 +240,6 @@ class PartitionState:
 
     def write(self, log: StateLog, reader: Mapping[int, int], now: float) -> None:
         """Write every change since the last call: requests, closed memory, ledgers."""
-        self.write_requests(log, now)
-        self._expire_memory(now)
-        for p, item_id in self._forgotten:
-            log.write_request(p, item_id, None)
-        self._forgotten = []
-        self._select_none()
-        for p, labels in self.positions(reader).items():
-            ledger = LedgerState(
-                budgets=self._ledgers[p], label_offsets={str(k): v for k, v in labels.items()}
-            )
-            text = ledger.model_dump_json()
-            if self._written.get(p) != text:
-                log.write_ledger(p, ledger)
-                self._written[p] = text
-
-    def write_requests(self, log: StateLog, now: float) -> None:
-        """Write the requests opened, changed and closed since the last call.
-
-        :meth:`write` does it at each commit; inside a transaction the commit protocol also
-        calls it between batches, so the records of a commit interval are encoded as they come
-        instead of all while the loop waits for the commit.
-        """
         for item_id, request in self.pending.drain_changes().items():
             p = self._of.get(item_id)
             if p is None:
@@ -275,6 +253,19 @@ class PartitionState:
         for p, item_id in self._forgotten:
             log.write_request(p, item_id, None)
         self._forgotten = []
+        self._expire_memory(now)
+        for p, item_id in self._forgotten:
+            log.write_request(p, item_id, None)
+        self._forgotten = []
+        self._select_none()
+        for p, labels in self.positions(reader).items():
+            ledger = LedgerState(
+                budgets=self._ledgers[p], label_offsets={str(k): v for k, v in labels.items()}
+            )
+            text = ledger.model_dump_json()
+            if self._written.get(p) != text:
+                log.write_ledger(p, ledger)
+                self._written[p] = text
 
     def closing(self, request: PendingRequest, why: str, at: float) -> None:
         """Note why and when (on the daemon's clock) a request is being closed: answered,

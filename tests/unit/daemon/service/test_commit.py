@@ -198,28 +198,6 @@ def test_exactly_once_writes_state_into_the_transaction_then_commits_it(tmp_path
     assert commit.last_commit is not None
 
 
-def test_inside_a_transaction_request_records_are_written_between_batches(tmp_path):
-    """settle() (after each batch) writes the requests opened or closed so far into the open
-    transaction, so the commit writes only what came after, and each record once; at least
-    once, settle() writes nothing (state must not be durable before the offsets)."""
-    s = Setup(tmp_path)
-    commit = exactly_once(s, FakeTransaction())
-    s.queues.track(request("a"))
-    s.partitions.opened("a", 0)
-    commit.settle()
-    assert s.state_keys() == [b"p/0/req/a"]
-    s.queues.track(request("b"))
-    s.partitions.opened("b", 0)
-    assert commit.commit(float("inf"))
-    assert s.state_keys() == [b"p/0/req/a", b"p/0/req/b", b"p/0/ledger", b"i/0/policy"]
-
-    t = Setup(tmp_path / "alo")
-    t.queues.track(request("a"))
-    t.partitions.opened("a", 0)
-    t.commit.settle()
-    assert t.state_keys() == []
-
-
 def test_an_aborted_transaction_raises_and_is_not_counted(tmp_path):
     """A transaction that cannot commit raises TransactionAbortedError; no commit counted."""
     s = Setup(tmp_path)
