@@ -132,8 +132,8 @@ class PartitionState:
                 if floors[lp] < offset:
                     rewind[lp] = min(rewind.get(lp, offset), floors[lp])
             self._floors[p] = floors
-            for item_id, closed in sorted(records.closed.items(), key=lambda kv: kv[1].at):
-                self._closed.add(p, item_id, closed.at)
+            for item_id, at in sorted(records.closed.items(), key=lambda kv: kv[1]):
+                self._closed.add(p, item_id, at)
             self.pending.restore(records.open)
             for request in records.open:
                 self._of[request.id] = p
