@@ -32,7 +32,9 @@ _MAX_RESERVED = 1 << 20
 """Table slots reserved up front at most (16 MiB: three full partitions at the default memory);
 beyond, the table doubles as it fills."""
 _COMPACT_AT = 4096
-"""A partition's arrays drop their expired head once it is this long and half of them."""
+"""A partition's arrays drop their expired head once it is this long and an eighth of them: a
+full memory then holds at most 1/7 more than its live entries (cutting is a memmove, about
+0.3 ms for 100,000 entries, once per 12,500 expiries)."""
 
 
 class _Ring:
@@ -93,7 +95,7 @@ class _Ring:
         self.lengths[self.head] = _DEAD
         self.live -= 1
         self.head += 1
-        if self.head >= _COMPACT_AT and 2 * self.head >= len(self.lengths):
+        if self.head >= _COMPACT_AT and 8 * self.head >= len(self.lengths):
             self._compact()
 
     def _compact(self) -> None:
