@@ -20,7 +20,7 @@ bytes per entry, and 16 B per table slot, against ~170 B for a dict of strings a
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 _DEAD = 0xFFFF
 """The length mark of a slot whose id has left (closed again later, or re-opened)."""
@@ -190,6 +190,35 @@ class ClosedRequests:
             ring = self._rings[partition] = _Ring()
         slot = ring.append(item_id.encode(), at)
         self._insert(self._hash(item_id), (partition << _SLOT_BITS) | slot)
+
+    def extend(self, partition: int, items: Iterable[tuple[str, float]]) -> None:
+        """Remember many closed requests, oldest first, as :meth:`add` one by one would (a
+        restore reads up to ``memory`` of them per partition before the daemon is ready, so
+        an id not remembered yet, the usual case, is hashed and probed once)."""
+        ring = self._rings.get(partition)
+        if ring is None:
+            ring = self._rings[partition] = _Ring()
+        hasher, high = self.hasher, partition << _SLOT_BITS
+        for item_id, at in items:
+            h = hasher(item_id) or 1
+            keys, mask = self._keys, self._mask
+            i = h & mask
+            k = keys[i]
+            while k:
+                if k == h:
+                    break
+                i = (i + 1) & mask
+                k = keys[i]
+            if k:  # the same hash is there: maybe the same id, which add() handles
+                self.add(partition, item_id, at)
+                continue
+            slot = ring.append(item_id.encode(), at)
+            if (self._count + 1) > self._size * _MAX_LOAD:
+                self._insert(h, high | slot)
+                continue
+            keys[i] = h
+            self._values[i] = high | slot
+            self._count += 1
 
     def discard(self, item_id: str) -> int | None:
         """Forget an item (its request was opened again); the partition it was in, or None."""

@@ -117,6 +117,7 @@ class PartitionState:
         else None. Partitions already owned keep their position, so nothing is applied twice.
         """
         rewind: dict[int, int] = {}
+        self._closed.reserve(len(self.owned | set(restored)))
         for p, records in restored.items():
             self._select_none()
             ledger = records.ledger
@@ -132,13 +133,11 @@ class PartitionState:
                 if floors[lp] < offset:
                     rewind[lp] = min(rewind.get(lp, offset), floors[lp])
             self._floors[p] = floors
-            for item_id, at in sorted(records.closed.items(), key=lambda kv: kv[1]):
-                self._closed.add(p, item_id, at)
+            self._closed.extend(p, sorted(records.closed.items(), key=lambda kv: kv[1]))
             self.pending.restore(records.open)
             for request in records.open:
                 self._of[request.id] = p
             self.owned.add(p)
-        self._closed.reserve(len(self.owned))
         if not rewind:
             return None
         # Partitions owned before keep what they have applied: freeze it before rewinding.

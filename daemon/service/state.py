@@ -133,16 +133,18 @@ class StateLog:
         self, records: Iterable[tuple[bytes | None, bytes | None]], partitions: Iterable[int]
     ) -> dict[int, PartitionRecords]:
         """The records of the given input partitions (last value per key wins)."""
-        prefixes = {f"p/{p}/".encode(): p for p in partitions}
+        # Up to closed_request_memory records per partition are read before the daemon is
+        # ready: one split per key, the partition looked up by its digits as written.
+        wanted = {str(p).encode(): p for p in partitions}
         latest: dict[tuple[int, bytes], bytes | None] = {}
         for key, value in records:
             if key is None or not key.startswith(b"p/"):
                 continue
-            head = key[: key.index(b"/", 2) + 1] if b"/" in key[2:] else key
-            p = prefixes.get(head)
+            parts = key.split(b"/", 2)
+            p = wanted.get(parts[1]) if len(parts) == 3 else None
             if p is not None:
-                latest[(p, key[len(head) :])] = value
-        out = {p: PartitionRecords() for p in prefixes.values()}
+                latest[(p, parts[2])] = value
+        out = {p: PartitionRecords() for p in wanted.values()}
         try:
             for (p, rest), value in latest.items():
                 if value is None:

@@ -58,6 +58,9 @@ OPS = st.lists(
         st.tuples(st.just("discard"), IDS),
         st.tuples(st.just("expire"), st.floats(0, 200)),
         st.tuples(st.just("drop"), st.integers(0, 3)),
+        st.tuples(
+            st.just("extend"), st.integers(0, 3), st.lists(st.tuples(IDS, st.floats(0, 100)))
+        ),
     ),
     max_size=120,
 )
@@ -67,9 +70,9 @@ OPS = st.lists(
 def test_the_memory_does_what_the_model_does(
     ops: list[tuple[object, ...]], memory: int, poor: bool
 ) -> None:
-    """Adds, re-opens, expiry by age and by count, hand-overs: the same answers as the model,
-    with Python's hash and with one that makes every id collide (the table starts small, so
-    it also grows on the way)."""
+    """Adds (one or many), re-opens, expiry by age and by count, hand-overs: the same answers
+    as the model, with Python's hash and with one that makes every id collide (the table
+    starts small, so it also grows on the way)."""
     real = ClosedRequests(memory, 50.0, poor_hash if poor else hash)
     model = Model(memory, 50.0)
     now = 0.0
@@ -79,6 +82,15 @@ def test_the_memory_does_what_the_model_does(
             now = max(now, at)  # type: ignore[call-overload]
             real.add(p, item_id, now)  # type: ignore[arg-type]
             model.add(p, item_id, now)  # type: ignore[arg-type]
+        elif op[0] == "extend":
+            _, p, pairs = op
+            timed = []
+            for item_id, at in pairs:  # type: ignore[attr-defined]
+                now = max(now, at)
+                timed.append((item_id, now))
+            real.extend(p, timed)  # type: ignore[arg-type]
+            for item_id, at in timed:
+                model.add(p, item_id, at)  # type: ignore[arg-type]
         elif op[0] == "discard":
             assert real.discard(op[1]) == model.discard(op[1])  # type: ignore[arg-type]
         elif op[0] == "expire":

@@ -222,3 +222,20 @@ def test_a_value_msgspec_does_not_know_takes_pydantics_way():
     record = RequestRecord(open=req("a").model_copy(update={"features": {"x": np.float64(0.5)}}))
     assert encode(record) == record.model_dump_json(exclude_none=True).encode()
     assert json.loads(encode(record))["open"]["features"] == {"x": 0.5}
+
+
+def test_keys_of_other_shapes_are_passed_over():
+    """Only ``p/<partition as written>/...`` keys of the asked partitions are read."""
+    closed = encode(RequestRecord(closed=ClosedRequest(request_id="r", why="answered", at=1.0)))
+    records = [
+        (None, closed),
+        (b"p/", closed),
+        (b"p/0", closed),
+        (b"p/00/req/a", closed),
+        (b"p/x/req/a", closed),
+        (b"q/0/req/a", closed),
+        (b"p/1/req/b", closed),
+        (b"p/0/req/c/d", closed),
+    ]
+    got = StateLog(None, "a").restore_partitions(records, [0])
+    assert got[0].closed == {"c/d": 1.0}
