@@ -152,18 +152,7 @@ class ClosedRequests:
         return self._count
 
     def __contains__(self, item_id: str) -> bool:
-        # On every item's path (is it a redelivery?): a miss, the usual answer, is one loop
-        # here, with no further call.
-        h = self.hasher(item_id) or 1
-        keys, mask = self._keys, self._mask
-        i = h & mask
-        k = keys[i]
-        while k:
-            if k == h:
-                return self._find(item_id) >= 0
-            i = (i + 1) & mask
-            k = keys[i]
-        return False
+        return self._find(item_id) >= 0
 
     def reserve(self, partitions: int) -> None:
         """Size the table for ``partitions`` full partitions (at most 2**20 slots up front), so
@@ -265,6 +254,8 @@ class ClosedRequests:
         return self.hasher(item_id) or 1  # 0 marks an empty slot
 
     def _find(self, item_id: str) -> int:
+        # On every item's path (is it a redelivery?): a miss, the usual answer, is this loop
+        # over typed arrays, with no further call.
         h = self.hasher(item_id) or 1
         keys, mask = self._keys, self._mask
         i = h & mask
