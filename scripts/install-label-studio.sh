@@ -16,7 +16,12 @@ PLAYWRIGHT_VERSION="${PLAYWRIGHT_VERSION:-1.65.1}"
 PY="${PY:-$(command -v python3.11 || command -v python3)}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/labelgate"
 VENV="${LABEL_STUDIO_VENV:-$CACHE/label-studio}"
-STAMP="$VENV/.installed-$LABEL_STUDIO_VERSION"
+# Label Studio 1.23.2 pins ranges, not versions, of some of its dependencies: sentry-sdk 3.0
+# (2026-12) dropped an option it passes at start-up (`Unknown option 'send_default_pii'`), so the
+# server exits. The constraints keep what it was released against; they name the stamp, so a venv
+# built without them is rebuilt.
+LABEL_STUDIO_CONSTRAINTS="sentry-sdk<3"
+STAMP="$VENV/.installed-$LABEL_STUDIO_VERSION-$(printf '%s' "$LABEL_STUDIO_CONSTRAINTS" | cksum | cut -d' ' -f1)"
 
 log() { printf 'install-label-studio: %s\n' "$*" >&2; }
 
@@ -30,7 +35,7 @@ else
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input --upgrade pip
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input \
-        "label-studio==$LABEL_STUDIO_VERSION"
+        "label-studio==$LABEL_STUDIO_VERSION" $LABEL_STUDIO_CONSTRAINTS
     touch "$STAMP"
 fi
 
