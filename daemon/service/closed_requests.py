@@ -174,19 +174,14 @@ class ClosedRequests:
         i = self._find(item_id)
         if i >= 0:
             self._delete(i)
-        ring = self._rings.get(partition)
-        if ring is None:
-            ring = self._rings[partition] = _Ring()
-        slot = ring.append(item_id.encode(), at)
+        slot = self._ring(partition).append(item_id.encode(), at)
         self._insert(self._hash(item_id), (partition << _SLOT_BITS) | slot)
 
     def extend(self, partition: int, items: Iterable[tuple[str, float]]) -> None:
         """Remember many closed requests, oldest first, as :meth:`add` one by one would (a
         restore reads up to ``memory`` of them per partition before the daemon is ready, so
         an id not remembered yet, the usual case, is hashed and probed once)."""
-        ring = self._rings.get(partition)
-        if ring is None:
-            ring = self._rings[partition] = _Ring()
+        ring = self._ring(partition)
         hasher, high = self.hasher, partition << _SLOT_BITS
         for item_id, at in items:
             h = hasher(item_id) or 1
@@ -248,6 +243,12 @@ class ClosedRequests:
         if ring is None:
             return []
         return [(ring.key(slot), ring.time(slot)) for slot in ring.slots()]
+
+    def _ring(self, partition: int) -> _Ring:
+        ring = self._rings.get(partition)
+        if ring is None:
+            ring = self._rings[partition] = _Ring()
+        return ring
 
     # ------------------------------------------------------------------ the table
     def _hash(self, item_id: str) -> int:
